@@ -1,0 +1,79 @@
+"""Service configuration, read from the environment (and an optional `.env`).
+
+Every setting has a default that runs the embedded local stack; production sets `MONGODB_URI` and the chain
+settings. Names are documented in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- database ---------------------------------------------------------------------------------------
+    mongodb_uri: str | None = Field(
+        default=None,
+        description="MongoDB connection string (a replica set: change streams and transactions need one). "
+        "Unset: start the embedded SecantusDB server as a child process.",
+    )
+    mongodb_database: str = "policy_registry"
+    mongodb_timeout_ms: int = Field(default=5000, ge=100)
+    embedded_db_path: Path = Field(
+        default=PROJECT_ROOT / ".data" / "secantus",
+        description="Data directory of the embedded SecantusDB server; survives restarts.",
+    )
+
+    # --- HTTP ---------------------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
+    )
+    ws_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
+    )
+    graphiql_enabled: bool = True
+    introspection_enabled: bool = True
+
+    # --- GraphQL limits -----------------------------------------------------------------------------------
+    max_query_depth: int = Field(default=10, ge=2)
+    max_query_tokens: int = Field(default=2000, ge=50)
+    max_query_aliases: int = Field(default=30, ge=1)
+    max_page_size: int = Field(default=100, ge=1)
+    default_page_size: int = Field(default=20, ge=1)
+
+    # --- logging ------------------------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    # --- operators ----------------------------------------------------------------------------------------
+    operator_token: SecretStr | None = None
+
+    @field_validator("cors_origins", "ws_origins", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        # Accept "a,b" as well as a JSON list, so shells and compose files stay readable.
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins", "ws_origins")
+    @classmethod
+    def _no_wildcard(cls, value: list[str]) -> list[str]:
+        if "*" in value:
+            raise ValueError("origins must be listed explicitly; '*' is not allowed")
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

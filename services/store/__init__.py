@@ -1,0 +1,1 @@
+"""MongoDB persistence: the client, indexes, and repositories behind narrow interfaces."""

@@ -1,0 +1,53 @@
+"""Every index the service's queries need, created idempotently at start-up.
+
+Index names are stable because the policy repository hints them: the query shape decides the index, not the
+planner's guess (SecantusDB's planner is simpler than mongod's).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+POLICY_INDEXES: dict[str, IndexModel] = {
+    "owner_id": IndexModel([("owner", ASCENDING), ("_id", DESCENDING)], name="owner_id"),
+    "owner_status_id": IndexModel(
+        [("owner", ASCENDING), ("status_detailed", ASCENDING), ("_id", DESCENDING)], name="owner_status_id"
+    ),
+    "status_id": IndexModel([("status_detailed", ASCENDING), ("_id", DESCENDING)], name="status_id"),
+    "status_expiration": IndexModel(
+        [("status_detailed", ASCENDING), ("expiration_height", ASCENDING)], name="status_expiration"
+    ),
+    "tier_id": IndexModel([("risk_tier", ASCENDING), ("_id", DESCENDING)], name="tier_id"),
+    "expiration_id": IndexModel([("expiration_height", ASCENDING), ("_id", DESCENDING)], name="expiration_id"),
+    "policy_id_onchain_unique": IndexModel(
+        [("policy_id_onchain", ASCENDING)],
+        name="policy_id_onchain_unique",
+        unique=True,
+        partialFilterExpression={"policy_id_onchain": {"$type": "number"}},
+    ),
+    "quote_id_unique": IndexModel(
+        [("quote_id", ASCENDING)],
+        name="quote_id_unique",
+        unique=True,
+        partialFilterExpression={"quote_id": {"$type": "string"}},
+    ),
+    "idempotency_unique": IndexModel(
+        [("owner", ASCENDING), ("idempotency_key", ASCENDING)],
+        name="idempotency_unique",
+        unique=True,
+        partialFilterExpression={"idempotency_key": {"$type": "string"}},
+    ),
+}
+
+POLICY_EVENT_INDEXES: list[IndexModel] = [
+    # One audit entry per policy version: a double-applied transition cannot write a second entry.
+    IndexModel([("policy_id", ASCENDING), ("version", ASCENDING)], name="policy_version_unique", unique=True),
+]
+
+
+async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
+    await db.policies.create_indexes(list(POLICY_INDEXES.values()))
+    await db.policy_events.create_indexes(POLICY_EVENT_INDEXES)

@@ -1,0 +1,235 @@
+"""Repository of `policies` and their `policy_events` audit trail.
+
+Writes that change a policy's status are one conditional update (status and version in the filter) plus one
+`policy_events` entry, in one transaction: two racing writers cannot both win, and no status change goes
+unrecorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
+
+from services.errors import BadInput, Conflict, NotFound
+from services.policies.models import PolicyEventRecord, PolicyRecord, RiskTier
+from services.policies.status import Cause, StatusDetailed, check_transition
+from services.store.mongo import Document, MongoStore
+
+
+def parse_object_id(value: str, what: str = "id") -> ObjectId:
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError) as exc:
+        raise BadInput(f"{what} is not a valid policy id", field=what) from exc
+
+
+def _now() -> datetime:
+    # Millisecond precision: what BSON stores, so a record read back equals the one written.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _to_record(doc: Document) -> PolicyRecord:
+    return PolicyRecord.model_validate({**doc, "id": str(doc["_id"])})
+
+
+def _to_document(record: PolicyRecord) -> Document:
+    doc = record.model_dump(mode="python", exclude={"id"})
+    doc["_id"] = ObjectId(record.id)
+    plain: Document = _plain(doc)
+    return plain
+
+
+def _plain(value: Any) -> Any:
+    """Enums to their stored values, recursively (BSON knows neither str- nor int-enums)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "value") and type(value).__module__.startswith("services."):
+        return value.value
+    return value
+
+
+@dataclass(frozen=True)
+class PolicyFilter:
+    owner: str | None = None
+    status_detailed: StatusDetailed | None = None
+    risk_tier: RiskTier | None = None
+    expires_before: int | None = None  # expiration_height < value (burn height)
+    expires_after: int | None = None  # expiration_height > value
+
+    def query(self) -> Document:
+        q: Document = {}
+        if self.owner is not None:
+            q["owner"] = self.owner
+        if self.status_detailed is not None:
+            q["status_detailed"] = self.status_detailed.value
+        if self.risk_tier is not None:
+            q["risk_tier"] = self.risk_tier.value
+        height: Document = {}
+        if self.expires_before is not None:
+            height["$lt"] = self.expires_before
+        if self.expires_after is not None:
+            height["$gt"] = self.expires_after
+        if height:
+            q["expiration_height"] = height
+        return q
+
+    def index_hint(self) -> str:
+        """The index that serves this filter's shape with the page order (`_id` descending)."""
+        if self.owner is not None:
+            return "owner_status_id" if self.status_detailed is not None else "owner_id"
+        if self.status_detailed is not None:
+            return "status_id"
+        if self.risk_tier is not None:
+            return "tier_id"
+        if self.expires_before is not None or self.expires_after is not None:
+            return "expiration_id"
+        return "_id_"
+
+
+@dataclass(frozen=True)
+class PolicyPage:
+    items: list[PolicyRecord]
+    has_next_page: bool
+
+
+class PolicyRepository:
+    def __init__(self, store: MongoStore) -> None:
+        self._store = store
+        self._policies = store.db.policies
+        self._events = store.db.policy_events
+
+    # --- reads ----------------------------------------------------------------------------------------------
+    async def get(self, policy_id: str) -> PolicyRecord | None:
+        doc = await self._policies.find_one({"_id": parse_object_id(policy_id)})
+        return _to_record(doc) if doc else None
+
+    async def require(self, policy_id: str) -> PolicyRecord:
+        record = await self.get(policy_id)
+        if record is None:
+            raise NotFound(f"policy {policy_id} does not exist", id=policy_id)
+        return record
+
+    async def get_by_onchain_id(self, policy_id_onchain: int) -> PolicyRecord | None:
+        doc = await self._policies.find_one({"policy_id_onchain": policy_id_onchain})
+        return _to_record(doc) if doc else None
+
+    async def page(self, flt: PolicyFilter, first: int, after: str | None = None) -> PolicyPage:
+        """Keyset page, newest first: `after` is the id of the last item of the previous page."""
+        query = flt.query()
+        if after is not None:
+            query["_id"] = {"$lt": parse_object_id(after, "after")}
+        cursor = self._policies.find(query).sort("_id", DESCENDING).limit(first + 1).hint(flt.index_hint())
+        docs = await cursor.to_list(length=first + 1)
+        return PolicyPage([_to_record(d) for d in docs[:first]], has_next_page=len(docs) > first)
+
+    async def count(self, flt: PolicyFilter) -> int:
+        return await self._policies.count_documents(flt.query(), hint=flt.index_hint())
+
+    async def explain_page(self, flt: PolicyFilter, first: int) -> Document:
+        """The server's query plan for a page of this filter (tests and operators use it)."""
+        cursor = self._policies.find(flt.query()).sort("_id", DESCENDING).limit(first).hint(flt.index_hint())
+        return await cursor.explain()
+
+    async def history(self, policy_id: str) -> list[PolicyEventRecord]:
+        oid = parse_object_id(policy_id)
+        docs = await self._events.find({"policy_id": oid}).sort("version", 1).to_list(length=None)
+        return [
+            PolicyEventRecord.model_validate({**d, "id": str(d["_id"]), "policy_id": str(d["policy_id"])}) for d in docs
+        ]
+
+    # --- writes ---------------------------------------------------------------------------------------------
+    async def insert(self, record: PolicyRecord, cause: Cause, details: Document | None = None) -> PolicyRecord:
+        """Store a new policy (version 0) with its first audit entry, atomically."""
+        doc = _to_document(record.model_copy(update={"version": 0}))
+
+        async def work(session: AsyncClientSession) -> None:
+            await self._policies.insert_one(doc, session=session)
+            await self._events.insert_one(
+                self._event_doc(doc["_id"], 0, None, record.status_detailed, cause, details or {}, doc["created_at"]),
+                session=session,
+            )
+
+        try:
+            await self._store.transaction(work)
+        except DuplicateKeyError as exc:
+            raise Conflict("a policy with this on-chain id, quote or idempotency key already exists") from exc
+        return _to_record(doc)
+
+    async def transition(
+        self,
+        policy: PolicyRecord,
+        target: StatusDetailed,
+        cause: Cause,
+        changes: Document | None = None,
+        details: Document | None = None,
+    ) -> PolicyRecord:
+        """Move `policy` (as read, at its version) to `target`; Conflict if anyone moved it meanwhile."""
+        check_transition(policy.status_detailed, target, cause)
+        now = _now()
+        oid = ObjectId(policy.id)
+        update_set = {**_plain(changes or {}), "status_detailed": target.value, "updated_at": now}
+
+        async def work(session: AsyncClientSession) -> Document | None:
+            doc = await self._policies.find_one_and_update(
+                {"_id": oid, "status_detailed": policy.status_detailed.value, "version": policy.version},
+                {"$set": update_set, "$inc": {"version": 1}},
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            if doc is None:
+                return None
+            await self._events.insert_one(
+                self._event_doc(oid, doc["version"], policy.status_detailed, target, cause, details or {}, now),
+                session=session,
+            )
+            return doc
+
+        try:
+            updated = await self._store.transaction(work)
+        except DuplicateKeyError:
+            updated = None
+        if updated is None:
+            raise Conflict(
+                f"policy {policy.id} changed since it was read (expected {policy.status_detailed.value} "
+                f"at version {policy.version})",
+                id=policy.id,
+            )
+        return _to_record(updated)
+
+    @staticmethod
+    def _event_doc(
+        policy_oid: ObjectId,
+        version: int,
+        source: StatusDetailed | None,
+        target: StatusDetailed,
+        cause: Cause,
+        details: Document,
+        at: datetime,
+    ) -> Document:
+        return {
+            "policy_id": policy_oid,
+            "version": version,
+            "from_status": source.value if source else None,
+            "to_status": target.value,
+            "cause": cause.value,
+            "at": at,
+            "details": _plain(details),
+        }
+
+
+def new_policy_id() -> str:
+    return str(ObjectId())
+
+
+def now_utc() -> datetime:
+    return _now()
