@@ -1,0 +1,316 @@
+;; policy-registry
+;;
+;; The on-chain ledger of BitHedge protection policies (PUT options on BTC, paid in STX). It stores each
+;; policy's immutable terms and its final status; everything else lives off chain.
+;;
+;; - `create-policy-entry` is signed by the buyer and carries a quote signed by the backend's quote key, so a
+;;   policy can only be created on terms the backend priced. In one transaction it locks the collateral in the
+;;   vault tier, moves the premium from the buyer into the vault and records the policy.
+;; - `update-policy-status` is signed by the backend principal: u0 Active -> u1 Settled (pays the owner out of
+;;   the policy's own collateral, at or before expiration) or u0 Active -> u2 Expired (after expiration).
+;; All heights (expiration, quote expiry, created-height, status heights) are Bitcoin burn heights.
+
+(define-constant VAULT .liquidity-pool-vault)
+
+(define-constant ERR-NOT-AUTHORIZED (err u100))
+(define-constant ERR-POLICY-NOT-FOUND (err u101))
+(define-constant ERR-INVALID-PARAMETERS (err u102))
+(define-constant ERR-INVALID-STATUS-TRANSITION (err u103))
+(define-constant ERR-POLICY-NOT-EXPIRED (err u104))
+(define-constant ERR-POLICY-EXPIRED (err u105))
+(define-constant ERR-QUOTE-EXPIRED (err u106))
+(define-constant ERR-QUOTE-ALREADY-USED (err u107))
+(define-constant ERR-BAD-QUOTE-SIGNATURE (err u108))
+(define-constant ERR-SETTLEMENT-EXCEEDS-COLLATERAL (err u109))
+
+(define-constant STATUS-ACTIVE u0)
+(define-constant STATUS-SETTLED u1)
+(define-constant STATUS-EXPIRED u2)
+
+;; No key can sign for this placeholder: creation is impossible until the admin sets the real quote key.
+(define-constant UNSET-QUOTE-SIGNER 0x000000000000000000000000000000000000000000000000000000000000000000)
+
+(define-data-var contract-admin principal tx-sender)
+(define-data-var backend-principal principal tx-sender)
+(define-data-var quote-signer (buff 33) UNSET-QUOTE-SIGNER)
+;; The id the next policy gets; the first policy is u1.
+(define-data-var policy-counter uint u1)
+
+(define-map policies
+  { policy-id: uint }
+  {
+    owner: principal,
+    counterparty: principal,
+    protected-value-usd8: uint,
+    protected-amount-sats: uint,
+    expiration-height: uint,
+    policy-type: (string-ascii 4),
+    premium-ustx: uint,
+    collateral-ustx: uint,
+    risk-tier: (string-ascii 12),
+    status: uint,
+    created-height: uint,
+    quote-id: (buff 16),
+    settlement-ustx: uint,
+    settlement-price-usd8: uint,
+    status-height: uint,
+  }
+)
+
+(define-map used-quotes
+  { quote-id: (buff 16) }
+  bool
+)
+
+;; ---------------------------------------------------------------------------------------------------------
+;; quote signature
+
+(define-private (is-known-tier (tier (string-ascii 12)))
+  (or (is-eq tier "Conservative") (is-eq tier "Balanced") (is-eq tier "Aggressive"))
+)
+
+;; sha256 of the SIP-005 serialization of the quote tuple; see README "Quote signature".
+(define-read-only (get-quote-hash
+    (quote-id (buff 16))
+    (owner principal)
+    (protected-value-usd8 uint)
+    (protected-amount-sats uint)
+    (expiration-height uint)
+    (policy-type (string-ascii 4))
+    (premium-ustx uint)
+    (collateral-ustx uint)
+    (risk-tier (string-ascii 12))
+    (quote-expiry-height uint)
+  )
+  (sha256 (unwrap-panic (to-consensus-buff? {
+    registry: current-contract,
+    quote-id: quote-id,
+    owner: owner,
+    protected-value-usd8: protected-value-usd8,
+    protected-amount-sats: protected-amount-sats,
+    expiration-height: expiration-height,
+    policy-type: policy-type,
+    premium-ustx: premium-ustx,
+    collateral-ustx: collateral-ustx,
+    risk-tier: risk-tier,
+    quote-expiry-height: quote-expiry-height,
+  })))
+)
+
+;; ---------------------------------------------------------------------------------------------------------
+;; public
+
+(define-public (create-policy-entry
+    (quote-id (buff 16))
+    (protected-value-usd8 uint)
+    (protected-amount-sats uint)
+    (expiration-height uint)
+    (policy-type (string-ascii 4))
+    (premium-ustx uint)
+    (collateral-ustx uint)
+    (risk-tier (string-ascii 12))
+    (quote-expiry-height uint)
+    (quote-signature (buff 65))
+  )
+  (let (
+      (owner tx-sender)
+      (policy-id (var-get policy-counter))
+      (quote-hash (get-quote-hash quote-id owner protected-value-usd8 protected-amount-sats
+        expiration-height policy-type premium-ustx collateral-ustx risk-tier
+        quote-expiry-height
+      ))
+    )
+    (asserts! (is-eq policy-type "PUT") ERR-INVALID-PARAMETERS)
+    (asserts! (is-eq (len quote-id) u16) ERR-INVALID-PARAMETERS)
+    (asserts! (> protected-value-usd8 u0) ERR-INVALID-PARAMETERS)
+    (asserts! (> protected-amount-sats u0) ERR-INVALID-PARAMETERS)
+    (asserts! (> premium-ustx u0) ERR-INVALID-PARAMETERS)
+    (asserts! (> collateral-ustx u0) ERR-INVALID-PARAMETERS)
+    (asserts! (is-known-tier risk-tier) ERR-INVALID-PARAMETERS)
+    (asserts! (> expiration-height burn-block-height) ERR-INVALID-PARAMETERS)
+    (asserts! (<= burn-block-height quote-expiry-height) ERR-QUOTE-EXPIRED)
+    (asserts! (is-none (map-get? used-quotes { quote-id: quote-id }))
+      ERR-QUOTE-ALREADY-USED
+    )
+    ;; A (buff 65) argument also admits shorter buffers; the quote format is exactly r || s || v.
+    (asserts! (is-eq (len quote-signature) u65) ERR-BAD-QUOTE-SIGNATURE)
+    (asserts! (secp256k1-verify quote-hash quote-signature (var-get quote-signer))
+      ERR-BAD-QUOTE-SIGNATURE
+    )
+    ;; Collateral must come out of capital that was free before this policy's own premium arrives.
+    (try! (contract-call? .liquidity-pool-vault lock-collateral policy-id risk-tier
+      collateral-ustx
+    ))
+    (try! (contract-call? .liquidity-pool-vault receive-premium policy-id risk-tier
+      premium-ustx
+    ))
+    (map-insert used-quotes { quote-id: quote-id } true)
+    (map-insert policies { policy-id: policy-id } {
+      owner: owner,
+      counterparty: VAULT,
+      protected-value-usd8: protected-value-usd8,
+      protected-amount-sats: protected-amount-sats,
+      expiration-height: expiration-height,
+      policy-type: policy-type,
+      premium-ustx: premium-ustx,
+      collateral-ustx: collateral-ustx,
+      risk-tier: risk-tier,
+      status: STATUS-ACTIVE,
+      created-height: burn-block-height,
+      quote-id: quote-id,
+      settlement-ustx: u0,
+      settlement-price-usd8: u0,
+      status-height: burn-block-height,
+    })
+    (var-set policy-counter (+ policy-id u1))
+    (print {
+      event: "policy-created",
+      policy-id: policy-id,
+      owner: owner,
+      counterparty: VAULT,
+      protected-value-usd8: protected-value-usd8,
+      protected-amount-sats: protected-amount-sats,
+      expiration-height: expiration-height,
+      policy-type: policy-type,
+      premium-ustx: premium-ustx,
+      collateral-ustx: collateral-ustx,
+      risk-tier: risk-tier,
+      quote-id: quote-id,
+    })
+    (ok policy-id)
+  )
+)
+
+(define-public (update-policy-status
+    (policy-id uint)
+    (new-status uint)
+    (settlement-ustx uint)
+    (settlement-price-usd8 uint)
+  )
+  (let (
+      (authorized (asserts! (is-eq tx-sender (var-get backend-principal)) ERR-NOT-AUTHORIZED))
+      (policy (unwrap! (map-get? policies { policy-id: policy-id }) ERR-POLICY-NOT-FOUND))
+    )
+    (asserts! (is-eq (get status policy) STATUS-ACTIVE)
+      ERR-INVALID-STATUS-TRANSITION
+    )
+    (if (is-eq new-status STATUS-SETTLED)
+      (begin
+        (asserts! (<= burn-block-height (get expiration-height policy))
+          ERR-POLICY-EXPIRED
+        )
+        (asserts! (<= settlement-ustx (get collateral-ustx policy))
+          ERR-SETTLEMENT-EXCEEDS-COLLATERAL
+        )
+        ;; A settled PUT pays something, at a price below its strike.
+        (asserts! (> settlement-ustx u0) ERR-INVALID-PARAMETERS)
+        (asserts!
+          (and
+            (> settlement-price-usd8 u0)
+            (< settlement-price-usd8 (get protected-value-usd8 policy))
+          )
+          ERR-INVALID-PARAMETERS
+        )
+        (try! (contract-call? .liquidity-pool-vault pay-settlement policy-id settlement-ustx
+          (get owner policy)
+        ))
+        (try! (contract-call? .liquidity-pool-vault release-collateral policy-id))
+      )
+      (begin
+        (asserts! (is-eq new-status STATUS-EXPIRED) ERR-INVALID-STATUS-TRANSITION)
+        (asserts! (> burn-block-height (get expiration-height policy))
+          ERR-POLICY-NOT-EXPIRED
+        )
+        (asserts! (is-eq settlement-ustx u0) ERR-INVALID-PARAMETERS)
+        (try! (contract-call? .liquidity-pool-vault release-collateral policy-id))
+      )
+    )
+    (map-set policies { policy-id: policy-id }
+      (merge policy {
+        status: new-status,
+        settlement-ustx: settlement-ustx,
+        settlement-price-usd8: settlement-price-usd8,
+        status-height: burn-block-height,
+      })
+    )
+    (print {
+      event: "policy-status-updated",
+      policy-id: policy-id,
+      previous-status: STATUS-ACTIVE,
+      new-status: new-status,
+      settlement-ustx: settlement-ustx,
+      settlement-price-usd8: settlement-price-usd8,
+      block-height: burn-block-height,
+    })
+    (ok true)
+  )
+)
+
+;; ---------------------------------------------------------------------------------------------------------
+;; admin
+
+(define-public (set-backend-principal (new-backend principal))
+  (begin
+    (asserts! (is-eq tx-sender (var-get contract-admin)) ERR-NOT-AUTHORIZED)
+    (print {
+      event: "backend-principal-set",
+      previous: (var-get backend-principal),
+      backend-principal: new-backend,
+    })
+    (ok (var-set backend-principal new-backend))
+  )
+)
+
+(define-public (set-quote-signer (new-signer (buff 33)))
+  (begin
+    (asserts! (is-eq tx-sender (var-get contract-admin)) ERR-NOT-AUTHORIZED)
+    ;; A compressed secp256k1 public key: 33 bytes starting with 0x02 or 0x03.
+    (asserts!
+      (and
+        (is-eq (len new-signer) u33)
+        (or
+          (is-eq (element-at? new-signer u0) (some 0x02))
+          (is-eq (element-at? new-signer u0) (some 0x03))
+        )
+      )
+      ERR-INVALID-PARAMETERS
+    )
+    (print {
+      event: "quote-signer-set",
+      previous: (var-get quote-signer),
+      quote-signer: new-signer,
+    })
+    (ok (var-set quote-signer new-signer))
+  )
+)
+
+;; ---------------------------------------------------------------------------------------------------------
+;; read-only
+
+(define-read-only (get-policy (policy-id uint))
+  (map-get? policies { policy-id: policy-id })
+)
+
+(define-read-only (get-policy-counter)
+  (var-get policy-counter)
+)
+
+(define-read-only (get-backend-principal)
+  (var-get backend-principal)
+)
+
+(define-read-only (get-quote-signer)
+  (var-get quote-signer)
+)
+
+(define-read-only (get-contract-admin)
+  (var-get contract-admin)
+)
+
+(define-read-only (is-quote-used (quote-id (buff 16)))
+  (is-some (map-get? used-quotes { quote-id: quote-id }))
+)
+
+(define-read-only (get-vault)
+  VAULT
+)
