@@ -9,6 +9,8 @@ export default defineConfig({
     fileParallelism: false,
     setupFiles: [vitestSetupFilePath],
     include: ["tests/**/*.test.ts"],
+    // The simnet echoes every print event to stdout; keep that output for failing tests only.
+    silent: "passed-only",
     environmentOptions: {
       clarinet: {
         ...getClarinetVitestsArgv(),

@@ -75,8 +75,12 @@ export function quoteHash(terms: QuoteTerms, registry = registryPrincipal): stri
 }
 
 // 65 bytes r || s || recovery id, low-s, RFC 6979 deterministic (the same bytes coincurve's sign_recoverable gives).
-export function signQuote(terms: QuoteTerms, privateKey = QUOTE_SIGNER_PRIVATE_KEY): string {
-  return signMessageHashRsv({ messageHash: quoteHash(terms), privateKey });
+export function signQuote(
+  terms: QuoteTerms,
+  privateKey = QUOTE_SIGNER_PRIVATE_KEY,
+  registry = registryPrincipal,
+): string {
+  return signMessageHashRsv({ messageHash: quoteHash(terms, registry), privateKey });
 }
 
 let quoteCounter = 0;
