@@ -12,9 +12,9 @@ from services.policies.status import OnChainStatus, StatusDetailed
 
 
 class RiskTier(StrEnum):
-    CONSERVATIVE = "Conservative"
-    BALANCED = "Balanced"
-    AGGRESSIVE = "Aggressive"
+    Conservative = "Conservative"
+    Balanced = "Balanced"
+    Aggressive = "Aggressive"
 
 
 class PolicyType(StrEnum):

@@ -14,15 +14,17 @@ from services.errors import Conflict
 
 
 class StatusDetailed(StrEnum):
-    PENDING_CREATION = "PendingCreation"
-    ACTIVE = "Active"
-    SETTLING = "Settling"
-    SETTLED = "Settled"
-    EXPIRING = "Expiring"
-    EXPIRED = "Expired"
-    FAILED_CREATION = "FailedCreation"
-    FAILED_SETTLEMENT = "FailedSettlement"
-    FAILED_EXPIRATION = "FailedExpiration"
+    """Members are named exactly as DESIGN §6.1 names the statuses: the GraphQL enum exposes these names."""
+
+    PendingCreation = "PendingCreation"
+    Active = "Active"
+    Settling = "Settling"
+    Settled = "Settled"
+    Expiring = "Expiring"
+    Expired = "Expired"
+    FailedCreation = "FailedCreation"
+    FailedSettlement = "FailedSettlement"
+    FailedExpiration = "FailedExpiration"
 
 
 class OnChainStatus(IntEnum):
@@ -43,7 +45,7 @@ class Cause(StrEnum):
 
 
 S = StatusDetailed
-TERMINAL: frozenset[StatusDetailed] = frozenset({S.SETTLED, S.EXPIRED})
+TERMINAL: frozenset[StatusDetailed] = frozenset({S.Settled, S.Expired})
 
 
 @dataclass(frozen=True)
@@ -62,26 +64,26 @@ _RETRY = (Cause.OPERATOR, Cause.JOB)
 
 TRANSITIONS: tuple[Transition, ...] = (
     # creation
-    _t(S.PENDING_CREATION, S.ACTIVE, *_CHAIN),
-    _t(S.PENDING_CREATION, S.FAILED_CREATION, Cause.MONITOR, Cause.JOB),
-    _t(S.FAILED_CREATION, S.ACTIVE, *_CHAIN),  # a late confirmation wins over our failure verdict
+    _t(S.PendingCreation, S.Active, *_CHAIN),
+    _t(S.PendingCreation, S.FailedCreation, Cause.MONITOR, Cause.JOB),
+    _t(S.FailedCreation, S.Active, *_CHAIN),  # a late confirmation wins over our failure verdict
     # activation (settlement)
-    _t(S.ACTIVE, S.SETTLING, Cause.REQUEST),
-    _t(S.SETTLING, S.SETTLED, *_CHAIN),
-    _t(S.SETTLING, S.FAILED_SETTLEMENT, Cause.MONITOR, Cause.JOB),
-    _t(S.FAILED_SETTLEMENT, S.SETTLING, *_RETRY),
-    _t(S.FAILED_SETTLEMENT, S.SETTLED, *_CHAIN),
-    _t(S.ACTIVE, S.SETTLED, *_CHAIN),
-    _t(S.EXPIRING, S.SETTLED, *_CHAIN),  # a settlement confirmed at the expiration height, seen late
+    _t(S.Active, S.Settling, Cause.REQUEST),
+    _t(S.Settling, S.Settled, *_CHAIN),
+    _t(S.Settling, S.FailedSettlement, Cause.MONITOR, Cause.JOB),
+    _t(S.FailedSettlement, S.Settling, *_RETRY),
+    _t(S.FailedSettlement, S.Settled, *_CHAIN),
+    _t(S.Active, S.Settled, *_CHAIN),
+    _t(S.Expiring, S.Settled, *_CHAIN),  # a settlement confirmed at the expiration height, seen late
     # expiration
-    _t(S.ACTIVE, S.EXPIRING, Cause.JOB, Cause.OPERATOR),
-    _t(S.EXPIRING, S.EXPIRED, *_CHAIN),
-    _t(S.EXPIRING, S.FAILED_EXPIRATION, Cause.MONITOR, Cause.JOB),
-    _t(S.FAILED_EXPIRATION, S.EXPIRING, *_RETRY),
-    _t(S.FAILED_EXPIRATION, S.EXPIRED, *_CHAIN),
-    _t(S.ACTIVE, S.EXPIRED, *_CHAIN),
-    _t(S.SETTLING, S.EXPIRED, *_CHAIN),  # settlement never made it; the policy expired on chain
-    _t(S.FAILED_SETTLEMENT, S.EXPIRED, *_CHAIN),
+    _t(S.Active, S.Expiring, Cause.JOB, Cause.OPERATOR),
+    _t(S.Expiring, S.Expired, *_CHAIN),
+    _t(S.Expiring, S.FailedExpiration, Cause.MONITOR, Cause.JOB),
+    _t(S.FailedExpiration, S.Expiring, *_RETRY),
+    _t(S.FailedExpiration, S.Expired, *_CHAIN),
+    _t(S.Active, S.Expired, *_CHAIN),
+    _t(S.Settling, S.Expired, *_CHAIN),  # settlement never made it; the policy expired on chain
+    _t(S.FailedSettlement, S.Expired, *_CHAIN),
 )
 
 _INDEX: dict[tuple[StatusDetailed, StatusDetailed], frozenset[Cause]] = {

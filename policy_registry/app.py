@@ -1,0 +1,108 @@
+"""The ASGI application: GraphQL (HTTP and WebSocket) at /graphql, GraphiQL with local assets, health probes."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from policy_registry.container import Services
+from policy_registry.settings import Settings
+from resolvers.context import RequestContext
+from schema import build_schema
+
+log = logging.getLogger(__name__)
+
+ASSETS_DIR = Path(__file__).parent / "static" / "graphiql"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _request_id(request: Request | WebSocket) -> str:
+    supplied = request.headers.get("x-request-id", "")
+    return supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+
+
+class RegistryGraphQL(GraphQL[RequestContext, None]):
+    """Strawberry's ASGI app with our context and a GraphiQL page whose scripts are served locally."""
+
+    _ide_html = (ASSETS_DIR / "index.html").read_text(encoding="utf-8")
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
+        request_id = _request_id(request)
+        if isinstance(response, Response):
+            response.headers["x-request-id"] = request_id
+        services: Services = request.app.state.services
+        return RequestContext(request=request, response=response, services=services, request_id=request_id)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(self._ide_html)
+
+
+def create_app(settings: Settings, mongodb_uri: str, services: Services | None = None) -> Starlette:
+    """Build the app; it creates (and closes) its own `Services` unless the caller passes them in."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services or await Services.create(settings, mongodb_uri)
+        log.info("policy registry API ready (database %s)", settings.mongodb_database)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.services.close()
+
+    schema = build_schema(
+        max_depth=settings.max_query_depth,
+        max_tokens=settings.max_query_tokens,
+        max_aliases=settings.max_query_aliases,
+        introspection=settings.introspection_enabled,
+    )
+    graphql_app = RegistryGraphQL(
+        schema,
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        allowed_origins=settings.ws_origins,
+    )
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        database = await request.app.state.services.store.ping()
+        return JSONResponse(
+            {"status": "ready" if database else "unavailable", "database": database},
+            status_code=200 if database else 503,
+        )
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/graphql", graphql_app, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql_app),
+    ]
+    if settings.graphiql_enabled:
+        routes.append(Mount("/graphiql-assets", app=StaticFiles(directory=ASSETS_DIR), name="graphiql-assets"))
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["content-type", "authorization", "x-request-id"],
+            expose_headers=["x-request-id"],
+        )
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

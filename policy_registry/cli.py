@@ -1,0 +1,94 @@
+"""`policy-registry`: run the API (with the embedded database when no MONGODB_URI is set) and project chores."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+log = logging.getLogger("policy_registry")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from policy_registry.app import create_app
+    from policy_registry.embedded.secantus import EmbeddedMongo
+    from policy_registry.logging_setup import configure_logging
+    from policy_registry.server import GracefulServer
+    from policy_registry.settings import get_settings
+
+    settings = get_settings()
+    if args.host:
+        settings.host = args.host
+    if args.port is not None:
+        settings.port = args.port
+    configure_logging(settings.log_level, settings.log_format)
+    with ExitStack() as stack:
+        uri = settings.mongodb_uri
+        if uri is None:
+            data = settings.embedded_db_path
+            log.info("MONGODB_URI is not set: starting the embedded SecantusDB server (data in %s)", data)
+            embedded = EmbeddedMongo(data, log_path=data.parent / "secantus.log")
+            stack.enter_context(embedded)
+            uri = embedded.uri
+            log.info("embedded database ready at %s", uri)
+        app = create_app(settings, uri)
+        log.info("GraphQL API and GraphiQL at http://%s:%s/graphql", settings.host, settings.port)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            lifespan="on",
+            ws="websockets-sansio",
+            proxy_headers=False,
+        )
+        GracefulServer(config).run()
+    log.info("stopped")
+    return 0
+
+
+def _export_schema(args: argparse.Namespace) -> int:
+    from schema import SDL_PATH, export_sdl
+
+    sdl = export_sdl()
+    target = Path(args.output) if args.output else SDL_PATH
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if current != sdl:
+            print(f"{target} is stale: run `policy-registry export-schema`", file=sys.stderr)
+            return 1
+        return 0
+    target.write_text(sdl, encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="policy-registry",
+        description="BitHedge Policy Registry: GraphQL API over MongoDB for Bitcoin protection policies on Stacks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the API (embedded SecantusDB when MONGODB_URI is unset)")
+    serve.add_argument("--host", help="bind address (default: HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: PORT or 8000)")
+    serve.set_defaults(func=_serve)
+    export = sub.add_parser("export-schema", help="write the GraphQL SDL to schema/schema.graphql")
+    export.add_argument("--output", help="write here instead")
+    export.add_argument("--check", action="store_true", help="exit 1 if the file differs from the schema")
+    export.set_defaults(func=_export_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""Policy queries: thin translations between GraphQL arguments and `PolicyQueries`."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers.context import Info
+from schema.inputs import PolicyFilterInput
+from schema.policy_types import PageInfo, Policy, PolicyConnection, PolicyEdge, PolicyEvent
+from services.store.policies import PolicyFilter
+
+
+async def policy(info: Info, id: strawberry.ID) -> Policy | None:
+    record = await info.context.services.policy_queries.get(str(id))
+    return Policy.from_record(record) if record else None
+
+
+async def policy_by_onchain_id(info: Info, policy_id_onchain: int) -> Policy | None:
+    record = await info.context.services.policy_queries.get_by_onchain_id(policy_id_onchain)
+    return Policy.from_record(record) if record else None
+
+
+async def policies(
+    info: Info,
+    filter: PolicyFilterInput | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> PolicyConnection:
+    queries = info.context.services.policy_queries
+    flt = filter.to_filter() if filter else PolicyFilter()
+    page = await queries.page(flt, first, after)
+    edges = [PolicyEdge(node=Policy.from_record(e.node), cursor=e.cursor) for e in page.edges]
+    page_info = PageInfo(
+        has_next_page=page.has_next_page,
+        has_previous_page=page.has_previous_page,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
+    )
+    return PolicyConnection(edges=edges, page_info=page_info, _count=lambda: queries.count(flt))
+
+
+async def policy_history(info: Info, id: strawberry.ID) -> list[PolicyEvent]:
+    events = await info.context.services.policy_queries.history(str(id))
+    return [PolicyEvent.from_record(e) for e in events]

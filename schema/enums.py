@@ -1,0 +1,14 @@
+"""GraphQL enums: the domain's own enums, registered with Strawberry (their member names are the API's values)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from services.policies.models import PolicyType, RiskTier
+from services.policies.status import StatusDetailed
+
+strawberry.enum(StatusDetailed, description="A policy's detailed lifecycle status (on-chain and off-chain).")
+strawberry.enum(RiskTier, description="The liquidity pool tier backing a policy.")
+strawberry.enum(PolicyType, description="The option type: only PUT for now.")
+
+__all__ = ["PolicyType", "RiskTier", "StatusDetailed"]

@@ -1,0 +1,62 @@
+"""Every GraphQL error leaves with a code in `extensions.code`; unexpected ones are masked.
+
+- A domain error (`services.errors.ServiceError`, or a driver error it stands for) keeps its message and gets its
+  code and safe details.
+- An error before execution (syntax, validation, variable coercion, the query limits) is the client's: BAD_INPUT.
+- Anything else is a bug or an outage we did not classify: the client sees "Internal server error", code
+  INTERNAL and the request id; the log gets the traceback under the same request id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql.error import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from services.errors import ServiceError
+from services.store.mongo import as_service_error
+
+log = logging.getLogger("policy_registry.graphql")
+
+
+def _request_id(context: Any) -> str | None:
+    return getattr(context, "request_id", None)
+
+
+class CodedErrors(MaskErrors):
+    def __init__(self) -> None:
+        super().__init__(error_message="Internal server error")
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        request_id = _request_id(getattr(self.execution_context, "context", None))
+        return [self._coded(error, request_id) for error in errors]
+
+    def _coded(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
+        original = error.original_error
+        service_error = (
+            original
+            if isinstance(original, ServiceError)
+            else (as_service_error(original) if original is not None else None)
+        )
+        if service_error is not None:
+            return self._with(error, service_error.message, {"code": service_error.code, **service_error.details})
+        if error.extensions and "code" in error.extensions:
+            return error
+        if original is None or (error.path is None and isinstance(original, (ValueError, TypeError))):
+            return self._with(error, error.message, {"code": "BAD_INPUT"})
+        log.error("unexpected error in %s (request %s)", error.path, request_id, exc_info=original)
+        return self._with(error, self.error_message, {"code": "INTERNAL", "requestId": request_id})
+
+    @staticmethod
+    def _with(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+        return GraphQLError(
+            message=message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=None,
+            extensions=extensions,
+        )

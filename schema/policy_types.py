@@ -1,0 +1,154 @@
+"""Output types for policies, their pages and their audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from schema.enums import PolicyType, RiskTier, StatusDetailed
+from schema.scalars import BigInt
+from services.policies.models import OracleSnapshot as OracleSnapshotRecord
+from services.policies.models import PolicyEventRecord, PolicyRecord
+
+
+@strawberry.type(description="Prices (and volatility) used for a computation, kept for the record.")
+class OracleSnapshot:
+    btc_usd8: BigInt = strawberry.field(name="btcUsd8")
+    stx_usd8: BigInt = strawberry.field(name="stxUsd8")
+    volatility_ppm: int | None
+    sources: list[str]
+    as_of: datetime
+
+    @classmethod
+    def from_record(cls, snap: OracleSnapshotRecord | None) -> OracleSnapshot | None:
+        if snap is None:
+            return None
+        return cls(
+            btc_usd8=BigInt(snap.btc_usd8),
+            stx_usd8=BigInt(snap.stx_usd8),
+            volatility_ppm=snap.volatility_ppm,
+            sources=list(snap.sources),
+            as_of=snap.as_of,
+        )
+
+
+@strawberry.type(description="A Bitcoin protection policy (a PUT on BTC paid in STX).")
+class Policy:
+    id: strawberry.ID
+    policy_id_onchain: int | None = strawberry.field(
+        name="policyIdOnChain", description="The registry contract's id, once the creation is confirmed."
+    )
+    owner: str
+    counterparty: str | None
+    policy_type: PolicyType
+    protected_value_usd8: BigInt = strawberry.field(description="Strike price, USD x 1e8.")
+    protected_amount_sats: BigInt = strawberry.field(description="Amount of BTC protected, in satoshis.")
+    expiration_height: int = strawberry.field(description="Burn-chain height after which the policy expires.")
+    risk_tier: RiskTier
+    premium_ustx: BigInt
+    collateral_ustx: BigInt
+    status_onchain: int | None = strawberry.field(
+        name="statusOnChain", description="0 Active, 1 Settled, 2 Expired; null before confirmation."
+    )
+    status_detailed: StatusDetailed
+    quote_id: str | None
+    quote_expiry_height: int | None
+    tx_id_creation: str | None
+    tx_id_status_update: str | None
+    creation_height: int | None
+    creation_burn_height: int | None
+    created_at: datetime
+    expiration_time_estimate: datetime | None
+    settlement_ustx: BigInt | None
+    settlement_price_usd8: BigInt | None
+    settled_at: datetime | None
+    oracle_snapshot_creation: OracleSnapshot | None
+    oracle_snapshot_settlement: OracleSnapshot | None
+    failure_reason: str | None
+    version: int
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, r: PolicyRecord) -> Policy:
+        return cls(
+            id=strawberry.ID(r.id),
+            policy_id_onchain=r.policy_id_onchain,
+            owner=r.owner,
+            counterparty=r.counterparty,
+            policy_type=r.policy_type,
+            protected_value_usd8=BigInt(r.protected_value_usd8),
+            protected_amount_sats=BigInt(r.protected_amount_sats),
+            expiration_height=r.expiration_height,
+            risk_tier=r.risk_tier,
+            premium_ustx=BigInt(r.premium_ustx),
+            collateral_ustx=BigInt(r.collateral_ustx),
+            status_onchain=int(r.status_onchain) if r.status_onchain is not None else None,
+            status_detailed=r.status_detailed,
+            quote_id=r.quote_id,
+            quote_expiry_height=r.quote_expiry_height,
+            tx_id_creation=r.tx_id_creation,
+            tx_id_status_update=r.tx_id_status_update,
+            creation_height=r.creation_height,
+            creation_burn_height=r.creation_burn_height,
+            created_at=r.created_at,
+            expiration_time_estimate=r.expiration_time_estimate,
+            settlement_ustx=BigInt(r.settlement_ustx) if r.settlement_ustx is not None else None,
+            settlement_price_usd8=BigInt(r.settlement_price_usd8) if r.settlement_price_usd8 is not None else None,
+            settled_at=r.settled_at,
+            oracle_snapshot_creation=OracleSnapshot.from_record(r.oracle_snapshot_creation),
+            oracle_snapshot_settlement=OracleSnapshot.from_record(r.oracle_snapshot_settlement),
+            failure_reason=r.failure_reason,
+            version=r.version,
+            updated_at=r.updated_at,
+        )
+
+
+@strawberry.type(description="One state change of a policy and what caused it.")
+class PolicyEvent:
+    id: strawberry.ID
+    version: int = strawberry.field(description="The policy's version after this change.")
+    from_status: StatusDetailed | None
+    to_status: StatusDetailed
+    cause: str = strawberry.field(description="request, chain, monitor, job, operator or reconcile.")
+    at: datetime
+    details: JSON
+
+    @classmethod
+    def from_record(cls, e: PolicyEventRecord) -> PolicyEvent:
+        return cls(
+            id=strawberry.ID(e.id),
+            version=e.version,
+            from_status=e.from_status,
+            to_status=e.to_status,
+            cause=e.cause,
+            at=e.at,
+            details=JSON(e.details),
+        )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class PolicyEdge:
+    node: Policy
+    cursor: str
+
+
+@strawberry.type(description="A page of policies, newest first, with opaque keyset cursors.")
+class PolicyConnection:
+    edges: list[PolicyEdge]
+    page_info: PageInfo
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many policies match the filter (all pages).")
+    async def total_count(self) -> int:
+        return await self._count()
