@@ -1,0 +1,909 @@
+// The devnet chain: the real contracts in the Clarinet simnet, plus what a node and Hiro's API keep around
+// them (mempool, nonces, blocks, transactions, events). Every simnet block is one devnet block, so heights
+// seen by Clarity (`stacks-block-height`, `burn-block-height`) and by HTTP clients always agree.
+//
+// Deliberate simplifications, all documented in devnet/README.md:
+// - one signed transaction per Stacks block: the simnet cannot isolate a runtime error inside a multi-tx
+//   block (it throws and loses the results of the block's earlier transactions), so the miner gives each
+//   transaction its own block and a "mine" step may produce several blocks;
+// - post-conditions are compared with what happened and mismatches reported, never enforced (the simnet
+//   cannot roll a call back);
+// - the fee is charged by an STX transfer from the sender to FEE_SINK, in the same simnet block, before the
+//   call; it is not shown as an event (as on Hiro).
+import { createHash, randomBytes } from "node:crypto";
+import { dirname, resolve } from "node:path";
+import { initSimnet, tx as simTx } from "@stacks/clarinet-sdk";
+import {
+  AuthType,
+  Cl,
+  PayloadType,
+  PostConditionMode,
+  PostConditionType,
+  addressToString,
+  cvToHex,
+  cvToString,
+  deserializeTransaction,
+  hexToCV,
+} from "@stacks/transactions";
+import { hexRepr, typeMismatch, typeSignature } from "./clarity.mjs";
+import { loadDevnetAccounts } from "./keys.mjs";
+
+export const TESTNET_CHAIN_ID = 0x80000000;
+export const TESTNET_TX_VERSION = 0x80;
+/** Where transaction fees go (the testnet boot address; nobody holds its key). */
+export const FEE_SINK = "ST000000000000000000002AMW42H";
+export const MICROBLOCK_SEQUENCE = 2147483647; // what Hiro reports for Nakamoto-era transactions
+export const TIERS = ["Conservative", "Balanced", "Aggressive"];
+
+const CONDITION_CODES = {
+  1: "sent_equal_to",
+  2: "sent_greater_than",
+  3: "sent_greater_than_or_equal_to",
+  4: "sent_less_than",
+  5: "sent_less_than_or_equal_to",
+};
+
+/** A transaction the node refuses at the door; `toJSON()` is the node's 400 body. */
+export class Rejection extends Error {
+  constructor(reason, reasonData, txid) {
+    super(`${reason}${reasonData?.message ? `: ${reasonData.message}` : ""}`);
+    this.reason = reason;
+    this.reasonData = reasonData;
+    this.txid = txid;
+  }
+
+  toJSON() {
+    const body = { error: "transaction rejected", reason: this.reason, txid: this.txid };
+    if (this.reasonData !== undefined) body.reason_data = this.reasonData;
+    return body;
+  }
+}
+
+function sha256Hex(...parts) {
+  const hash = createHash("sha256");
+  for (const part of parts) hash.update(String(part));
+  return hash.digest("hex");
+}
+
+function u128Hex(value) {
+  return `0x${BigInt(value).toString(16).padStart(32, "0")}`;
+}
+
+function normalizeTxid(txid) {
+  const hex = txid.toLowerCase().replace(/^0x/, "");
+  return /^[0-9a-f]{64}$/.test(hex) ? `0x${hex}` : null;
+}
+
+function isoTime(seconds) {
+  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, ".000Z");
+}
+
+function pcPrincipal(principal, origin) {
+  if (principal.prefix === 1) return { address: origin, json: { type_id: "principal_origin" } };
+  const address = addressToString(principal.address);
+  if (principal.prefix === 2) return { address, json: { type_id: "principal_standard", address } };
+  const name = principal.contractName.content;
+  return {
+    address: `${address}.${name}`,
+    json: { type_id: "principal_contract", address, contract_name: name },
+  };
+}
+
+function conditionHolds(code, actual, expected) {
+  switch (code) {
+    case 1:
+      return actual === expected;
+    case 2:
+      return actual > expected;
+    case 3:
+      return actual >= expected;
+    case 4:
+      return actual < expected;
+    case 5:
+      return actual <= expected;
+    default:
+      return false;
+  }
+}
+
+export class Devnet {
+  /**
+   * @param {object} options
+   * @param {string} options.manifest path of Clarinet.toml
+   * @param {number} [options.burnRatio] burn blocks added per Stacks block the miner produces (default 1)
+   * @param {string} [options.quoteSignerPubkey] 33-byte compressed key (hex); default: the backend account's
+   * @param {string} [options.backendAccount] Devnet.toml account used as backend principal (default "backend")
+   * @param {Record<string, bigint>} [options.tierCapital] demo capital per vault tier, uSTX
+   * @param {string} [options.funder] account that deposits the demo capital (default "deployer")
+   * @param {import("./log.mjs").Logger} options.logger
+   */
+  static async create(options) {
+    const devnet = new Devnet(options);
+    await devnet.start();
+    return devnet;
+  }
+
+  constructor(options) {
+    this.options = options;
+    this.log = options.logger;
+    this.burnRatio = options.burnRatio ?? 1;
+    this.burnCredit = 0;
+    this.chainMarker = randomBytes(16).toString("hex");
+    this.blocks = []; // index = height
+    this.blockByHash = new Map();
+    this.txs = new Map(); // 0x-txid -> record
+    this.mempool = []; // records in arrival order
+    this.nonces = new Map(); // address -> next confirmed nonce
+    this.contractLogs = new Map(); // contract id -> [{cursor, height, txIndex, event}] oldest first
+    this.lastTime = 0;
+  }
+
+  async start() {
+    const manifest = resolve(this.options.manifest);
+    const started = Date.now();
+    this.simnet = await initSimnet(manifest, false, { trackCosts: false, trackCoverage: false });
+    this.accounts = loadDevnetAccounts(resolve(dirname(manifest), "settings", "Devnet.toml"));
+    for (const [name, address] of this.simnet.getAccounts()) {
+      const account = this.accounts.get(name);
+      if (account && account.address !== address) {
+        throw new Error(`account ${name}: derived ${account.address} but the simnet uses ${address}`);
+      }
+    }
+    this.deployer = this.simnet.deployer;
+    this.interfaces = this.simnet.getContractsInterfaces();
+    this.recordGenesis();
+    this.setUpContracts();
+    this.log.info(
+      `chain ${this.chainMarker} ready in ${Date.now() - started} ms: tip ${this.tipHeight}, burn ${this.simnet.burnBlockHeight}`,
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // state views
+
+  get tipHeight() {
+    return this.simnet.stacksBlockHeight;
+  }
+
+  get tip() {
+    return this.blocks[this.tipHeight];
+  }
+
+  contractId(name) {
+    return `${this.deployer}.${name}`;
+  }
+
+  stxBalance(principal) {
+    return this.simnet.getAssetsMap().get("STX")?.get(principal) ?? 0n;
+  }
+
+  nextNonce(address) {
+    return this.nonces.get(address) ?? 0;
+  }
+
+  pendingNonces(address) {
+    return this.mempool.filter((r) => r.sender === address).map((r) => r.nonce);
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // blocks
+
+  nowSeconds() {
+    // strictly increasing block times, even when many blocks are mined in the same second
+    this.lastTime = Math.max(this.lastTime + 1, Math.floor(Date.now() / 1000));
+    return this.lastTime;
+  }
+
+  sealBlock(txRecords) {
+    const height = this.tipHeight;
+    const burnHeight = this.simnet.burnBlockHeight;
+    const parent = this.blocks[height - 1];
+    const hash = `0x${sha256Hex(this.chainMarker, ":block:", height)}`;
+    const time = this.nowSeconds();
+    const burnBlock = this.blocks.findLast?.((b) => b && b.burn_block_height === burnHeight);
+    const block = {
+      canonical: true,
+      height,
+      hash,
+      index_block_hash: `0x${sha256Hex(this.chainMarker, ":index:", height)}`,
+      parent_block_hash: parent?.hash ?? `0x${"0".repeat(64)}`,
+      parent_index_block_hash: parent?.index_block_hash ?? `0x${"0".repeat(64)}`,
+      block_time: time,
+      block_time_iso: isoTime(time),
+      tenure_height: burnHeight,
+      burn_block_time: burnBlock?.burn_block_time ?? time,
+      burn_block_time_iso: isoTime(burnBlock?.burn_block_time ?? time),
+      burn_block_hash: `0x${sha256Hex(this.chainMarker, ":burn:", burnHeight)}`,
+      burn_block_height: burnHeight,
+      miner_txid: `0x${sha256Hex(this.chainMarker, ":miner:", burnHeight)}`,
+      tx_count: txRecords.length,
+      execution_cost_read_count: 0,
+      execution_cost_read_length: 0,
+      execution_cost_runtime: 0,
+      execution_cost_write_count: 0,
+      execution_cost_write_length: 0,
+      txs: txRecords.map((r) => r.txid),
+    };
+    this.blocks[height] = block;
+    this.blockByHash.set(hash, block);
+    txRecords.forEach((record, txIndex) => this.confirm(record, block, txIndex));
+    return block;
+  }
+
+  recordGenesis() {
+    // the blocks initSimnet mined while deploying: the contract deployments are their transactions
+    const deployments = [...this.interfaces.keys()].filter((id) => id.startsWith(`${this.deployer}.`));
+    const records = deployments.map((id) => ({
+      txid: `0x${sha256Hex(this.chainMarker, ":deploy:", id)}`,
+      kind: "smart_contract",
+      sender: this.deployer,
+      nonce: this.takeNonce(this.deployer),
+      fee: 0n,
+      contractId: id,
+      receiptTime: this.nowSeconds(),
+      postConditionMode: PostConditionMode.Allow,
+      postConditions: [],
+      result: Cl.ok(Cl.bool(true)),
+      status: "success",
+      events: [],
+    }));
+    for (let height = 0; height < this.tipHeight; height += 1) {
+      this.blocks[height] = this.blocks[height] ?? this.placeholderBlock(height);
+    }
+    this.sealBlock(records);
+  }
+
+  placeholderBlock(height) {
+    // heights below the deployment tip are empty blocks; sealed lazily with the same hash scheme
+    const time = this.nowSeconds();
+    const hash = `0x${sha256Hex(this.chainMarker, ":block:", height)}`;
+    const block = {
+      canonical: true,
+      height,
+      hash,
+      index_block_hash: `0x${sha256Hex(this.chainMarker, ":index:", height)}`,
+      parent_block_hash: height > 0 ? `0x${sha256Hex(this.chainMarker, ":block:", height - 1)}` : `0x${"0".repeat(64)}`,
+      parent_index_block_hash:
+        height > 0 ? `0x${sha256Hex(this.chainMarker, ":index:", height - 1)}` : `0x${"0".repeat(64)}`,
+      block_time: time,
+      block_time_iso: isoTime(time),
+      tenure_height: Math.min(height, this.simnet.burnBlockHeight),
+      burn_block_time: time,
+      burn_block_time_iso: isoTime(time),
+      burn_block_hash: `0x${sha256Hex(this.chainMarker, ":burn:", Math.min(height, this.simnet.burnBlockHeight))}`,
+      burn_block_height: Math.min(height, this.simnet.burnBlockHeight),
+      miner_txid: `0x${sha256Hex(this.chainMarker, ":miner:", height)}`,
+      tx_count: 0,
+      execution_cost_read_count: 0,
+      execution_cost_read_length: 0,
+      execution_cost_runtime: 0,
+      execution_cost_write_count: 0,
+      execution_cost_write_length: 0,
+      txs: [],
+    };
+    this.blockByHash.set(hash, block);
+    return block;
+  }
+
+  takeNonce(address) {
+    const nonce = this.nextNonce(address);
+    this.nonces.set(address, nonce + 1);
+    return nonce;
+  }
+
+  /** Backend principal, quote signer and demo capital: genesis-time calls recorded as ordinary txs. */
+  setUpContracts() {
+    const registry = this.contractId("policy-registry");
+    const vault = this.contractId("liquidity-pool-vault");
+    if (!this.interfaces.has(registry) || !this.interfaces.has(vault)) {
+      this.log.warn(`contracts policy-registry / liquidity-pool-vault not in the manifest: no setup calls`);
+      return;
+    }
+    const backendName = this.options.backendAccount ?? "backend";
+    const backend = this.accounts.get(backendName);
+    if (!backend) throw new Error(`no account "${backendName}" in settings/Devnet.toml`);
+    this.backend = backend;
+    this.quoteSignerPubkey = (this.options.quoteSignerPubkey ?? backend.publicKey).toLowerCase().replace(/^0x/, "");
+    if (!/^0[23][0-9a-f]{64}$/.test(this.quoteSignerPubkey)) {
+      throw new Error("the quote signer must be a 33-byte compressed secp256k1 public key in hex");
+    }
+    const funderName = this.options.funder ?? "deployer";
+    const funder = this.accounts.get(funderName);
+    if (!funder) throw new Error(`no account "${funderName}" in settings/Devnet.toml`);
+    const calls = [
+      [registry, "set-backend-principal", [Cl.principal(backend.address)], this.deployer],
+      [registry, "set-quote-signer", [Cl.bufferFromHex(this.quoteSignerPubkey)], this.deployer],
+    ];
+    const capital = this.options.tierCapital ?? Object.fromEntries(TIERS.map((t) => [t, 1_000_000_000_000n]));
+    for (const tier of TIERS) {
+      const amount = BigInt(capital[tier] ?? 0n);
+      if (amount > 0n) calls.push([vault, "deposit", [Cl.stringAscii(tier), Cl.uint(amount)], funder.address]);
+    }
+    const results = this.simnet.mineBlock(calls.map(([c, f, a, s]) => simTx.callPublicFn(c, f, a, s)));
+    const records = calls.map(([contract, fn, args, sender], i) => {
+      const result = results[i].result;
+      if (result.type !== "ok") throw new Error(`setup ${contract}::${fn} failed: ${cvToString(result)}`);
+      return {
+        txid: `0x${sha256Hex(this.chainMarker, ":setup:", i, fn)}`,
+        kind: "contract_call",
+        sender,
+        nonce: this.takeNonce(sender),
+        fee: 0n,
+        contractId: contract,
+        functionName: fn,
+        functionArgs: args,
+        receiptTime: this.nowSeconds(),
+        postConditionMode: PostConditionMode.Allow,
+        postConditions: [],
+        result,
+        status: "success",
+        events: results[i].events,
+      };
+    });
+    this.sealBlock(records);
+    this.log.info(
+      `setup: backend ${backend.address}, quote signer ${this.quoteSignerPubkey}, vault capital ${TIERS.map(
+        (t) => `${t}=${capital[t] ?? 0}`,
+      ).join(" ")} uSTX from ${funderName}`,
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // admission (POST /v2/transactions)
+
+  /** Validates a raw transaction like a node's mempool and queues it; returns the txid without 0x. */
+  submit(raw) {
+    const rawTxid = createHash("sha512-256").update(raw).digest("hex");
+    let tx;
+    try {
+      tx = deserializeTransaction(raw.toString("hex"));
+      if (tx.serialize() !== raw.toString("hex")) throw new Error("trailing or non-canonical bytes");
+    } catch (error) {
+      throw new Rejection("Deserialization", { message: String(error?.message ?? error) }, rawTxid);
+    }
+    const txid = tx.txid();
+    const known = this.txs.get(`0x${txid}`);
+    if (known) return txid; // a node answers a re-broadcast of a known transaction with its txid
+
+    if (tx.chainId !== TESTNET_CHAIN_ID || tx.transactionVersion !== TESTNET_TX_VERSION) {
+      throw new Rejection(
+        "BadTransactionVersion",
+        { message: `devnet takes testnet transactions (chain id 0x80000000); got chain id 0x${tx.chainId.toString(16)}` },
+        txid,
+      );
+    }
+    if (tx.auth.authType !== AuthType.Standard) {
+      throw new Rejection("ServerFailureOther", { message: "the devnet does not support sponsored transactions" }, txid);
+    }
+    try {
+      tx.verifyOrigin();
+    } catch (error) {
+      throw new Rejection("SignatureValidation", { message: String(error?.message ?? error) }, txid);
+    }
+    const condition = tx.auth.spendingCondition;
+    const sender = this.addressOf(condition);
+    const nonce = Number(condition.nonce);
+    const fee = BigInt(condition.fee);
+    const record = {
+      txid: `0x${txid}`,
+      raw: raw.toString("hex"),
+      sender,
+      nonce,
+      fee,
+      receiptTime: this.nowSecondsNoAdvance(),
+      postConditionMode: tx.postConditionMode,
+      postConditions: tx.postConditions.values,
+      status: "pending",
+      events: [],
+    };
+    let spend = fee;
+    const payload = tx.payload;
+    if (payload.payloadType === PayloadType.ContractCall) {
+      const contractId = `${addressToString(payload.contractAddress)}.${payload.contractName.content}`;
+      const abi = this.interfaces.get(contractId);
+      if (!abi) throw new Rejection("NoSuchContract", undefined, txid);
+      const fn = abi.functions.find((f) => f.name === payload.functionName.content);
+      if (!fn || fn.access !== "public") throw new Rejection("NoSuchPublicFunction", undefined, txid);
+      if (payload.functionArgs.length !== fn.args.length) {
+        throw new Rejection(
+          "BadFunctionArgument",
+          { message: `expected ${fn.args.length} arguments, got ${payload.functionArgs.length}` },
+          txid,
+        );
+      }
+      fn.args.forEach((arg, i) => {
+        const why = typeMismatch(payload.functionArgs[i], arg.type);
+        if (why) throw new Rejection("BadFunctionArgument", { message: `${arg.name}: ${why}` }, txid);
+      });
+      Object.assign(record, {
+        kind: "contract_call",
+        contractId,
+        functionName: fn.name,
+        functionArgs: payload.functionArgs,
+        abiArgs: fn.args,
+      });
+    } else if (payload.payloadType === PayloadType.TokenTransfer) {
+      spend += payload.amount;
+      Object.assign(record, {
+        kind: "token_transfer",
+        recipient: cvToString(payload.recipient),
+        amount: payload.amount,
+        memo: payload.memo.content,
+      });
+    } else {
+      throw new Rejection(
+        "ServerFailureOther",
+        { message: "the devnet accepts contract calls and STX transfers only" },
+        txid,
+      );
+    }
+    const expected = this.nextNonce(sender);
+    if (nonce < expected) {
+      throw new Rejection("BadNonce", { expected, actual: nonce, principal: sender, is_origin: true }, txid);
+    }
+    if (this.mempool.some((r) => r.sender === sender && r.nonce === nonce)) {
+      throw new Rejection("ConflictingNonceInMempool", undefined, txid);
+    }
+    const balance = this.stxBalance(sender);
+    if (balance < spend) {
+      throw new Rejection("NotEnoughFunds", { expected: u128Hex(spend), actual: u128Hex(balance) }, txid);
+    }
+    this.mempool.push(record);
+    this.txs.set(record.txid, record);
+    this.log.info(
+      `tx ${record.txid} accepted: ${this.describe(record)} from ${sender} nonce ${nonce} fee ${fee}` +
+        (nonce > expected ? ` (waits for nonce ${expected})` : ""),
+    );
+    return txid;
+  }
+
+  nowSecondsNoAdvance() {
+    return Math.max(this.lastTime, Math.floor(Date.now() / 1000));
+  }
+
+  addressOf(condition) {
+    // single-sig P2PKH/P2WPKH → version 26 (ST…); multi-sig → 21 (SN…)
+    const single = condition.hashMode === 0 || condition.hashMode === 2;
+    return addressToString({ type: 0, version: single ? 26 : 21, hash160: condition.signer });
+  }
+
+  describe(record) {
+    if (record.kind === "contract_call") return `${record.contractId}::${record.functionName}`;
+    if (record.kind === "token_transfer") return `stx-transfer ${record.amount} → ${record.recipient}`;
+    return record.kind;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // mining
+
+  /** The first mempool transaction whose nonce is its sender's next one. */
+  nextReady() {
+    return this.mempool.find((r) => r.nonce === this.nextNonce(r.sender));
+  }
+
+  mineBurnBlock() {
+    this.simnet.mineEmptyBurnBlock();
+    const block = this.sealBlock([]);
+    this.log.info(`block ${block.height} ${block.hash} (burn ${block.burn_block_height}, new tenure, no txs)`);
+    return block;
+  }
+
+  /**
+   * Mines `burnBlocks` burn blocks, then at least `blocks` Stacks blocks; whenever `blocks` >= 1 every
+   * ready mempool transaction is mined, one per block. Each Stacks block adds `burnRatio` to a burn credit;
+   * a whole credit turns an empty block into a burn block (a new tenure) or adds one after a tx block.
+   * Returns the blocks produced, oldest first.
+   */
+  mine({ blocks = 1, burnBlocks = 0 } = {}) {
+    const mined = [];
+    for (let i = 0; i < burnBlocks; i += 1) mined.push(this.mineBurnBlock());
+    let produced = 0;
+    while (produced < blocks || (blocks > 0 && this.nextReady())) {
+      const record = this.nextReady();
+      this.burnCredit += this.burnRatio;
+      if (!record && this.burnCredit >= 1) {
+        this.burnCredit -= 1;
+        mined.push(this.mineBurnBlock());
+      } else {
+        mined.push(record ? this.mineTransaction(record) : this.mineEmptyBlock());
+      }
+      while (this.burnCredit >= 1) {
+        this.burnCredit -= 1;
+        mined.push(this.mineBurnBlock());
+      }
+      produced += 1;
+    }
+    return mined;
+  }
+
+  mineEmptyBlock() {
+    this.simnet.mineEmptyStacksBlock();
+    const block = this.sealBlock([]);
+    this.log.info(`block ${block.height} ${block.hash} (burn ${block.burn_block_height}, no txs)`);
+    return block;
+  }
+
+  mineTransaction(record) {
+    this.mempool.splice(this.mempool.indexOf(record), 1);
+    const sender = record.sender;
+    if (this.stxBalance(sender) < record.fee) {
+      // the sender spent its fee money after admission: a node would drop the transaction
+      record.status = "dropped_problematic";
+      this.log.warn(`tx ${record.txid} dropped: ${sender} can no longer pay its fee ${record.fee}`);
+      return this.mineEmptyBlock();
+    }
+    const calls = [];
+    if (record.fee > 0n) calls.push(simTx.transferSTX(Number(record.fee), FEE_SINK, sender));
+    if (record.kind === "contract_call") {
+      calls.push(simTx.callPublicFn(record.contractId, record.functionName, record.functionArgs, sender));
+    } else {
+      calls.push(simTx.transferSTX(Number(record.amount), record.recipient, sender));
+    }
+    let outcome;
+    try {
+      const results = this.simnet.mineBlock(calls);
+      outcome = results[results.length - 1];
+    } catch (error) {
+      // a Clarity runtime error: the node includes the tx as aborted with (err none), fee paid
+      outcome = { result: Cl.error(Cl.none()), events: [], vmError: String(error?.message ?? error).split("\n")[0] };
+    }
+    record.result = outcome.result;
+    record.status = outcome.result.type === "ok" ? "success" : "abort_by_response";
+    record.vmError = outcome.vmError ?? null;
+    record.events = outcome.events;
+    record.postConditionMismatch = this.checkPostConditions(record);
+    this.takeNonce(sender);
+    const block = this.sealBlock([record]);
+    this.log.info(
+      `block ${block.height} ${block.hash} (burn ${block.burn_block_height}): tx ${record.txid} ${record.status} ` +
+        `${cvToString(record.result)} ${this.describe(record)}`,
+    );
+    if (record.postConditionMismatch) {
+      this.log.warn(
+        `POST-CONDITION MISMATCH in tx ${record.txid} (not enforced by the devnet; a node would have aborted it): ` +
+          JSON.stringify(record.postConditionMismatch),
+      );
+    }
+    return block;
+  }
+
+  /** Compares STX (and fungible-token) post-conditions with the transfers that happened. */
+  checkPostConditions(record) {
+    const sent = new Map(); // `${principal}|${asset}` -> amount
+    const add = (principal, asset, amount) => {
+      const key = `${principal}|${asset}`;
+      sent.set(key, (sent.get(key) ?? 0n) + BigInt(amount));
+    };
+    for (const event of record.events) {
+      const d = event.data;
+      if (event.event === "stx_transfer_event" || event.event === "stx_burn_event") add(d.sender, "STX", d.amount);
+      if (event.event === "ft_transfer_event" || event.event === "ft_burn_event") {
+        add(d.sender, d.asset_identifier, d.amount);
+      }
+      if (event.event === "nft_transfer_event" || event.event === "nft_burn_event") {
+        add(d.sender, d.asset_identifier, 1);
+      }
+    }
+    const problems = [];
+    const covered = new Set();
+    for (const pc of record.postConditions) {
+      const { address } = pcPrincipal(pc.principal, record.sender);
+      if (pc.conditionType === PostConditionType.NonFungible) {
+        const asset = `${addressToString(pc.asset.address)}.${pc.asset.contractName.content}::${pc.asset.assetName.content}`;
+        covered.add(`${address}|${asset}`);
+        continue; // which token id moved is not in the simnet's NFT events we compare; count only
+      }
+      const asset =
+        pc.conditionType === PostConditionType.STX
+          ? "STX"
+          : `${addressToString(pc.asset.address)}.${pc.asset.contractName.content}::${pc.asset.assetName.content}`;
+      const key = `${address}|${asset}`;
+      covered.add(key);
+      const actual = sent.get(key) ?? 0n;
+      if (!conditionHolds(pc.conditionCode, actual, pc.amount)) {
+        problems.push({
+          principal: address,
+          asset,
+          condition_code: CONDITION_CODES[pc.conditionCode],
+          expected_amount: pc.amount.toString(),
+          actual_amount: actual.toString(),
+        });
+      }
+    }
+    if (record.postConditionMode === PostConditionMode.Deny) {
+      for (const [key, amount] of sent) {
+        if (!covered.has(key) && amount > 0n) {
+          const [principal, asset] = key.split("|");
+          problems.push({
+            principal,
+            asset,
+            condition_code: null,
+            expected_amount: "0",
+            actual_amount: amount.toString(),
+            reason: "transfer not covered by any post-condition in deny mode",
+          });
+        }
+      }
+    }
+    return problems.length ? problems : null;
+  }
+
+  confirm(record, block, txIndex) {
+    record.block = block;
+    record.txIndex = txIndex;
+    this.txs.set(record.txid, record);
+    record.hiroEvents = this.hiroEvents(record);
+    for (const event of record.hiroEvents) {
+      if (event.event_type !== "smart_contract_log") continue;
+      const id = event.contract_log.contract_id;
+      const list = this.contractLogs.get(id) ?? [];
+      list.push({
+        cursor: `${block.height}:${MICROBLOCK_SEQUENCE}:${txIndex}:${event.event_index}`,
+        event,
+      });
+      this.contractLogs.set(id, list);
+    }
+  }
+
+  hiroEvents(record) {
+    return record.events.map((event, index) => {
+      const d = event.data;
+      const base = { event_index: index, tx_id: record.txid };
+      switch (event.event) {
+        case "print_event":
+          return {
+            ...base,
+            event_type: "smart_contract_log",
+            contract_log: { contract_id: d.contract_identifier, topic: d.topic, value: hexRepr(hexToCV(d.raw_value)) },
+          };
+        case "stx_transfer_event":
+          return {
+            ...base,
+            event_type: "stx_asset",
+            asset: {
+              asset_event_type: "transfer",
+              sender: d.sender,
+              recipient: d.recipient,
+              amount: String(d.amount),
+              memo: d.memo ? `0x${d.memo}` : "",
+            },
+          };
+        case "stx_burn_event":
+          return { ...base, event_type: "stx_asset", asset: { asset_event_type: "burn", sender: d.sender, recipient: "", amount: String(d.amount) } };
+        case "stx_mint_event":
+          return { ...base, event_type: "stx_asset", asset: { asset_event_type: "mint", sender: "", recipient: d.recipient, amount: String(d.amount) } };
+        case "ft_transfer_event":
+        case "ft_mint_event":
+        case "ft_burn_event":
+          return {
+            ...base,
+            event_type: "fungible_token_asset",
+            asset: {
+              asset_event_type: event.event.split("_")[1],
+              asset_id: d.asset_identifier,
+              sender: d.sender ?? "",
+              recipient: d.recipient ?? "",
+              amount: String(d.amount),
+            },
+          };
+        default:
+          return {
+            ...base,
+            event_type: "non_fungible_token_asset",
+            asset: {
+              asset_event_type: event.event.split("_")[1],
+              asset_id: d.asset_identifier,
+              sender: d.sender ?? "",
+              recipient: d.recipient ?? "",
+              value: d.raw_value ? hexRepr(hexToCV(d.raw_value)) : null,
+            },
+          };
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // reads
+
+  getTransaction(txid) {
+    const key = normalizeTxid(txid);
+    return key ? this.txs.get(key) : undefined;
+  }
+
+  getBlock(heightOrHash) {
+    if (/^\d+$/.test(heightOrHash)) return this.blocks[Number(heightOrHash)];
+    const hex = heightOrHash.toLowerCase().replace(/^0x/, "");
+    return this.blockByHash.get(`0x${hex}`) ?? [...this.blockByHash.values()].find((b) => b.index_block_hash === `0x${hex}`);
+  }
+
+  /** Hiro's /extended/v1/tx/{txid} body. */
+  txJson(record, { eventOffset = 0, eventLimit = 96 } = {}) {
+    const body = {
+      tx_id: record.txid,
+      nonce: record.nonce,
+      fee_rate: record.fee.toString(),
+      sender_address: record.sender,
+      sponsored: false,
+      post_condition_mode: record.postConditionMode === PostConditionMode.Deny ? "deny" : "allow",
+      post_conditions: record.postConditions.map((pc) => this.postConditionJson(pc, record.sender)),
+      anchor_mode: "any",
+      tx_status: record.status,
+      receipt_time: record.receiptTime,
+      receipt_time_iso: isoTime(record.receiptTime),
+      tx_type: record.kind,
+    };
+    if (record.kind === "contract_call") {
+      body.contract_call = {
+        contract_id: record.contractId,
+        function_name: record.functionName,
+        function_signature: "",
+        function_args: record.functionArgs.map((cv, i) => {
+          const arg = record.abiArgs?.[i] ?? this.abiArg(record, i);
+          return { ...hexRepr(cv), name: arg?.name ?? `arg${i}`, type: arg ? typeSignature(arg.type) : cv.type };
+        }),
+      };
+    } else if (record.kind === "token_transfer") {
+      body.token_transfer = { recipient_address: record.recipient, amount: record.amount.toString(), memo: `0x${Buffer.from(record.memo ?? "").toString("hex")}` };
+    } else if (record.kind === "smart_contract") {
+      body.smart_contract = { clarity_version: null, contract_id: record.contractId, source_code: "" };
+    }
+    if (!record.block) return body;
+    const block = record.block;
+    Object.assign(body, {
+      is_unanchored: false,
+      block_hash: block.hash,
+      block_height: block.height,
+      index_block_hash: block.index_block_hash,
+      block_time: block.block_time,
+      block_time_iso: block.block_time_iso,
+      burn_block_height: block.burn_block_height,
+      burn_block_time: block.burn_block_time,
+      burn_block_time_iso: block.burn_block_time_iso,
+      parent_burn_block_time: block.burn_block_time,
+      parent_burn_block_time_iso: block.burn_block_time_iso,
+      parent_block_hash: block.parent_block_hash,
+      canonical: block.canonical,
+      tx_index: record.txIndex,
+      tx_result: record.result ? hexRepr(record.result) : null,
+      event_count: record.hiroEvents.length,
+      events: record.hiroEvents.slice(eventOffset, eventOffset + eventLimit),
+      microblock_hash: "0x",
+      microblock_sequence: MICROBLOCK_SEQUENCE,
+      microblock_canonical: true,
+      execution_cost_read_count: 0,
+      execution_cost_read_length: 0,
+      execution_cost_runtime: 0,
+      execution_cost_write_count: 0,
+      execution_cost_write_length: 0,
+      vm_error: record.vmError ?? null,
+      post_condition_mismatch: record.postConditionMismatch ?? null,
+    });
+    return body;
+  }
+
+  abiArg(record, index) {
+    const fn = this.interfaces.get(record.contractId)?.functions.find((f) => f.name === record.functionName);
+    return fn?.args[index];
+  }
+
+  postConditionJson(pc, origin) {
+    const { json } = pcPrincipal(pc.principal, origin);
+    if (pc.conditionType === PostConditionType.STX) {
+      return { type: "stx", condition_code: CONDITION_CODES[pc.conditionCode], amount: pc.amount.toString(), principal: json };
+    }
+    const asset = {
+      contract_address: addressToString(pc.asset.address),
+      contract_name: pc.asset.contractName.content,
+      asset_name: pc.asset.assetName.content,
+    };
+    if (pc.conditionType === PostConditionType.Fungible) {
+      return { type: "fungible", condition_code: CONDITION_CODES[pc.conditionCode], amount: pc.amount.toString(), principal: json, asset };
+    }
+    return {
+      type: "non_fungible",
+      condition_code: pc.conditionCode === 16 ? "sent" : "not_sent",
+      principal: json,
+      asset,
+      asset_value: hexRepr(pc.assetName),
+    };
+  }
+
+  /** Newest-first smart-contract logs with Hiro's cursor scheme; null when the cursor is unknown. */
+  contractLogPage(contractId, { limit, cursor }) {
+    const list = this.contractLogs.get(contractId) ?? [];
+    const newestFirst = list.length - 1;
+    let start = 0; // index into the newest-first view
+    if (cursor) {
+      const at = list.findIndex((entry) => entry.cursor === cursor);
+      if (at < 0) return null;
+      start = newestFirst - at;
+    }
+    const view = (i) => list[newestFirst - i];
+    const results = [];
+    for (let i = start; i < Math.min(start + limit, list.length); i += 1) results.push(view(i).event);
+    return {
+      limit,
+      offset: start,
+      total: list.length,
+      next_cursor: start + limit < list.length ? view(start + limit).cursor : null,
+      prev_cursor: start > 0 ? view(Math.max(0, start - limit)).cursor : null,
+      cursor: results.length ? view(start).cursor : null,
+      results,
+    };
+  }
+
+  contractEvents(contractId, { limit, offset }) {
+    const list = this.contractLogs.get(contractId) ?? [];
+    const results = [];
+    for (let i = offset; i < Math.min(offset + limit, list.length); i += 1) results.push(list[list.length - 1 - i].event);
+    return { limit, offset, results };
+  }
+
+  /** POST /v2/contracts/call-read body → node's {okay, result|cause}. */
+  callReadOnly(contractId, functionName, sender, argumentHexes) {
+    const abi = this.interfaces.get(contractId);
+    if (!abi) return { okay: false, cause: `Unchecked(NoSuchContract("${contractId}"))` };
+    const fn = abi.functions.find((f) => f.name === functionName);
+    if (!fn) return { okay: false, cause: `Unchecked(UndefinedFunction("${functionName}"))` };
+    if (fn.access !== "read_only") return { okay: false, cause: `Unchecked(NotReadOnly)` };
+    let args;
+    try {
+      args = argumentHexes.map((hex) => hexToCV(hex.startsWith("0x") ? hex : `0x${hex}`));
+    } catch (error) {
+      return { okay: false, cause: `Deserialization: ${error.message}` };
+    }
+    if (args.length !== fn.args.length) {
+      return { okay: false, cause: `Unchecked(IncorrectArgumentCount(${fn.args.length}, ${args.length}))` };
+    }
+    for (let i = 0; i < args.length; i += 1) {
+      const why = typeMismatch(args[i], fn.args[i].type);
+      if (why) return { okay: false, cause: `Unchecked(TypeValueError(${fn.args[i].name}: ${why}))` };
+    }
+    try {
+      const { result } = this.simnet.callReadOnlyFn(contractId, functionName, args, sender);
+      return { okay: true, result: cvToHex(result) };
+    } catch (error) {
+      return { okay: false, cause: String(error?.message ?? error).split("\n")[0] };
+    }
+  }
+
+  accountJson(principal) {
+    return {
+      balance: u128Hex(this.stxBalance(principal)),
+      locked: u128Hex(0n),
+      unlock_height: 0,
+      nonce: this.nextNonce(principal),
+      balance_proof: "",
+      nonce_proof: "",
+    };
+  }
+
+  /** Hiro's /extended/v1/address/{principal}/nonces. */
+  noncesJson(principal) {
+    const next = this.nextNonce(principal);
+    const pending = this.pendingNonces(principal).sort((a, b) => a - b);
+    const lastPending = pending.length ? pending[pending.length - 1] : null;
+    const missing = [];
+    if (lastPending !== null) {
+      for (let n = lastPending - 1; n >= next; n -= 1) if (!pending.includes(n)) missing.push(n);
+    }
+    return {
+      last_mempool_tx_nonce: lastPending,
+      last_executed_tx_nonce: next > 0 ? next - 1 : null,
+      possible_next_nonce: Math.max(next, lastPending === null ? next : lastPending + 1),
+      detected_missing_nonces: missing,
+      detected_mempool_nonces: pending,
+    };
+  }
+
+  accountsJson() {
+    return [...this.accounts.values()].map((a) => ({
+      name: a.name,
+      address: a.address,
+      public_key: a.publicKey,
+      private_key: a.privateKey,
+      balance: this.stxBalance(a.address).toString(),
+      nonce: this.nextNonce(a.address),
+    }));
+  }
+}

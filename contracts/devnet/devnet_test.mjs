@@ -1,0 +1,534 @@
+// node:test suite for the devnet (run: npm run test:devnet). Named *_test.mjs so vitest's default
+// `*.test.*` pattern leaves it to node --test. One devnet for the file, mining on demand, no burn ratio,
+// and a quote-signer key owned by the test.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import {
+  Cl,
+  Pc,
+  PostConditionMode,
+  cvToHex,
+  hexToCV,
+  makeContractCall,
+  privateKeyToPublic,
+  signMessageHashRsv,
+} from "@stacks/transactions";
+import { Logger } from "./log.mjs";
+import { DEFAULT_MANIFEST, startDevnet } from "./server.mjs";
+
+const QUOTE_KEY = `${randomBytes(32).toString("hex")}01`;
+const PREMIUM = 1_000_000n;
+const COLLATERAL = 50_000_000n;
+
+let running;
+let url;
+let accounts;
+let registry;
+let vault;
+
+async function getJson(path) {
+  const res = await fetch(`${url}${path}`);
+  return { status: res.status, body: await res.json() };
+}
+
+async function postJson(path, body) {
+  const res = await fetch(`${url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+async function broadcast(tx) {
+  const res = await fetch(`${url}/v2/transactions`, {
+    method: "POST",
+    headers: { "content-type": "application/octet-stream" },
+    body: Buffer.from(tx.serialize(), "hex"),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+const mine = (blocks = 1, burnBlocks = 0) => postJson("/devnet/mine", { blocks, burnBlocks });
+
+async function nonceOf(address) {
+  return (await getJson(`/v2/accounts/${address}?proof=0`)).body.nonce;
+}
+
+async function contractCall(account, contractId, functionName, functionArgs, extra = {}) {
+  const [contractAddress, contractName] = contractId.split(".");
+  return makeContractCall({
+    contractAddress,
+    contractName,
+    functionName,
+    functionArgs,
+    senderKey: account.private_key,
+    network: "testnet",
+    nonce: extra.nonce ?? (await nonceOf(account.address)),
+    fee: extra.fee ?? 2000,
+    postConditionMode: extra.postConditionMode ?? PostConditionMode.Allow,
+    postConditions: extra.postConditions ?? [],
+  });
+}
+
+async function readOnly(contractId, fn, args, sender = accounts.deployer.address) {
+  const [address, name] = contractId.split(".");
+  return postJson(`/v2/contracts/call-read/${address}/${name}/${fn}`, { sender, arguments: args.map(cvToHex) });
+}
+
+async function burnHeight() {
+  return (await getJson("/v2/info")).body.burn_block_height;
+}
+
+/** Terms plus a quote signed by the test's quote key for `owner`. */
+async function signedQuote(owner, overrides = {}) {
+  const burn = await burnHeight();
+  const terms = {
+    quoteId: randomBytes(16).toString("hex"),
+    protectedValueUsd8: 6_000_000_000_000n,
+    protectedAmountSats: 10_000_000n,
+    expirationHeight: BigInt(burn + 10),
+    policyType: "PUT",
+    premium: PREMIUM,
+    collateral: COLLATERAL,
+    tier: "Balanced",
+    quoteExpiryHeight: BigInt(burn + 5),
+    ...overrides,
+  };
+  const hashArgs = [
+    Cl.bufferFromHex(terms.quoteId),
+    Cl.principal(owner.address),
+    Cl.uint(terms.protectedValueUsd8),
+    Cl.uint(terms.protectedAmountSats),
+    Cl.uint(terms.expirationHeight),
+    Cl.stringAscii(terms.policyType),
+    Cl.uint(terms.premium),
+    Cl.uint(terms.collateral),
+    Cl.stringAscii(terms.tier),
+    Cl.uint(terms.quoteExpiryHeight),
+  ];
+  const hashed = await readOnly(registry, "get-quote-hash", hashArgs);
+  assert.equal(hashed.body.okay, true, JSON.stringify(hashed.body));
+  const messageHash = hexToCV(hashed.body.result).value;
+  const signature = signMessageHashRsv({ messageHash, privateKey: QUOTE_KEY });
+  const args = [
+    Cl.bufferFromHex(terms.quoteId),
+    Cl.uint(terms.protectedValueUsd8),
+    Cl.uint(terms.protectedAmountSats),
+    Cl.uint(terms.expirationHeight),
+    Cl.stringAscii(terms.policyType),
+    Cl.uint(terms.premium),
+    Cl.uint(terms.collateral),
+    Cl.stringAscii(terms.tier),
+    Cl.uint(terms.quoteExpiryHeight),
+    Cl.bufferFromHex(signature),
+  ];
+  return { terms, args };
+}
+
+before(async () => {
+  running = await startDevnet({
+    manifest: DEFAULT_MANIFEST,
+    port: 0,
+    blockInterval: 0,
+    burnRatio: 0,
+    quoteSignerPubkey: privateKeyToPublic(QUOTE_KEY),
+    logger: new Logger(process.env.DEVNET_LOG_LEVEL ?? "silent"),
+  });
+  url = running.url;
+  const listing = (await getJson("/devnet/accounts")).body;
+  accounts = Object.fromEntries(listing.accounts.map((a) => [a.name, a]));
+  registry = listing.contracts.policy_registry;
+  vault = listing.contracts.liquidity_pool_vault;
+});
+
+after(async () => {
+  await running?.close();
+});
+
+describe("node and indexer surface", () => {
+  test("/v2/info and /extended describe the same tip", async () => {
+    const info = (await getJson("/v2/info")).body;
+    const ext = (await getJson("/extended")).body;
+    assert.equal(info.network_id, 2147483648);
+    assert.match(info.devnet_chain_marker, /^[0-9a-f]{32}$/);
+    assert.equal(ext.chain_tip.block_height, info.stacks_tip_height);
+    assert.equal(ext.chain_tip.burn_block_height, info.burn_block_height);
+    assert.equal(ext.chain_tip.block_hash, `0x${info.stacks_tip}`);
+  });
+
+  test("/devnet/accounts lists the demo keys and the quote signer", async () => {
+    const listing = (await getJson("/devnet/accounts")).body;
+    assert.match(listing.warning, /DEVNET ONLY/);
+    assert.equal(listing.quote_signer_pubkey, privateKeyToPublic(QUOTE_KEY));
+    assert.equal(listing.backend_address, accounts.backend.address);
+    const backend = await readOnly(registry, "get-backend-principal", []);
+    assert.equal(hexToCV(backend.body.result).value, accounts.backend.address);
+  });
+
+  test("accounts: balance as a 16-byte hex, nonce", async () => {
+    const { body } = await getJson(`/v2/accounts/${accounts.wallet_4.address}?proof=0`);
+    assert.match(body.balance, /^0x[0-9a-f]{32}$/);
+    assert.equal(BigInt(body.balance), 100_000_000_000_000n);
+    assert.equal(body.nonce, 0);
+  });
+
+  test("blocks by height and by hash, every one canonical; unknown → 404", async () => {
+    const tip = (await getJson("/extended")).body.chain_tip;
+    const byHeight = (await getJson(`/extended/v2/blocks/${tip.block_height}`)).body;
+    const byHash = (await getJson(`/extended/v2/blocks/${tip.block_hash}`)).body;
+    assert.deepEqual(byHeight, byHash);
+    assert.equal(byHeight.canonical, true);
+    assert.equal(byHeight.burn_block_height, tip.burn_block_height);
+    const parent = (await getJson(`/extended/v2/blocks/${tip.block_height - 1}`)).body;
+    assert.equal(byHeight.parent_block_hash, parent.hash);
+    assert.notEqual(parent.hash, byHeight.hash);
+    assert.equal((await getJson("/extended/v2/blocks/999999")).status, 404);
+  });
+
+  test("genesis setup deposits are logged by the vault", async () => {
+    const { body } = await getJson(`/extended/v1/contract/${vault}/events?limit=50`);
+    const reprs = body.results.map((e) => e.contract_log.value.repr);
+    for (const tier of ["Conservative", "Balanced", "Aggressive"]) {
+      assert.ok(reprs.some((r) => r.includes("funds-deposited") && r.includes(`"${tier}"`)), tier);
+    }
+  });
+});
+
+describe("transactions", () => {
+  test("broadcast → pending → mined → success with events, fee charged", async () => {
+    const owner = accounts.wallet_1;
+    const before = BigInt((await getJson(`/v2/accounts/${owner.address}`)).body.balance);
+    const { args } = await signedQuote(owner);
+    const tx = await contractCall(owner, registry, "create-policy-entry", args, { fee: 3000 });
+    const sent = await broadcast(tx);
+    assert.equal(sent.status, 200, JSON.stringify(sent.body));
+    assert.equal(sent.body, tx.txid()); // the node's JSON string, no 0x
+    const again = await broadcast(tx);
+    assert.equal(again.body, tx.txid());
+
+    const pending = (await getJson(`/extended/v1/tx/0x${tx.txid()}`)).body;
+    assert.equal(pending.tx_status, "pending");
+    assert.equal(pending.sender_address, owner.address);
+    assert.equal(pending.contract_call.function_name, "create-policy-entry");
+    assert.equal(pending.contract_call.function_args[0].name, "quote-id");
+    assert.equal(pending.contract_call.function_args[0].type, "(buff 16)");
+    assert.equal(pending.block_height, undefined);
+
+    const mined = (await mine()).body;
+    assert.equal(mined.mined.length, 1);
+    assert.deepEqual(mined.mined[0].txs, [`0x${tx.txid()}`]);
+
+    const done = (await getJson(`/extended/v1/tx/${tx.txid()}`)).body;
+    assert.equal(done.tx_status, "success");
+    assert.equal(done.canonical, true);
+    assert.equal(done.fee_rate, "3000");
+    assert.equal(done.block_height, mined.mined[0].height);
+    assert.equal(done.block_hash, mined.mined[0].hash);
+    assert.equal(done.burn_block_height, mined.mined[0].burn_block_height);
+    assert.equal(done.post_condition_mismatch, null);
+    assert.equal(hexToCV(done.tx_result.hex).type, "ok");
+    assert.match(done.tx_result.repr, /^\(ok u\d+\)$/);
+    const logs = done.events.filter((e) => e.event_type === "smart_contract_log");
+    const created = logs.find((e) => e.contract_log.value.repr.includes('"policy-created"'));
+    assert.ok(created, JSON.stringify(logs));
+    assert.equal(created.contract_log.contract_id, registry);
+    const tuple = hexToCV(created.contract_log.value.hex);
+    assert.equal(tuple.value.owner.value, owner.address);
+    const premium = done.events.find((e) => e.event_type === "stx_asset" && e.asset.sender === owner.address);
+    assert.equal(premium.asset.amount, PREMIUM.toString());
+
+    const afterBalance = BigInt((await getJson(`/v2/accounts/${owner.address}`)).body.balance);
+    assert.equal(before - afterBalance, PREMIUM + 3000n);
+    assert.equal(await nonceOf(owner.address), Number(tx.auth.spendingCondition.nonce) + 1);
+
+    const block = (await getJson(`/extended/v2/blocks/${done.block_height}`)).body;
+    assert.equal(block.tx_count, 1);
+  });
+
+  test("a contract error aborts by response, still consumes the nonce and fee", async () => {
+    const owner = accounts.wallet_2;
+    const nonce = await nonceOf(owner.address);
+    const tx = await contractCall(owner, registry, "update-policy-status", [Cl.uint(1), Cl.uint(2), Cl.uint(0), Cl.uint(0)]);
+    assert.equal((await broadcast(tx)).status, 200);
+    await mine();
+    const done = (await getJson(`/extended/v1/tx/${tx.txid()}`)).body;
+    assert.equal(done.tx_status, "abort_by_response");
+    assert.equal(done.tx_result.repr, "(err u100)");
+    assert.equal(await nonceOf(owner.address), nonce + 1);
+  });
+
+  test("rejections in the node's shape", async () => {
+    const owner = accounts.wallet_3;
+    const nonce = await nonceOf(owner.address);
+
+    const good = await contractCall(owner, registry, "update-policy-status", [Cl.uint(1), Cl.uint(2), Cl.uint(0), Cl.uint(0)]);
+    const raw = Buffer.from(good.serialize(), "hex");
+    const tampered = Buffer.from(raw);
+    tampered[60] ^= 0xff; // inside the 65-byte signature
+    let res = await fetch(`${url}/v2/transactions`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: tampered,
+    });
+    let body = await res.json();
+    assert.equal(res.status, 400);
+    assert.equal(body.error, "transaction rejected");
+    assert.equal(body.reason, "SignatureValidation");
+    assert.match(body.txid, /^[0-9a-f]{64}$/);
+
+    res = await fetch(`${url}/v2/transactions`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: Buffer.from("00deadbeef", "hex"),
+    });
+    body = await res.json();
+    assert.equal(res.status, 400);
+    assert.equal(body.reason, "Deserialization");
+    assert.ok(body.reason_data.message);
+
+    const missingContract = await contractCall(owner, `${accounts.deployer.address}.no-such-contract`, "x", []);
+    body = (await broadcast(missingContract)).body;
+    assert.equal(body.reason, "NoSuchContract");
+    assert.equal(body.txid, missingContract.txid());
+
+    const readOnlyFn = await contractCall(owner, registry, "get-policy-counter", []);
+    assert.equal((await broadcast(readOnlyFn)).body.reason, "NoSuchPublicFunction");
+    const missingFn = await contractCall(owner, registry, "no-such-function", []);
+    assert.equal((await broadcast(missingFn)).body.reason, "NoSuchPublicFunction");
+
+    const badArg = await contractCall(owner, registry, "update-policy-status", [Cl.uint(1), Cl.int(2), Cl.uint(0), Cl.uint(0)]);
+    body = (await broadcast(badArg)).body;
+    assert.equal(body.reason, "BadFunctionArgument");
+
+    const pauper = {
+      address: "",
+      private_key: `${randomBytes(32).toString("hex")}01`,
+    };
+    const poor = await contractCall(pauper, registry, "update-policy-status", [Cl.uint(1), Cl.uint(2), Cl.uint(0), Cl.uint(0)], {
+      nonce: 0,
+      fee: 5000,
+    });
+    res = await broadcast(poor);
+    assert.equal(res.status, 400);
+    assert.equal(res.body.reason, "NotEnoughFunds");
+    assert.deepEqual(res.body.reason_data, {
+      expected: "0x00000000000000000000000000001388",
+      actual: "0x00000000000000000000000000000000",
+    });
+
+    // a JSON {tx} body takes the same path
+    body = await postJson("/v2/transactions", { tx: good.serialize() });
+    assert.equal(body.status, 200);
+    assert.equal(body.body, good.txid());
+    await mine();
+
+    const stale = await contractCall(owner, registry, "update-policy-status", [Cl.uint(7), Cl.uint(2), Cl.uint(0), Cl.uint(0)], {
+      nonce,
+    });
+    res = await broadcast(stale);
+    assert.equal(res.status, 400);
+    assert.equal(res.body.reason, "BadNonce");
+    assert.deepEqual(res.body.reason_data, {
+      expected: nonce + 1,
+      actual: nonce,
+      principal: owner.address,
+      is_origin: true,
+    });
+  });
+
+  test("post-condition mismatch is reported, not enforced", async () => {
+    const owner = accounts.wallet_1;
+    const { args } = await signedQuote(owner);
+    const tx = await contractCall(owner, registry, "create-policy-entry", args, {
+      postConditionMode: PostConditionMode.Deny,
+      postConditions: [Pc.principal(owner.address).willSendEq(PREMIUM - 1n).ustx()],
+    });
+    assert.equal((await broadcast(tx)).status, 200);
+    await mine();
+    const done = (await getJson(`/extended/v1/tx/${tx.txid()}`)).body;
+    assert.equal(done.tx_status, "success");
+    assert.equal(done.post_condition_mode, "deny");
+    assert.deepEqual(done.post_conditions, [
+      {
+        type: "stx",
+        condition_code: "sent_equal_to",
+        amount: (PREMIUM - 1n).toString(),
+        principal: { type_id: "principal_standard", address: owner.address },
+      },
+    ]);
+    assert.deepEqual(done.post_condition_mismatch, [
+      {
+        principal: owner.address,
+        asset: "STX",
+        condition_code: "sent_equal_to",
+        expected_amount: (PREMIUM - 1n).toString(),
+        actual_amount: PREMIUM.toString(),
+      },
+    ]);
+
+    const { args: exactArgs } = await signedQuote(owner);
+    const exact = await contractCall(owner, registry, "create-policy-entry", exactArgs, {
+      postConditionMode: PostConditionMode.Deny,
+      postConditions: [Pc.origin().willSendEq(PREMIUM).ustx()],
+    });
+    await broadcast(exact);
+    await mine();
+    const ok = (await getJson(`/extended/v1/tx/${exact.txid()}`)).body;
+    assert.equal(ok.tx_status, "success");
+    assert.equal(ok.post_condition_mismatch, null);
+  });
+
+  test("nonce sequencing: out-of-order broadcasts wait for their turn, a gap stays pending", async () => {
+    const sender = accounts.wallet_4;
+    const start = await nonceOf(sender.address);
+    const txs = [];
+    for (const offset of [2, 0, 1]) {
+      txs[offset] = await contractCall(sender, vault, "deposit", [Cl.stringAscii("Balanced"), Cl.uint(1_000_000 + offset)], {
+        nonce: start + offset,
+      });
+    }
+    for (const offset of [2, 0, 1]) assert.equal((await broadcast(txs[offset])).status, 200);
+    const conflicting = await contractCall(sender, vault, "deposit", [Cl.stringAscii("Balanced"), Cl.uint(5)], { nonce: start + 1 });
+    assert.equal((await broadcast(conflicting)).body.reason, "ConflictingNonceInMempool");
+
+    const gap = await contractCall(sender, vault, "deposit", [Cl.stringAscii("Balanced"), Cl.uint(7)], { nonce: start + 4 });
+    assert.equal((await broadcast(gap)).status, 200);
+    const nonces = (await getJson(`/extended/v1/address/${sender.address}/nonces`)).body;
+    assert.deepEqual(nonces.detected_missing_nonces, [start + 3]);
+
+    const mined = (await mine()).body.mined;
+    assert.equal(mined.length, 3);
+    const heights = [];
+    for (const tx of txs) {
+      const done = (await getJson(`/extended/v1/tx/${tx.txid()}`)).body;
+      assert.equal(done.tx_status, "success");
+      heights.push(done.block_height);
+    }
+    assert.deepEqual(heights, [heights[0], heights[0] + 1, heights[0] + 2]);
+    assert.equal(await nonceOf(sender.address), start + 3);
+    assert.equal((await getJson(`/extended/v1/tx/${gap.txid()}`)).body.tx_status, "pending");
+
+    const filler = await contractCall(sender, vault, "deposit", [Cl.stringAscii("Balanced"), Cl.uint(6)], { nonce: start + 3 });
+    await broadcast(filler);
+    assert.equal((await mine()).body.mined.length, 2);
+    assert.equal((await getJson(`/extended/v1/tx/${gap.txid()}`)).body.tx_status, "success");
+    assert.equal(await nonceOf(sender.address), start + 5);
+  });
+
+  test("contract logs paginate newest first with cursors across many events", async () => {
+    const sender = accounts.wallet_2;
+    let nonce = await nonceOf(sender.address);
+    const amounts = [];
+    for (let i = 0; i < 23; i += 1) {
+      const amount = 2_000_000 + i;
+      amounts.push(amount);
+      const tx = await contractCall(sender, vault, "deposit", [Cl.stringAscii("Aggressive"), Cl.uint(amount)], { nonce });
+      nonce += 1;
+      assert.equal((await broadcast(tx)).status, 200);
+    }
+    await mine();
+
+    const seen = [];
+    let cursor = null;
+    let pages = 0;
+    let total;
+    do {
+      const query = `limit=7${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+      const { status, body } = await getJson(`/extended/v2/smart-contracts/${vault}/logs?${query}`);
+      assert.equal(status, 200);
+      total = body.total;
+      assert.ok(body.results.length <= 7);
+      if (cursor) assert.equal(body.cursor, cursor);
+      for (const row of body.results) {
+        assert.equal(row.event_type, "smart_contract_log");
+        assert.match(row.tx_id, /^0x[0-9a-f]{64}$/);
+        assert.equal(typeof row.event_index, "number");
+        seen.push(row);
+      }
+      cursor = body.next_cursor;
+      pages += 1;
+    } while (cursor);
+    assert.equal(seen.length, total);
+    assert.ok(pages >= 4);
+    assert.equal(new Set(seen.map((r) => `${r.tx_id}:${r.event_index}`)).size, seen.length);
+    // newest first: our 23 deposits lead, latest amount first
+    const deposited = seen
+      .slice(0, 23)
+      .map((r) => hexToCV(r.contract_log.value.hex).value["amount-ustx"].value)
+      .map(Number);
+    assert.deepEqual(deposited, [...amounts].reverse());
+
+    const v1 = (await getJson(`/extended/v1/contract/${vault}/events?limit=5&offset=7`)).body;
+    assert.deepEqual(
+      v1.results.map((r) => `${r.tx_id}:${r.event_index}`),
+      seen.slice(7, 12).map((r) => `${r.tx_id}:${r.event_index}`),
+    );
+    assert.equal((await getJson(`/extended/v2/smart-contracts/${vault}/logs?cursor=1:2:3:4`)).status, 404);
+    assert.equal((await getJson(`/extended/v2/smart-contracts/${vault}/logs?limit=500`)).status, 400);
+  });
+});
+
+describe("read-only calls", () => {
+  test("result hex on success, okay:false with a cause otherwise", async () => {
+    const counter = await readOnly(registry, "get-policy-counter", []);
+    assert.equal(counter.status, 200);
+    assert.equal(counter.body.okay, true);
+    assert.ok(hexToCV(counter.body.result).value >= 2n);
+    const policy = await readOnly(registry, "get-policy", [Cl.uint(1)]);
+    assert.equal(hexToCV(policy.body.result).type, "some");
+    assert.deepEqual(
+      (await readOnly(`${accounts.deployer.address}.nope`, "get-policy", [Cl.uint(1)])).body.okay,
+      false,
+    );
+    const undefinedFn = await readOnly(registry, "no-such-fn", []);
+    assert.equal(undefinedFn.body.okay, false);
+    assert.match(undefinedFn.body.cause, /UndefinedFunction/);
+    const badArgs = await readOnly(registry, "get-policy", [Cl.stringAscii("x")]);
+    assert.equal(badArgs.body.okay, false);
+  });
+});
+
+describe("burn blocks", () => {
+  test("mining burn blocks changes what update-policy-status accepts", async () => {
+    const owner = accounts.wallet_3;
+    const burn = await burnHeight();
+    const { args } = await signedQuote(owner, { expirationHeight: BigInt(burn + 3), quoteExpiryHeight: BigInt(burn + 1) });
+    const create = await contractCall(owner, registry, "create-policy-entry", args);
+    await broadcast(create);
+    await mine();
+    const created = (await getJson(`/extended/v1/tx/${create.txid()}`)).body;
+    assert.equal(created.tx_status, "success", created.tx_result.repr);
+    const policyId = hexToCV(created.tx_result.hex).value.value;
+
+    const expire = async () => {
+      const tx = await contractCall(accounts.backend, registry, "update-policy-status", [
+        Cl.uint(policyId),
+        Cl.uint(2),
+        Cl.uint(0),
+        Cl.uint(0),
+      ]);
+      await broadcast(tx);
+      await mine();
+      return (await getJson(`/extended/v1/tx/${tx.txid()}`)).body;
+    };
+    const early = await expire();
+    assert.equal(early.tx_status, "abort_by_response");
+    assert.equal(early.tx_result.repr, "(err u104)");
+
+    const jump = (await mine(0, 3)).body;
+    assert.equal(jump.mined.length, 3);
+    assert.equal(jump.chain_tip.burn_block_height, burn + 3);
+    const atExpiration = await expire(); // burn height = expiration-height: not expired yet
+    assert.equal(atExpiration.burn_block_height, burn + 3);
+    assert.equal(atExpiration.tx_result.repr, "(err u104)");
+
+    await mine(0, 1);
+    const onTime = await expire();
+    assert.equal(onTime.tx_status, "success", onTime.tx_result.repr);
+    assert.equal(onTime.burn_block_height, burn + 4);
+    const updated = onTime.events.find((e) => e.contract_log?.value.repr.includes("policy-status-updated"));
+    assert.ok(updated);
+  });
+});
