@@ -213,11 +213,11 @@
     (amount-ustx uint)
   )
   (let (
+      (authorized (asserts! (is-eq contract-caller REGISTRY) ERR-NOT-AUTHORIZED))
       (totals (unwrap! (map-get? tiers { tier: tier }) ERR-INVALID-TIER))
       (capital (get capital-ustx totals))
       (locked (get locked-ustx totals))
     )
-    (asserts! (is-eq contract-caller REGISTRY) ERR-NOT-AUTHORIZED)
     (asserts! (> amount-ustx u0) ERR-INVALID-AMOUNT)
     (asserts! (<= amount-ustx (- capital locked)) ERR-INSUFFICIENT-FREE-CAPITAL)
     (asserts!
@@ -248,11 +248,11 @@
     (amount-ustx uint)
   )
   (let (
+      (authorized (asserts! (is-eq contract-caller REGISTRY) ERR-NOT-AUTHORIZED))
       (payer tx-sender)
       (totals (unwrap! (map-get? tiers { tier: tier }) ERR-INVALID-TIER))
       (capital (get capital-ustx totals))
     )
-    (asserts! (is-eq contract-caller REGISTRY) ERR-NOT-AUTHORIZED)
     (asserts! (> amount-ustx u0) ERR-INVALID-AMOUNT)
     (unwrap! (stx-transfer? amount-ustx payer current-contract)
       ERR-STX-TRANSFER-FAILED
@@ -282,11 +282,11 @@
     (recipient principal)
   )
   (let (
+      (authorized (asserts! (is-eq contract-caller REGISTRY) ERR-NOT-AUTHORIZED))
       (lock (unwrap! (map-get? policy-locks { policy-id: policy-id }) ERR-LOCK-NOT-FOUND))
       (tier (get tier lock))
       (totals (unwrap! (map-get? tiers { tier: tier }) ERR-INVALID-TIER))
     )
-    (asserts! (is-eq contract-caller REGISTRY) ERR-NOT-AUTHORIZED)
     (asserts! (> amount-ustx u0) ERR-INVALID-AMOUNT)
     (asserts! (<= amount-ustx (get amount-ustx lock)) ERR-EXCEEDS-LOCKED-COLLATERAL)
     (try! (pay-out amount-ustx recipient))
@@ -314,12 +314,12 @@
 ;; Returns whatever collateral the policy still has locked to its tier's free capital and forgets the lock.
 (define-public (release-collateral (policy-id uint))
   (let (
+      (authorized (asserts! (is-eq contract-caller REGISTRY) ERR-NOT-AUTHORIZED))
       (lock (unwrap! (map-get? policy-locks { policy-id: policy-id }) ERR-LOCK-NOT-FOUND))
       (tier (get tier lock))
       (amount (get amount-ustx lock))
       (totals (unwrap! (map-get? tiers { tier: tier }) ERR-INVALID-TIER))
     )
-    (asserts! (is-eq contract-caller REGISTRY) ERR-NOT-AUTHORIZED)
     (map-delete policy-locks { policy-id: policy-id })
     (map-set tiers { tier: tier }
       (merge totals { locked-ustx: (- (get locked-ustx totals) amount) })
