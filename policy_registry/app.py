@@ -105,4 +105,8 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
             expose_headers=["x-request-id"],
         )
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    if services is not None:
+        # Callers that own the services (tests, embedding) may drive the app without running its lifespan.
+        app.state.services = services
+    return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from resolvers.context import Info
@@ -15,7 +17,9 @@ async def policy(info: Info, id: strawberry.ID) -> Policy | None:
     return Policy.from_record(record) if record else None
 
 
-async def policy_by_onchain_id(info: Info, policy_id_onchain: int) -> Policy | None:
+async def policy_by_onchain_id(
+    info: Info, policy_id_onchain: Annotated[int, strawberry.argument(name="policyIdOnChain")]
+) -> Policy | None:
     record = await info.context.services.policy_queries.get_by_onchain_id(policy_id_onchain)
     return Policy.from_record(record) if record else None
 

@@ -1,0 +1,62 @@
+"""Shared fixtures: one real SecantusDB server per test session, a fresh database per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from policy_registry.app import create_app
+from policy_registry.container import Services
+from policy_registry.embedded.secantus import MEMORY, EmbeddedMongo
+from policy_registry.settings import Settings
+from services.store.mongo import MongoStore
+
+pytest_plugins: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMongo]:
+    """A SecantusDB server on a free loopback port for the whole session (it takes ~3 s to start)."""
+    log_path = Path(tmp_path_factory.mktemp("secantus")) / "secantus.log"
+    with EmbeddedMongo(MEMORY, log_path=log_path) as server:
+        yield server
+
+
+@pytest.fixture
+def db_name() -> str:
+    return f"test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(db_name: str) -> Settings:
+    return Settings(mongodb_database=db_name, _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def store(mongo_server: EmbeddedMongo, db_name: str) -> AsyncIterator[MongoStore]:
+    store = MongoStore(mongo_server.uri, db_name, timeout_ms=3000)
+    await store.ensure_indexes()
+    yield store
+    await store.client.drop_database(db_name)
+    await store.close()
+
+
+@pytest.fixture
+async def services(mongo_server: EmbeddedMongo, settings: Settings) -> AsyncIterator[Services]:
+    services = await Services.create(settings, mongo_server.uri)
+    yield services
+    await services.store.client.drop_database(settings.mongodb_database)
+    await services.close()
+
+
+@pytest.fixture
+async def api(services: Services, settings: Settings, mongo_server: EmbeddedMongo) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client speaking to the whole ASGI app in-process."""
+    app = create_app(settings, mongo_server.uri, services=services)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
