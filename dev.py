@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Set up and run the project with nothing but Python 3.11+ and Node 20 on the machine.
+
+    python3 dev.py up      install what is missing, then run the API with its jobs on the embedded default
+    python3 dev.py test    install what is missing, then run the whole test suite (Python and contracts)
+
+Installs go into ./.venv (Python) and contracts/node_modules (Node). They are redone only when pyproject.toml or
+contracts/package-lock.json change, so a second run starts at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+CONTRACTS = ROOT / "contracts"
+STARTED = time.monotonic()
+
+
+def say(message: str) -> None:
+    print(f"[dev {time.monotonic() - STARTED:6.1f}s] {message}", flush=True)
+
+
+def run(argv: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> None:
+    say("$ " + " ".join(argv))
+    subprocess.run(argv, cwd=cwd, env=env, check=True)
+
+
+def digest(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(path.read_bytes() if path.exists() else b"")
+    return h.hexdigest()[:16]
+
+
+def ensure_python() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
+    if not (BIN / "python").exists():
+        say("creating the virtual environment in .venv")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = VENV / f".installed-{digest(ROOT / 'pyproject.toml')}"
+    if stamp.exists():
+        say("Python dependencies are up to date")
+        return
+    say("installing the Python package and its dependencies (first run: a minute or two)")
+    run([str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
+         "-e", ".[dev]"])
+    for old in VENV.glob(".installed-*"):
+        old.unlink()
+    stamp.touch()
+
+
+def ensure_node() -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("npm (Node 20) is needed for the contracts and the local devnet")
+    lock = CONTRACTS / "package-lock.json"
+    stamp = CONTRACTS / "node_modules" / f".installed-{digest(lock)}"
+    if stamp.exists():
+        say("Node dependencies are up to date")
+        return
+    say("installing the contracts' Node dependencies (npm ci)")
+    run([npm, "ci", "--no-audit", "--no-fund"], cwd=CONTRACTS)
+    for old in (CONTRACTS / "node_modules").glob(".installed-*"):
+        old.unlink()
+    stamp.touch()
+
+
+def up(extra: list[str]) -> int:
+    ensure_python()
+    ensure_node()
+    say("starting the Policy Registry (Ctrl-C stops everything)")
+    os.execv(str(BIN / "policy-registry"), [str(BIN / "policy-registry"), "serve", *extra])
+    return 0  # not reached
+
+
+def test(extra: list[str]) -> int:
+    ensure_python()
+    ensure_node()
+    say("running the contract tests (vitest + Clarinet simnet, devnet node tests)")
+    contracts = subprocess.run([shutil.which("npm") or "npm", "test"], cwd=CONTRACTS, check=False).returncode
+    say("running the Python test suite (pytest)")
+    python = subprocess.run([str(BIN / "python"), "-m", "pytest", *extra], cwd=ROOT, check=False).returncode
+    say(f"contracts: {'passed' if contracts == 0 else 'FAILED'}; python: {'passed' if python == 0 else 'FAILED'}")
+    return contracts or python
+
+
+def main() -> int:
+    commands = {"up": up, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__)
+        return 2
+    try:
+        return commands[sys.argv[1]](sys.argv[2:])
+    except subprocess.CalledProcessError as exc:
+        say(f"failed: {' '.join(map(str, exc.cmd))} (exit {exc.returncode})")
+        return exc.returncode or 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
