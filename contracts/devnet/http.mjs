@@ -166,6 +166,28 @@ function routes(devnet, miner) {
     ["GET", /^\/v2\/fees\/transfer$/, () => ({ body: 1 })],
     [
       "POST",
+      /^\/v2\/fees\/transaction$/,
+      (m, { body }) => {
+        // the devnet has no fee market: a flat 1/2/4 uSTX per byte, never below 180 uSTX (a node's floor)
+        const json = parseJson(body);
+        const len = json.estimated_len ?? (typeof json.transaction_payload === "string" ? json.transaction_payload.replace(/^0x/, "").length / 2 : 0);
+        if (typeof json.transaction_payload !== "string" || !/^(0x)?([0-9a-fA-F]{2})+$/.test(json.transaction_payload)) {
+          throw new HttpError(400, { error: "transaction_payload must be a hex string", reason: "InvalidPayload" });
+        }
+        if (!Number.isInteger(len) || len < 0) throw new HttpError(400, { error: "estimated_len must be a non-negative integer" });
+        const estimations = [1, 2, 4].map((rate) => ({ fee_rate: rate, fee: Math.max(180, Math.ceil(len * rate)) }));
+        return {
+          body: {
+            estimated_cost: { write_length: 0, write_count: 0, read_length: 0, read_count: 0, runtime: 0 },
+            estimated_cost_scalar: 0,
+            estimations,
+            cost_scalar_change_by_byte: 0,
+          },
+        };
+      },
+    ],
+    [
+      "POST",
       /^\/v2\/transactions$/,
       async (m, { req, body }) => {
         const type = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();

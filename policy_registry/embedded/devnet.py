@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from policy_registry.embedded.process import ChildStartError, ManagedProcess
+from policy_registry.embedded.process import ManagedProcess
 
 DEFAULT_CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 _READY = re.compile(r"^DEVNET_READY (\{.*\})$", re.MULTILINE)
@@ -282,7 +282,9 @@ class LocalDevnet:
         """Mine ``burn_blocks`` burn blocks, then ``blocks`` Stacks blocks (every ready mempool transaction is
         mined, one per block, so more blocks may result). Returns ``{mined: [...], chain_tip: {...}}``."""
         with httpx.Client(timeout=30.0) as http:
-            return self._mine_result(http.post(f"{self._base()}/devnet/mine", json=self._mine_body(blocks, burn_blocks)))
+            return self._mine_result(
+                http.post(f"{self._base()}/devnet/mine", json=self._mine_body(blocks, burn_blocks))
+            )
 
     async def amine(self, blocks: int = 1, burn_blocks: int = 0) -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=30.0) as http:
