@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import socket
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -190,7 +192,7 @@ ADAPTERS_BY_NAME = [cls.default_name for cls in ADAPTERS]
 
 def test_production_sources_configuration(http: httpx.AsyncClient) -> None:
     sources = production_sources(http, enabled=("kraken", "coinbase"), weights={"kraken": 2})
-    assert [(s.name, s.weight) for s in sources] == [("kraken", 2), ("coinbase", 1)]
+    assert [(s.name, s.weight) for s in sources] == [("kraken", Decimal(2)), ("coinbase", Decimal(1))]
     assert "https://api.kraken.com" in repr(sources[0])
     with pytest.raises(ValueError, match="unknown price sources: ftx"):
         production_sources(http, enabled=("ftx",))
@@ -199,3 +201,15 @@ def test_production_sources_configuration(http: httpx.AsyncClient) -> None:
     assert {s.name for s in production_sources(http)} == {
         "coinbase", "kraken", "bitstamp", "binance", "okx", "gemini", "coingecko",
     }  # fmt: skip
+
+
+async def test_connection_refused_is_skipped(http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as probe:  # a loopback port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    source = KrakenSource(http, base_url=f"http://127.0.0.1:{closed_port}")
+    with pytest.raises(httpx.ConnectError):
+        await source.fetch(Asset.BTC_USD)
+    with caplog.at_level(logging.WARNING, logger="services.oracle.polling"):
+        assert await poll_once([source], [Asset.BTC_USD], timeout_seconds=1.0) == []
+    assert "kraken failed for BTC-USD: ConnectError" in caplog.text
