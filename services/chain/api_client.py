@@ -253,6 +253,8 @@ class StacksApiClient:
             timeout=httpx.Timeout(timeout),
             transport=transport,
             follow_redirects=False,
+            # plain-http endpoints (a local node or devnet) never use TLS: skip loading the CA bundle
+            verify=not base_url.startswith("http://"),
         )
         self._retry = retry or RetryPolicy()
         self._v2_logs_available = True
