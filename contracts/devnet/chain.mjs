@@ -136,6 +136,7 @@ export class Devnet {
     this.nonces = new Map(); // address -> next confirmed nonce
     this.contractLogs = new Map(); // contract id -> [{cursor, height, txIndex, event}] oldest first
     this.lastTime = 0;
+    this.burnTimes = new Map(); // burn height -> first seen (seconds)
   }
 
   async start() {
@@ -189,9 +190,15 @@ export class Devnet {
   // blocks
 
   nowSeconds() {
-    // strictly increasing block times, even when many blocks are mined in the same second
-    this.lastTime = Math.max(this.lastTime + 1, Math.floor(Date.now() / 1000));
+    // never decreasing, even if the wall clock steps back
+    this.lastTime = Math.max(this.lastTime, Math.floor(Date.now() / 1000));
     return this.lastTime;
+  }
+
+  /** The time a burn height was first seen (what Hiro reports as burn_block_time). */
+  burnTime(burnHeight, fallback) {
+    if (!this.burnTimes.has(burnHeight)) this.burnTimes.set(burnHeight, fallback);
+    return this.burnTimes.get(burnHeight);
   }
 
   sealBlock(txRecords) {
@@ -200,7 +207,7 @@ export class Devnet {
     const parent = this.blocks[height - 1];
     const hash = `0x${sha256Hex(this.chainMarker, ":block:", height)}`;
     const time = this.nowSeconds();
-    const burnBlock = this.blocks.findLast?.((b) => b && b.burn_block_height === burnHeight);
+    const burnTime = this.burnTime(burnHeight, time);
     const block = {
       canonical: true,
       height,
@@ -211,8 +218,8 @@ export class Devnet {
       block_time: time,
       block_time_iso: isoTime(time),
       tenure_height: burnHeight,
-      burn_block_time: burnBlock?.burn_block_time ?? time,
-      burn_block_time_iso: isoTime(burnBlock?.burn_block_time ?? time),
+      burn_block_time: burnTime,
+      burn_block_time_iso: isoTime(burnTime),
       burn_block_hash: `0x${sha256Hex(this.chainMarker, ":burn:", burnHeight)}`,
       burn_block_height: burnHeight,
       miner_txid: `0x${sha256Hex(this.chainMarker, ":miner:", burnHeight)}`,
@@ -268,8 +275,8 @@ export class Devnet {
       block_time: time,
       block_time_iso: isoTime(time),
       tenure_height: Math.min(height, this.simnet.burnBlockHeight),
-      burn_block_time: time,
-      burn_block_time_iso: isoTime(time),
+      burn_block_time: this.burnTime(Math.min(height, this.simnet.burnBlockHeight), time),
+      burn_block_time_iso: isoTime(this.burnTime(Math.min(height, this.simnet.burnBlockHeight), time)),
       burn_block_hash: `0x${sha256Hex(this.chainMarker, ":burn:", Math.min(height, this.simnet.burnBlockHeight))}`,
       burn_block_height: Math.min(height, this.simnet.burnBlockHeight),
       miner_txid: `0x${sha256Hex(this.chainMarker, ":miner:", height)}`,

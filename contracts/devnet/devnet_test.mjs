@@ -11,11 +11,12 @@ import {
   cvToHex,
   hexToCV,
   makeContractCall,
+  makeSTXTokenTransfer,
   privateKeyToPublic,
   signMessageHashRsv,
 } from "@stacks/transactions";
 import { Logger } from "./log.mjs";
-import { DEFAULT_MANIFEST, startDevnet } from "./server.mjs";
+import { DEFAULT_MANIFEST, Miner, startDevnet } from "./server.mjs";
 
 const QUOTE_KEY = `${randomBytes(32).toString("hex")}01`;
 const PREMIUM = 1_000_000n;
@@ -257,6 +258,24 @@ describe("transactions", () => {
     assert.equal(done.tx_status, "abort_by_response");
     assert.equal(done.tx_result.repr, "(err u100)");
     assert.equal(await nonceOf(owner.address), nonce + 1);
+  });
+
+  test("a Clarity runtime error aborts with (err none) and a vm_error, fee still paid", async () => {
+    const owner = accounts.wallet_2;
+    const nonce = await nonceOf(owner.address);
+    const before = BigInt((await getJson(`/v2/accounts/${owner.address}`)).body.balance);
+    // the share arithmetic of a u128-max deposit overflows before any transfer
+    const tx = await contractCall(owner, vault, "deposit", [Cl.stringAscii("Balanced"), Cl.uint((1n << 128n) - 1n)], {
+      fee: 700,
+    });
+    assert.equal((await broadcast(tx)).status, 200);
+    await mine();
+    const done = (await getJson(`/extended/v1/tx/${tx.txid()}`)).body;
+    assert.equal(done.tx_status, "abort_by_response");
+    assert.deepEqual(done.tx_result, { hex: "0x0809", repr: "(err none)" });
+    assert.ok(done.vm_error, "vm_error explains the runtime error");
+    assert.equal(await nonceOf(owner.address), nonce + 1);
+    assert.equal(before - BigInt((await getJson(`/v2/accounts/${owner.address}`)).body.balance), 700n);
   });
 
   test("rejections in the node's shape", async () => {
@@ -530,5 +549,72 @@ describe("burn blocks", () => {
     assert.equal(onTime.burn_block_height, burn + 4);
     const updated = onTime.events.find((e) => e.contract_log?.value.repr.includes("policy-status-updated"));
     assert.ok(updated);
+  });
+});
+
+describe("more of a node", () => {
+  test("STX token transfers are mined with their transfer event", async () => {
+    const from = accounts.wallet_4;
+    const to = accounts.wallet_3.address;
+    const before = BigInt((await getJson(`/v2/accounts/${to}`)).body.balance);
+    const tx = await makeSTXTokenTransfer({
+      recipient: to,
+      amount: 12_345n,
+      senderKey: from.private_key,
+      network: "testnet",
+      nonce: await nonceOf(from.address),
+      fee: 500,
+    });
+    assert.equal((await broadcast(tx)).status, 200);
+    await mine();
+    const done = (await getJson(`/extended/v1/tx/${tx.txid()}`)).body;
+    assert.equal(done.tx_status, "success");
+    assert.equal(done.tx_type, "token_transfer");
+    assert.equal(done.token_transfer.amount, "12345");
+    assert.deepEqual(done.events.map((e) => e.asset.amount), ["12345"]);
+    assert.equal(BigInt((await getJson(`/v2/accounts/${to}`)).body.balance) - before, 12_345n);
+  });
+
+  test("mainnet transactions and malformed principals are refused", async () => {
+    const tx = await makeContractCall({
+      contractAddress: registry.split(".")[0],
+      contractName: "policy-registry",
+      functionName: "update-policy-status",
+      functionArgs: [Cl.uint(1), Cl.uint(2), Cl.uint(0), Cl.uint(0)],
+      senderKey: accounts.wallet_1.private_key,
+      network: "mainnet",
+      nonce: 0,
+      fee: 1000,
+    });
+    assert.equal((await broadcast(tx)).body.reason, "BadTransactionVersion");
+    assert.equal((await getJson("/v2/accounts/not-a-principal")).status, 400);
+    assert.equal((await getJson("/nope")).status, 404);
+    assert.equal((await getJson("/v2/transactions")).status, 405);
+  });
+
+  test("fee estimates come in three tiers", async () => {
+    const { body } = await postJson("/v2/fees/transaction", { transaction_payload: "0x0200", estimated_len: 300 });
+    assert.deepEqual(body.estimations.map((e) => e.fee), [300, 600, 1200]);
+  });
+
+  test("the burn ratio and the block timer", async () => {
+    const devnet = running.devnet;
+    const start = (await getJson("/extended")).body.chain_tip;
+    devnet.burnRatio = 0.5;
+    try {
+      const mined = (await mine(4)).body;
+      assert.equal(mined.mined.length, 4); // two plain blocks, two that open a burn block
+      assert.equal(mined.chain_tip.burn_block_height, start.burn_block_height + 2);
+      assert.equal(mined.chain_tip.block_height, start.block_height + 4);
+    } finally {
+      devnet.burnRatio = 0;
+      devnet.burnCredit = 0;
+    }
+    const timer = new Miner(devnet, 0.05);
+    const before = devnet.tipHeight;
+    timer.start();
+    await new Promise((r) => setTimeout(r, 400));
+    timer.stop();
+    assert.ok(devnet.tipHeight >= before + 3, `${devnet.tipHeight} vs ${before}`);
   });
 });

@@ -48,6 +48,14 @@ function intParam(query, name, fallback, { min = 0, max = Number.MAX_SAFE_INTEGE
   return value;
 }
 
+const PRINCIPAL = /^S[0-9A-HJ-NP-Z]{28,40}(\.[a-zA-Z][a-zA-Z0-9_-]{0,39})?$/;
+
+function principalParam(text) {
+  const principal = decodeURIComponent(text);
+  if (!PRINCIPAL.test(principal)) throw new HttpError(400, { error: `invalid principal ${principal}` });
+  return principal;
+}
+
 /** Routes: [method, regex, handler(match, ctx) → {status?, body, type?}]. */
 function routes(devnet, miner) {
   const info = () => {
@@ -156,12 +164,12 @@ function routes(devnet, miner) {
     [
       "GET",
       /^\/v2\/accounts\/([^/]+)$/,
-      (m) => ({ body: devnet.accountJson(decodeURIComponent(m[1])) }),
+      (m) => ({ body: devnet.accountJson(principalParam(m[1])) }),
     ],
     [
       "GET",
       /^\/extended\/v1\/address\/([^/]+)\/nonces$/,
-      (m) => ({ body: devnet.noncesJson(decodeURIComponent(m[1])) }),
+      (m) => ({ body: devnet.noncesJson(principalParam(m[1])) }),
     ],
     ["GET", /^\/v2\/fees\/transfer$/, () => ({ body: 1 })],
     [
