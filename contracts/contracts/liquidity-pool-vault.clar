@@ -212,6 +212,7 @@
     (tier (string-ascii 12))
     (amount-ustx uint)
   )
+  ;; The caller check is the first binding so that it precedes every lookup (here and below).
   (let (
       (authorized (asserts! (is-eq contract-caller REGISTRY) ERR-NOT-AUTHORIZED))
       (totals (unwrap! (map-get? tiers { tier: tier }) ERR-INVALID-TIER))

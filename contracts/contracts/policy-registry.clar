@@ -187,6 +187,7 @@
     (settlement-ustx uint)
     (settlement-price-usd8 uint)
   )
+  ;; The caller check is the first binding so that outsiders learn nothing about policy ids.
   (let (
       (authorized (asserts! (is-eq tx-sender (var-get backend-principal)) ERR-NOT-AUTHORIZED))
       (policy (unwrap! (map-get? policies { policy-id: policy-id }) ERR-POLICY-NOT-FOUND))
