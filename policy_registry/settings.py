@@ -57,6 +57,27 @@ class Settings(BaseSettings):
 
     # --- operators ----------------------------------------------------------------------------------------
     operator_token: SecretStr | None = None
+    instance_id: str | None = Field(
+        default=None,
+        description="Stable name of this process (change-stream resume token, leases); default: host name and port.",
+    )
+
+    # --- chain ------------------------------------------------------------------------------------------------
+    stacks_api_url: str | None = Field(
+        default=None, description="Stacks node + Hiro API base URL. Unset: start the local devnet (contracts/devnet)."
+    )
+    stacks_api_key: SecretStr | None = None
+    stacks_network: Literal["devnet", "testnet", "mainnet"] = "devnet"
+    registry_contract_id: str = "STH2F0YQ4EY0F9KAK9DWTNHZMKVHVF71AQC25Y32.policy-registry"
+    vault_contract_id: str = "STH2F0YQ4EY0F9KAK9DWTNHZMKVHVF71AQC25Y32.liquidity-pool-vault"
+    backend_key_file: Path | None = Field(default=None, description="File holding the backend principal's key (hex).")
+    backend_key: SecretStr | None = Field(default=None, description="The backend principal's key (hex), if no file.")
+    quote_key_file: Path | None = Field(default=None, description="File holding the quote-signing key (hex).")
+    quote_key: SecretStr | None = Field(default=None, description="The quote-signing key (hex), if no file.")
+    chain_confirmations: int = Field(default=1, ge=0, description="Burn blocks an event must have before it applies.")
+    listener_poll_interval_s: float = Field(default=2.0, gt=0)
+    devnet_block_interval_s: float = Field(default=2.0, ge=0)
+    devnet_burn_ratio: int = Field(default=1, ge=1)
 
     @field_validator("cors_origins", "ws_origins", mode="before")
     @classmethod
