@@ -178,8 +178,8 @@ export type TierTotals = {
   settlements: bigint;
 };
 
-export function tierTotals(tier: string): TierTotals {
-  const { result } = simnet.callReadOnlyFn(VAULT, "get-tier", [Cl.stringAscii(tier)], deployer);
+export function tierTotals(tier: string, vault = VAULT): TierTotals {
+  const { result } = simnet.callReadOnlyFn(vault, "get-tier", [Cl.stringAscii(tier)], deployer);
   if (result.type !== "ok" || result.value.type !== "tuple") throw new Error(`no tier ${tier}`);
   const v = result.value.value as Record<string, { value: bigint }>;
   return {

@@ -48,11 +48,7 @@ const sharesForDeposit = (amount: bigint, capital: bigint, shares: bigint) => (a
 const valueOfShares = (held: bigint, capital: bigint, shares: bigint) => (held * (capital + 1n)) / (shares + 1n);
 
 function expectVaultBalanceMatchesCapital(vault = vaultPrincipal) {
-  const [address, name] = vault.split(".");
-  const total = TIERS.map((tier) => {
-    const { result } = simnet.callReadOnlyFn(`${address}.${name}`, "get-tier", [Cl.stringAscii(tier)], deployer);
-    return BigInt(((result as any).value.value["capital-ustx"] as { value: bigint }).value);
-  }).reduce((a, b) => a + b, 0n);
+  const total = TIERS.map((tier) => tierTotals(tier, vault).capital).reduce((a, b) => a + b, 0n);
   expect(stx(vault)).toBe(total);
 }
 
