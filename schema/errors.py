@@ -15,8 +15,7 @@ from typing import Any
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from services.errors import ServiceError
-from services.store.mongo import as_service_error
+from services.error_mapping import to_service_error
 
 log = logging.getLogger("policy_registry.graphql")
 
@@ -35,11 +34,7 @@ class CodedErrors(MaskErrors):
 
     def _coded(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
         original = error.original_error
-        service_error = (
-            original
-            if isinstance(original, ServiceError)
-            else (as_service_error(original) if original is not None else None)
-        )
+        service_error = to_service_error(original) if original is not None else None
         if service_error is not None:
             return self._with(error, service_error.message, {"code": service_error.code, **service_error.details})
         if error.extensions and "code" in error.extensions:

@@ -9,9 +9,8 @@ from typing import Any, TypeVar
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
+from pymongo.errors import PyMongoError
 
-from services.errors import ServiceError, StoreUnavailable
 from services.store.indexes import ensure_indexes
 
 log = logging.getLogger(__name__)
@@ -52,10 +51,3 @@ class MongoStore:
 
     async def close(self) -> None:
         await self.client.close()
-
-
-def as_service_error(exc: BaseException) -> ServiceError | None:
-    """Translate a driver error the caller may retry into the API's error; None for anything else."""
-    if isinstance(exc, (ConnectionFailure, ServerSelectionTimeoutError)):
-        return StoreUnavailable("the database is unavailable; retry shortly")
-    return None
