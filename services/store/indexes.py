@@ -47,7 +47,17 @@ POLICY_EVENT_INDEXES: list[IndexModel] = [
     IndexModel([("policy_id", ASCENDING), ("version", ASCENDING)], name="policy_version_unique", unique=True),
 ]
 
+# Oracle samples are only read 15 minutes back; two days of them is plenty for diagnosis.
+PRICE_SAMPLE_RETENTION_S = 2 * 24 * 3600
+PRICE_INDEXES: list[IndexModel] = [
+    IndexModel([("asset", ASCENDING), ("observed_at", DESCENDING)], name="asset_observed"),
+    IndexModel([("observed_at", ASCENDING)], name="samples_ttl", expireAfterSeconds=PRICE_SAMPLE_RETENTION_S),
+]
+PRICE_DAILY_INDEXES: list[IndexModel] = [IndexModel([("asset", ASCENDING), ("day", ASCENDING)], name="asset_day")]
+
 
 async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     await db.policies.create_indexes(list(POLICY_INDEXES.values()))
     await db.policy_events.create_indexes(POLICY_EVENT_INDEXES)
+    await db.prices.create_indexes(PRICE_INDEXES)
+    await db.price_daily.create_indexes(PRICE_DAILY_INDEXES)

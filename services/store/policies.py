@@ -148,8 +148,15 @@ class PolicyRepository:
         ]
 
     # --- writes ---------------------------------------------------------------------------------------------
-    async def insert(self, record: PolicyRecord, cause: Cause, details: Document | None = None) -> PolicyRecord:
-        """Store a new policy (version 0) with its first audit entry, atomically."""
+    async def insert(
+        self,
+        record: PolicyRecord,
+        cause: Cause,
+        details: Document | None = None,
+        session: AsyncClientSession | None = None,
+    ) -> PolicyRecord:
+        """Store a new policy (version 0) with its first audit entry, atomically (in `session`'s transaction
+        when given, so callers can combine it with their own writes)."""
         doc = _to_document(record.model_copy(update={"version": 0}))
 
         async def work(session: AsyncClientSession) -> None:
@@ -160,7 +167,7 @@ class PolicyRepository:
             )
 
         try:
-            await self._store.transaction(work)
+            await (work(session) if session is not None else self._store.transaction(work))
         except DuplicateKeyError as exc:
             raise Conflict("a policy with this on-chain id, quote or idempotency key already exists") from exc
         return _to_record(doc)
@@ -172,8 +179,11 @@ class PolicyRepository:
         cause: Cause,
         changes: Document | None = None,
         details: Document | None = None,
+        session: AsyncClientSession | None = None,
     ) -> PolicyRecord:
-        """Move `policy` (as read, at its version) to `target`; Conflict if anyone moved it meanwhile."""
+        """Move `policy` (as read, at its version) to `target`; Conflict if anyone moved it meanwhile.
+
+        Runs in `session`'s transaction when given (the caller commits), else in a transaction of its own."""
         check_transition(policy.status_detailed, target, cause)
         now = _now()
         oid = ObjectId(policy.id)
@@ -195,7 +205,7 @@ class PolicyRepository:
             return doc
 
         try:
-            updated = await self._store.transaction(work)
+            updated = await (work(session) if session is not None else self._store.transaction(work))
         except DuplicateKeyError:
             updated = None
         if updated is None:
