@@ -102,6 +102,7 @@ class LocalDevnet:
         self.requested_port = port
         self.contracts_dir = Path(contracts_dir or os.environ.get("DEVNET_CONTRACTS_DIR") or DEFAULT_CONTRACTS_DIR)
         self.startup_timeout = startup_timeout
+        self._owns_log = log_path is None
         if log_path is None:
             handle, name = tempfile.mkstemp(prefix="devnet-", suffix=".log")
             os.close(handle)
@@ -235,12 +236,15 @@ class LocalDevnet:
                 await asyncio.sleep(0.1)
 
     def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL of the process group after ``grace`` seconds."""
+        """SIGTERM, then SIGKILL of the process group after ``grace`` seconds. A log file the launcher made
+        up itself is removed after a clean stop (a failed start keeps it: its tail is in the error)."""
         self._process.stop(grace=grace)
+        if self._owns_log:
+            self.log_path.unlink(missing_ok=True)
 
     async def astop(self, grace: float = 10.0) -> None:
         # Stopping must not outlive a cancelled caller: shield the blocking wait in a thread.
-        await asyncio.shield(asyncio.to_thread(self._process.stop, grace))
+        await asyncio.shield(asyncio.to_thread(self.stop, grace))
 
     def __enter__(self) -> LocalDevnet:
         return self.start()

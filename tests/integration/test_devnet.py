@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from policy_registry.embedded.devnet import DevnetError, LocalDevnet
+from policy_registry.embedded.process import free_port
 from services.chain import (
     TESTNET,
     BackendSigner,
@@ -292,8 +293,9 @@ async def test_nonce_sequencing_and_log_pages(devnet: DevnetFixture, client: Sta
 
 
 async def test_launcher_restart_is_a_new_chain_and_leaves_no_process(devnet: DevnetFixture) -> None:  # noqa: F811
-    async with LocalDevnet(block_interval=0) as other:
-        assert other.port != devnet.process.port
+    port = free_port()
+    async with LocalDevnet(block_interval=0, port=port) as other:
+        assert other.port == port != devnet.process.port
         assert other.chain_marker != devnet.process.chain_marker
         pid = other.pid
         assert pid is not None
@@ -306,3 +308,4 @@ async def test_launcher_restart_is_a_new_chain_and_leaves_no_process(devnet: Dev
         os.kill(pid, 0)
     with pytest.raises(DevnetError):
         other.mine()
+    assert not other.log_path.exists()  # the launcher's own temporary log is cleaned up
