@@ -106,7 +106,7 @@ function creationSnapshot(t: QuoteTerms) {
   return {
     buyer: stx(t.owner),
     vault: stx(vaultPrincipal),
-    tiers: ["Conservative", "Balanced", "Aggressive"].map(tierTotals),
+    tiers: ["Conservative", "Balanced", "Aggressive"].map((tier) => tierTotals(tier)),
     counter: policyCounter(),
     quoteUsed: isQuoteUsed(t.quoteId),
     policy: getPolicy(1n),
