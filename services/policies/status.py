@@ -42,6 +42,7 @@ class Cause(StrEnum):
     JOB = "job"  # a background job (expiration, retries)
     OPERATOR = "operator"  # an operator's retry
     RECONCILE = "reconcile"  # drift repaired from a read-only contract call
+    REORG = "reorg"  # the chain event behind a status was orphaned; re-derived from the remaining events
 
 
 S = StatusDetailed
@@ -60,6 +61,19 @@ def _t(source: StatusDetailed, target: StatusDetailed, *causes: Cause) -> Transi
 
 
 _CHAIN = (Cause.CHAIN, Cause.RECONCILE)
+# A reorg that orphans a policy's `policy-created` sends it back to PendingCreation from any status that
+# creation led to; one that orphans its `policy-status-updated` reopens a terminal status to the status the
+# policy had before that event (its audit trail says which).
+_REORG_CREATION_ORPHANED = (
+    S.Active,
+    S.Settling,
+    S.Expiring,
+    S.FailedSettlement,
+    S.FailedExpiration,
+    S.Settled,
+    S.Expired,
+)
+_REORG_STATUS_ORPHANED = (S.Active, S.Settling, S.Expiring, S.FailedSettlement, S.FailedExpiration)
 _RETRY = (Cause.OPERATOR, Cause.JOB)
 
 TRANSITIONS: tuple[Transition, ...] = (
@@ -84,6 +98,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(S.Active, S.Expired, *_CHAIN),
     _t(S.Settling, S.Expired, *_CHAIN),  # settlement never made it; the policy expired on chain
     _t(S.FailedSettlement, S.Expired, *_CHAIN),
+    # re-derivation after a reorg (services/listener/reorg.py): the only way back, always recorded
+    *(_t(s, S.PendingCreation, Cause.REORG) for s in _REORG_CREATION_ORPHANED),
+    *(_t(s, t, Cause.REORG) for s in TERMINAL for t in _REORG_STATUS_ORPHANED),
 )
 
 _INDEX: dict[tuple[StatusDetailed, StatusDetailed], frozenset[Cause]] = {

@@ -36,9 +36,17 @@ def test_design_table_rows_are_all_present() -> None:
         assert is_allowed(source, target, cause), (source, target, cause)
 
 
-def test_terminal_statuses_have_no_way_out() -> None:
+def test_terminal_statuses_have_no_way_out_but_a_reorg() -> None:
     assert TERMINAL == {S.Settled, S.Expired}
-    assert not [t for t in TRANSITIONS if t.source in TERMINAL]
+    assert not [t for t in TRANSITIONS if t.source in TERMINAL and t.causes != {Cause.REORG}]
+
+
+def test_reorg_only_moves_backwards_to_what_preceded_the_orphaned_event() -> None:
+    reorg = {(t.source, t.target) for t in TRANSITIONS if Cause.REORG in t.causes}
+    assert all(t.causes == {Cause.REORG} for t in TRANSITIONS if Cause.REORG in t.causes)
+    assert (S.Active, S.PendingCreation) in reorg
+    assert (S.Settled, S.Settling) in reorg and (S.Expired, S.Active) in reorg
+    assert not [pair for pair in reorg if pair[1] in TERMINAL or pair[1] is S.FailedCreation]
 
 
 def test_chain_confirmation_wins_over_failure_verdicts() -> None:
@@ -50,7 +58,8 @@ def test_chain_confirmation_wins_over_failure_verdicts() -> None:
 def test_only_the_chain_or_reconciliation_confirms_final_states() -> None:
     for t in TRANSITIONS:
         if t.target in TERMINAL or (t.target is S.Active):
-            assert t.causes <= {Cause.CHAIN, Cause.RECONCILE}, t
+            assert t.causes <= {Cause.CHAIN, Cause.RECONCILE, Cause.REORG}, t
+            assert Cause.REORG not in t.causes or t.source in TERMINAL, t
 
 
 def test_a_user_request_can_only_start_settlement() -> None:
