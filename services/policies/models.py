@@ -51,6 +51,7 @@ class PolicyRecord(BaseModel):
     status_detailed: StatusDetailed
     quote_id: str | None = None
     quote_expiry_height: int | None = None
+    quote_signature: str | None = None  # hex of the 65-byte signature the creation transaction carries
     idempotency_key: str | None = None
     tx_id_creation: str | None = None
     tx_id_status_update: str | None = None

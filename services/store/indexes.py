@@ -55,9 +55,19 @@ PRICE_INDEXES: list[IndexModel] = [
 ]
 PRICE_DAILY_INDEXES: list[IndexModel] = [IndexModel([("asset", ASCENDING), ("day", ASCENDING)], name="asset_day")]
 
+RESERVATION_INDEXES: list[IndexModel] = [
+    IndexModel([("tier", ASCENDING), ("status", ASCENDING), ("expires_burn_height", ASCENDING)], name="tier_held"),
+    IndexModel([("status", ASCENDING), ("expires_burn_height", ASCENDING)], name="held_expiry"),
+]
+QUOTE_INDEXES: list[IndexModel] = [
+    IndexModel([("expires_at", ASCENDING)], name="quotes_ttl", expireAfterSeconds=24 * 3600),
+]
+
 
 async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     await db.policies.create_indexes(list(POLICY_INDEXES.values()))
     await db.policy_events.create_indexes(POLICY_EVENT_INDEXES)
     await db.prices.create_indexes(PRICE_INDEXES)
     await db.price_daily.create_indexes(PRICE_DAILY_INDEXES)
+    await db.reservations.create_indexes(RESERVATION_INDEXES)
+    await db.quotes.create_indexes(QUOTE_INDEXES)

@@ -216,6 +216,36 @@ class PolicyRepository:
             )
         return _to_record(updated)
 
+    async def update_fields(
+        self, policy: PolicyRecord, changes: Document, cause: Cause, details: Document | None = None
+    ) -> PolicyRecord:
+        """Change non-status fields of `policy` (as read, at its version), recorded like a transition."""
+        now = _now()
+        oid = ObjectId(policy.id)
+
+        async def work(session: AsyncClientSession) -> Document | None:
+            doc = await self._policies.find_one_and_update(
+                {"_id": oid, "status_detailed": policy.status_detailed.value, "version": policy.version},
+                {"$set": {**_plain(changes), "updated_at": now}, "$inc": {"version": 1}},
+                return_document=ReturnDocument.AFTER, session=session,
+            )
+            if doc is not None:
+                await self._events.insert_one(
+                    self._event_doc(oid, doc["version"], policy.status_detailed, policy.status_detailed, cause,
+                                    {"changed": sorted(changes), **(details or {})}, now),
+                    session=session,
+                )
+            return doc
+
+        updated = await self._store.transaction(work)
+        if updated is None:
+            raise Conflict(f"policy {policy.id} changed since it was read; retry", id=policy.id)
+        return _to_record(updated)
+
+    async def find_by_idempotency_key(self, owner: str, key: str) -> PolicyRecord | None:
+        doc = await self._policies.find_one({"owner": owner, "idempotency_key": key})
+        return _to_record(doc) if doc else None
+
     @staticmethod
     def _event_doc(
         policy_oid: ObjectId,

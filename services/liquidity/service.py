@@ -1,0 +1,137 @@
+"""Tier availability and collateral reservations (DESIGN §7: capital − locked − reserved ≥ collateral).
+
+`tiers` mirrors the vault (the chain listener writes it from vault events); `reservations` holds the collateral
+promised to signed quotes that have not reached the chain yet. A reservation is *held* from the moment its
+quote is signed, *converted* when the policy's creation confirms (the vault's lock now covers it), *released* when
+the creation fails or the quote lapses. Held reservations whose quote expiry height has passed no longer count,
+even before the expiry job releases them: the chain would refuse their transaction anyway.
+
+Reservations of one tier are serialized through a per-tier lock document written first in the reserving
+transaction: two concurrent reservations conflict on it, the driver retries the loser, and the retry sees the
+winner's reservation. So concurrent quotes can never promise more than a tier's free capital.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.errors import InsufficientCapacity
+from services.policies.models import RiskTier
+from services.store.mongo import Document, MongoStore
+from services.store.policies import now_utc
+
+log = logging.getLogger(__name__)
+
+HELD, RELEASED, CONVERTED = "held", "released", "converted"
+
+
+@dataclass(frozen=True)
+class TierAvailability:
+    tier: RiskTier
+    capital_ustx: int
+    locked_ustx: int
+    reserved_ustx: int
+    updated_at: datetime | None
+
+    @property
+    def available_ustx(self) -> int:
+        return max(0, self.capital_ustx - self.locked_ustx - self.reserved_ustx)
+
+
+class LiquidityService:
+    def __init__(self, store: MongoStore) -> None:
+        self._store = store
+        self._tiers = store.db.tiers
+        self._reservations = store.db.reservations
+        self._locks = store.db.tier_locks
+
+    async def availability(self, burn_height: int, session: AsyncClientSession | None = None) -> list[TierAvailability]:
+        return [await self.tier_availability(tier, burn_height, session) for tier in RiskTier]
+
+    async def tier_availability(
+        self, tier: RiskTier, burn_height: int, session: AsyncClientSession | None = None
+    ) -> TierAvailability:
+        ledger = await self._tiers.find_one({"_id": tier.value}, session=session) or {}
+        return TierAvailability(
+            tier=tier,
+            capital_ustx=int(ledger.get("capital_ustx", 0)),
+            locked_ustx=int(ledger.get("locked_ustx", 0)),
+            reserved_ustx=await self._reserved(tier, burn_height, session),
+            updated_at=ledger.get("updated_at"),
+        )
+
+    async def _reserved(self, tier: RiskTier, burn_height: int, session: AsyncClientSession | None) -> int:
+        pipeline: list[Document] = [
+            {"$match": {"tier": tier.value, "status": HELD, "expires_burn_height": {"$gte": burn_height}}},
+            {"$group": {"_id": None, "total": {"$sum": "$amount_ustx"}}},
+        ]
+        cursor = await self._reservations.aggregate(pipeline, session=session)
+        rows = await cursor.to_list(length=1)
+        return int(rows[0]["total"]) if rows else 0
+
+    async def reserve(
+        self,
+        session: AsyncClientSession,
+        *,
+        quote_id: str,
+        tier: RiskTier,
+        amount_ustx: int,
+        policy_id: str,
+        owner: str,
+        expires_burn_height: int,
+        burn_height: int,
+    ) -> TierAvailability:
+        """Hold `amount_ustx` of `tier` for a signed quote, inside the caller's transaction."""
+        # Written first: concurrent reservations of this tier conflict here and are retried one after another.
+        await self._locks.update_one({"_id": tier.value}, {"$inc": {"seq": 1}}, upsert=True, session=session)
+        availability = await self.tier_availability(tier, burn_height, session)
+        if availability.available_ustx < amount_ustx:
+            raise InsufficientCapacity(
+                f"the {tier.value} tier has {availability.available_ustx} uSTX free, "
+                f"this policy needs {amount_ustx} uSTX of collateral",
+                tier=tier.value,
+                availableUstx=str(availability.available_ustx),
+                requiredUstx=str(amount_ustx),
+            )
+        now = now_utc()
+        await self._reservations.insert_one(
+            {
+                "_id": quote_id,
+                "tier": tier.value,
+                "amount_ustx": amount_ustx,
+                "policy_id": policy_id,
+                "owner": owner,
+                "expires_burn_height": expires_burn_height,
+                "status": HELD,
+                "created_at": now,
+                "updated_at": now,
+            },
+            session=session,
+        )
+        return availability
+
+    async def release(self, quote_id: str, reason: str, session: AsyncClientSession | None = None) -> bool:
+        """Give a held reservation back (creation failed, quote lapsed). False if it was not held."""
+        return await self._finish(quote_id, RELEASED, reason, session)
+
+    async def convert(self, quote_id: str, session: AsyncClientSession | None = None) -> bool:
+        """The policy is on chain: the vault's lock replaces the reservation. False if it was not held."""
+        return await self._finish(quote_id, CONVERTED, "created on chain", session)
+
+    async def _finish(self, quote_id: str, status: str, reason: str, session: AsyncClientSession | None) -> bool:
+        result = await self._reservations.update_one(
+            {"_id": quote_id, "status": HELD},
+            {"$set": {"status": status, "reason": reason, "updated_at": now_utc()}},
+            session=session,
+        )
+        if result.modified_count:
+            log.info("reservation %s %s (%s)", quote_id, status, reason, extra={"quote_id": quote_id})
+        return bool(result.modified_count)
+
+    async def reservation(self, quote_id: str) -> dict[str, Any] | None:
+        return await self._reservations.find_one({"_id": quote_id})

@@ -1,0 +1,225 @@
+"""Policy creation (DESIGN §7): a signed quote, reserved collateral, a PendingCreation policy, and the contract
+call the buyer's wallet signs.
+
+Everything the request writes (the reservation, the policy with its first audit entry, the quote marked used)
+commits in one transaction, so a failure leaves nothing behind. Requests carry an idempotency key per owner: a
+repeat returns the policy created the first time and the very same prepared call (rebuilt from what was stored,
+including the quote signature), never a second policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.chain.clarity import ClarityValue, buff_cv, string_ascii_cv, uint_cv
+from services.chain.signing import HashSigner, QuoteTerms, sign_quote
+from services.chain.transactions import PostConditionMode, PreparedContractCall, StxPostCondition, prepare_contract_call
+from services.errors import BadInput, Conflict, Forbidden
+from services.liquidity import LiquidityService
+from services.policies.models import PolicyRecord, PolicyType
+from services.policies.quotes import PolicyParameters, Quote, QuoteService
+from services.policies.status import Cause, StatusDetailed
+from services.store.mongo import MongoStore
+from services.store.policies import PolicyRepository, new_policy_id, now_utc
+
+log = logging.getLogger(__name__)
+
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_TXID = re.compile(r"(0x)?[0-9a-fA-F]{64}")
+CREATE_FUNCTION = "create-policy-entry"
+
+
+@dataclass(frozen=True)
+class ChainContracts:
+    registry: str  # ADDRESS.policy-registry
+    vault: str  # ADDRESS.liquidity-pool-vault
+    network: str  # devnet | testnet | mainnet
+
+
+@dataclass(frozen=True)
+class CreationResult:
+    policy: PolicyRecord
+    quote: Quote
+    transaction: PreparedContractCall
+    repeated: bool  # True when the idempotency key had been seen: nothing new was created
+
+
+def prepared_creation_call(policy: PolicyRecord, contracts: ChainContracts) -> PreparedContractCall:
+    """The `create-policy-entry` call for `policy`, exactly as its quote was signed."""
+    if policy.quote_id is None or policy.quote_signature is None or policy.quote_expiry_height is None:
+        raise Conflict("this policy was not created through a quote: there is no call to sign", id=policy.id)
+    args: list[ClarityValue] = [
+        buff_cv(bytes.fromhex(policy.quote_id)),
+        uint_cv(policy.protected_value_usd8),
+        uint_cv(policy.protected_amount_sats),
+        uint_cv(policy.expiration_height),
+        string_ascii_cv(policy.policy_type.value),
+        uint_cv(policy.premium_ustx),
+        uint_cv(policy.collateral_ustx),
+        string_ascii_cv(policy.risk_tier.value),
+        uint_cv(policy.quote_expiry_height),
+        buff_cv(bytes.fromhex(policy.quote_signature)),
+    ]
+    # The only STX that moves is the premium, from the buyer to the vault: deny everything else.
+    return prepare_contract_call(
+        contract_id=contracts.registry,
+        function_name=CREATE_FUNCTION,
+        function_args=args,
+        post_conditions=[StxPostCondition(policy.owner, "eq", policy.premium_ustx)],
+        post_condition_mode=PostConditionMode.DENY,
+        network=contracts.network,
+    )
+
+
+class CreationService:
+    def __init__(
+        self,
+        store: MongoStore,
+        policies: PolicyRepository,
+        quotes: QuoteService,
+        liquidity: LiquidityService,
+        quote_signer: HashSigner,
+        contracts: ChainContracts,
+    ) -> None:
+        self._store = store
+        self._policies = policies
+        self._quotes = quotes
+        self._liquidity = liquidity
+        self._signer = quote_signer
+        self.contracts = contracts
+
+    async def request_creation(
+        self, owner: str, params: PolicyParameters, idempotency_key: str, quote_id: str | None = None
+    ) -> CreationResult:
+        if not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+            raise BadInput("idempotencyKey must be 1-64 characters of A-Z a-z 0-9 . _ : -", field="idempotencyKey")
+        existing = await self._policies.find_by_idempotency_key(owner, idempotency_key)
+        if existing is not None:
+            return await self._repeat(existing, params)
+        quote = await self._binding_quote(params, quote_id)
+        policy = self._new_policy(owner, quote, idempotency_key)
+
+        async def work(session: AsyncClientSession) -> PolicyRecord:
+            # The binding quote is kept with the policy for good (no `expires_at`, so no TTL clean-up).
+            if quote_id is not None:
+                claimed = await self._store.db.quotes.update_one(
+                    {"_id": quote.quote_id, "used_by": {"$exists": False}},
+                    {"$set": {"used_by": policy.id}, "$unset": {"expires_at": ""}},
+                    session=session,
+                )
+                if not claimed.modified_count:
+                    raise Conflict(
+                        "this quote was already used for a policy; request a new quote", quoteId=quote.quote_id
+                    )
+            else:
+                await self._quotes.save(quote, used_by=policy.id, session=session)
+            await self._liquidity.reserve(
+                session,
+                quote_id=quote.quote_id,
+                tier=quote.tier,
+                amount_ustx=quote.collateral_ustx,
+                policy_id=policy.id,
+                owner=owner,
+                expires_burn_height=quote.quote_expiry_height,
+                burn_height=quote.burn_height,
+            )
+            return await self._policies.insert(policy, Cause.REQUEST, {"quoteId": quote.quote_id}, session=session)
+
+        try:
+            stored = await self._store.transaction(work)
+        except Conflict:
+            again = await self._policies.find_by_idempotency_key(owner, idempotency_key)
+            if again is not None:  # a concurrent request with the same key won: answer as a repeat
+                return await self._repeat(again, params)
+            raise
+        log.info(
+            "policy requested",
+            extra={"policy_id": stored.id, "action": "request_creation", "quote_id": quote.quote_id, "owner": owner},
+        )
+        return CreationResult(stored, quote, prepared_creation_call(stored, self.contracts), repeated=False)
+
+    async def _binding_quote(self, params: PolicyParameters, quote_id: str | None) -> Quote:
+        if quote_id is None:
+            return await self._quotes.quote(params, store=False)
+        quote = await self._quotes.load(quote_id)
+        if quote.parameters != params:
+            raise BadInput("the quote was priced for other parameters", field="quoteId", quoteId=quote_id)
+        if await self._quotes.burn_height() > quote.quote_expiry_height:
+            raise BadInput("the quote has expired; request a new one", field="quoteId", quoteId=quote_id)
+        return quote
+
+    def _new_policy(self, owner: str, quote: Quote, idempotency_key: str) -> PolicyRecord:
+        terms = QuoteTerms(
+            registry=self.contracts.registry,
+            quote_id=bytes.fromhex(quote.quote_id),
+            owner=owner,
+            protected_value_usd8=quote.parameters.protected_value_usd8,
+            protected_amount_sats=quote.parameters.protected_amount_sats,
+            expiration_height=quote.expiration_height,
+            policy_type=PolicyType.PUT.value,
+            premium_ustx=quote.premium_ustx,
+            collateral_ustx=quote.collateral_ustx,
+            risk_tier=quote.tier.value,
+            quote_expiry_height=quote.quote_expiry_height,
+        )
+        now = now_utc()
+        return PolicyRecord(
+            id=new_policy_id(),
+            owner=owner,
+            counterparty=self.contracts.vault,
+            policy_type=PolicyType.PUT,
+            protected_value_usd8=terms.protected_value_usd8,
+            protected_amount_sats=terms.protected_amount_sats,
+            expiration_height=terms.expiration_height,
+            risk_tier=quote.tier,
+            premium_ustx=quote.premium_ustx,
+            collateral_ustx=quote.collateral_ustx,
+            status_detailed=StatusDetailed.PendingCreation,
+            quote_id=quote.quote_id,
+            quote_expiry_height=quote.quote_expiry_height,
+            quote_signature=sign_quote(self._signer, terms).hex(),
+            idempotency_key=idempotency_key,
+            created_at=now,
+            updated_at=now,
+            expiration_time_estimate=quote.expiration_time_estimate,
+            oracle_snapshot_creation=quote.snapshot(),
+        )
+
+    async def _repeat(self, policy: PolicyRecord, params: PolicyParameters) -> CreationResult:
+        same = (
+            policy.protected_amount_sats == params.protected_amount_sats
+            and policy.protected_value_usd8 == params.protected_value_usd8
+            and (params.risk_tier is None or params.risk_tier == policy.risk_tier)
+        )
+        if not same:
+            raise Conflict(
+                "this idempotency key was already used for a different policy request",
+                field="idempotencyKey",
+                policyId=policy.id,
+            )
+        quote = await self._quotes.load(policy.quote_id or "")
+        return CreationResult(policy, quote, prepared_creation_call(policy, self.contracts), repeated=True)
+
+    async def submit_creation_tx(self, owner: str, policy_id: str, tx_id: str) -> PolicyRecord:
+        """Record the creation transaction the wallet broadcast, so the monitor can follow it."""
+        if not _TXID.fullmatch(tx_id):
+            raise BadInput("txId must be a transaction id: 64 hex characters, optionally 0x-prefixed", field="txId")
+        txid = "0x" + tx_id.lower().removeprefix("0x")
+        policy = await self._policies.require(policy_id)
+        if policy.owner != owner:
+            raise Forbidden("only the policy's owner can report its creation transaction", id=policy_id)
+        if policy.tx_id_creation == txid:
+            return policy
+        if policy.tx_id_creation is not None:
+            raise Conflict(
+                "a different creation transaction was already reported for this policy",
+                id=policy_id,
+                txIdCreation=policy.tx_id_creation,
+            )
+        if policy.status_detailed is not StatusDetailed.PendingCreation:
+            raise Conflict(f"the policy is {policy.status_detailed.value}, not PendingCreation", id=policy_id)
+        return await self._policies.update_fields(policy, {"tx_id_creation": txid}, Cause.REQUEST, {"txId": txid})
