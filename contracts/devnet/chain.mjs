@@ -743,7 +743,7 @@ export class Devnet {
       body.contract_call = {
         contract_id: record.contractId,
         function_name: record.functionName,
-        function_signature: "",
+        function_signature: this.functionSignature(record),
         function_args: record.functionArgs.map((cv, i) => {
           const arg = record.abiArgs?.[i] ?? this.abiArg(record, i);
           return { ...hexRepr(cv), name: arg?.name ?? `arg${i}`, type: arg ? typeSignature(arg.type) : cv.type };
@@ -786,6 +786,13 @@ export class Devnet {
       post_condition_mismatch: record.postConditionMismatch ?? null,
     });
     return body;
+  }
+
+  functionSignature(record) {
+    const fn = this.interfaces.get(record.contractId)?.functions.find((f) => f.name === record.functionName);
+    if (!fn) return "";
+    const args = fn.args.map((a) => ` (${a.name} ${typeSignature(a.type)})`).join("");
+    return `(define-public (${fn.name}${args}))`;
   }
 
   abiArg(record, index) {

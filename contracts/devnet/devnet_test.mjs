@@ -215,6 +215,7 @@ describe("transactions", () => {
     assert.equal(pending.contract_call.function_name, "create-policy-entry");
     assert.equal(pending.contract_call.function_args[0].name, "quote-id");
     assert.equal(pending.contract_call.function_args[0].type, "(buff 16)");
+    assert.match(pending.contract_call.function_signature, /^\(define-public \(create-policy-entry \(quote-id \(buff 16\)\)/);
     assert.equal(pending.block_height, undefined);
 
     const mined = (await mine()).body;
