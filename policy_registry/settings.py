@@ -6,6 +6,7 @@ settings. Names are documented in the README's configuration table.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -78,6 +79,44 @@ class Settings(BaseSettings):
     listener_poll_interval_s: float = Field(default=2.0, gt=0)
     devnet_block_interval_s: float = Field(default=2.0, ge=0)
     devnet_burn_ratio: int = Field(default=1, ge=1)
+
+    # --- oracle -------------------------------------------------------------------------------------------
+    oracle_sources: Literal["local", "exchanges"] = Field(
+        default="local", description="local: a deterministic feed an operator sets; exchanges: public tickers."
+    )
+    oracle_poll_interval_s: float = Field(default=30.0, gt=0)
+    local_btc_price_usd8: int = Field(default=10_000_000_000_000, gt=0, description="Initial local BTC-USD price.")
+    local_stx_price_usd8: int = Field(default=100_000_000, gt=0, description="Initial local STX-USD price.")
+
+    # --- quotes and premium (DESIGN §7) --------------------------------------------------------------------
+    quote_ttl_burn_blocks: int | None = Field(
+        default=None, ge=1, description="Burn blocks a signed quote stays valid; default 6 (~1 h), 150 on devnet."
+    )
+    burn_blocks_per_day: int = Field(default=144, ge=1)
+    burn_block_seconds: float | None = Field(
+        default=None, gt=0, description="Expected burn block time for estimates; default 600, devnet: its interval."
+    )
+    min_amount_sats: int = Field(default=10_000, gt=0)
+    max_amount_sats: int = Field(default=10_000_000_000, gt=0)
+    min_strike_ppm: int = Field(default=500_000, gt=0)
+    max_strike_ppm: int = Field(default=1_500_000, gt=0)
+    max_duration_days: int = Field(default=365, ge=1)
+    premium_risk_free_rate: Decimal = Decimal("0.02")
+    premium_protocol_fee: Decimal = Decimal("0.01")
+    premium_risk_load: Decimal = Decimal("1.5")
+    premium_duration_factor: Decimal = Decimal("0.5")
+    tier_premium_multipliers: dict[str, Decimal] = Field(
+        default_factory=lambda: {
+            "Conservative": Decimal("0.8"),
+            "Balanced": Decimal("1.0"),
+            "Aggressive": Decimal("1.2"),
+        }
+    )
+    tier_collateral_ratio_ppm: dict[str, int] = Field(
+        default_factory=lambda: {"Conservative": 1_100_000, "Balanced": 1_000_000, "Aggressive": 900_000}
+    )
+    tier_conservative_min_ppm: int = Field(default=950_000, gt=0, le=1_000_000)
+    tier_balanced_min_ppm: int = Field(default=850_000, gt=0, le=1_000_000)
 
     @field_validator("cors_origins", "ws_origins", mode="before")
     @classmethod

@@ -14,17 +14,11 @@ from tests.api.graphql_client import error_codes, gql
 async def test_database_down_gives_unavailable_not_500() -> None:
     settings = Settings(mongodb_timeout_ms=300, _env_file=None)  # type: ignore[call-arg]
     uri = f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"  # nothing listens there
-    from services.policies.queries import PolicyQueries
-    from services.store.mongo import MongoStore
-    from services.store.policies import PolicyRepository
-
-    store = MongoStore(uri, "unreachable", timeout_ms=300)
-    repo = PolicyRepository(store)
-    services = Services(settings=settings, store=store, policies=repo, policy_queries=PolicyQueries(repo, 100, 20))
+    services = await Services.create(settings, uri, ensure_indexes=False)
     app = create_app(settings, uri, services=services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         body = await gql(client, "{ policies(first: 5) { totalCount edges { node { id } } } }")
         assert error_codes(body) == ["UNAVAILABLE"]
         ready = await client.get("/readyz")
         assert ready.status_code == 503 and ready.json() == {"status": "unavailable", "database": False}
-    await store.close()
+    await services.close()
