@@ -18,30 +18,22 @@ import {
   Cl,
   PayloadType,
   PostConditionMode,
-  PostConditionType,
   addressToString,
   cvToHex,
   cvToString,
   deserializeTransaction,
   hexToCV,
 } from "@stacks/transactions";
-import { hexRepr, typeMismatch, typeSignature } from "./clarity.mjs";
+import { typeMismatch } from "./clarity.mjs";
+import { MICROBLOCK_SEQUENCE, hiroEvents, isoTime, txJson } from "./hiro.mjs";
+import { checkPostConditions } from "./postconditions.mjs";
 import { loadDevnetAccounts } from "./keys.mjs";
 
 export const TESTNET_CHAIN_ID = 0x80000000;
 export const TESTNET_TX_VERSION = 0x80;
 /** Where transaction fees go (the testnet boot address; nobody holds its key). */
 export const FEE_SINK = "ST000000000000000000002AMW42H";
-export const MICROBLOCK_SEQUENCE = 2147483647; // what Hiro reports for Nakamoto-era transactions
 export const TIERS = ["Conservative", "Balanced", "Aggressive"];
-
-const CONDITION_CODES = {
-  1: "sent_equal_to",
-  2: "sent_greater_than",
-  3: "sent_greater_than_or_equal_to",
-  4: "sent_less_than",
-  5: "sent_less_than_or_equal_to",
-};
 
 /** A transaction the node refuses at the door; `toJSON()` is the node's 400 body. */
 export class Rejection extends Error {
@@ -72,38 +64,6 @@ function u128Hex(value) {
 function normalizeTxid(txid) {
   const hex = txid.toLowerCase().replace(/^0x/, "");
   return /^[0-9a-f]{64}$/.test(hex) ? `0x${hex}` : null;
-}
-
-function isoTime(seconds) {
-  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, ".000Z");
-}
-
-function pcPrincipal(principal, origin) {
-  if (principal.prefix === 1) return { address: origin, json: { type_id: "principal_origin" } };
-  const address = addressToString(principal.address);
-  if (principal.prefix === 2) return { address, json: { type_id: "principal_standard", address } };
-  const name = principal.contractName.content;
-  return {
-    address: `${address}.${name}`,
-    json: { type_id: "principal_contract", address, contract_name: name },
-  };
-}
-
-function conditionHolds(code, actual, expected) {
-  switch (code) {
-    case 1:
-      return actual === expected;
-    case 2:
-      return actual > expected;
-    case 3:
-      return actual >= expected;
-    case 4:
-      return actual < expected;
-    case 5:
-      return actual <= expected;
-    default:
-      return false;
-  }
 }
 
 export class Devnet {
@@ -427,7 +387,6 @@ export class Devnet {
         contractId,
         functionName: fn.name,
         functionArgs: payload.functionArgs,
-        abiArgs: fn.args,
       });
     } else if (payload.payloadType === PayloadType.TokenTransfer) {
       spend += payload.amount;
@@ -558,7 +517,7 @@ export class Devnet {
     record.status = outcome.result.type === "ok" ? "success" : "abort_by_response";
     record.vmError = outcome.vmError ?? null;
     record.events = outcome.events;
-    record.postConditionMismatch = this.checkPostConditions(record);
+    record.postConditionMismatch = checkPostConditions(record);
     this.takeNonce(sender);
     const block = this.sealBlock([record]);
     this.log.info(
@@ -574,72 +533,11 @@ export class Devnet {
     return block;
   }
 
-  /** Compares STX (and fungible-token) post-conditions with the transfers that happened. */
-  checkPostConditions(record) {
-    const sent = new Map(); // `${principal}|${asset}` -> amount
-    const add = (principal, asset, amount) => {
-      const key = `${principal}|${asset}`;
-      sent.set(key, (sent.get(key) ?? 0n) + BigInt(amount));
-    };
-    for (const event of record.events) {
-      const d = event.data;
-      if (event.event === "stx_transfer_event" || event.event === "stx_burn_event") add(d.sender, "STX", d.amount);
-      if (event.event === "ft_transfer_event" || event.event === "ft_burn_event") {
-        add(d.sender, d.asset_identifier, d.amount);
-      }
-      if (event.event === "nft_transfer_event" || event.event === "nft_burn_event") {
-        add(d.sender, d.asset_identifier, 1);
-      }
-    }
-    const problems = [];
-    const covered = new Set();
-    for (const pc of record.postConditions) {
-      const { address } = pcPrincipal(pc.principal, record.sender);
-      if (pc.conditionType === PostConditionType.NonFungible) {
-        const asset = `${addressToString(pc.asset.address)}.${pc.asset.contractName.content}::${pc.asset.assetName.content}`;
-        covered.add(`${address}|${asset}`);
-        continue; // which token id moved is not in the simnet's NFT events we compare; count only
-      }
-      const asset =
-        pc.conditionType === PostConditionType.STX
-          ? "STX"
-          : `${addressToString(pc.asset.address)}.${pc.asset.contractName.content}::${pc.asset.assetName.content}`;
-      const key = `${address}|${asset}`;
-      covered.add(key);
-      const actual = sent.get(key) ?? 0n;
-      if (!conditionHolds(pc.conditionCode, actual, pc.amount)) {
-        problems.push({
-          principal: address,
-          asset,
-          condition_code: CONDITION_CODES[pc.conditionCode],
-          expected_amount: pc.amount.toString(),
-          actual_amount: actual.toString(),
-        });
-      }
-    }
-    if (record.postConditionMode === PostConditionMode.Deny) {
-      for (const [key, amount] of sent) {
-        if (!covered.has(key) && amount > 0n) {
-          const [principal, asset] = key.split("|");
-          problems.push({
-            principal,
-            asset,
-            condition_code: null,
-            expected_amount: "0",
-            actual_amount: amount.toString(),
-            reason: "transfer not covered by any post-condition in deny mode",
-          });
-        }
-      }
-    }
-    return problems.length ? problems : null;
-  }
-
   confirm(record, block, txIndex) {
     record.block = block;
     record.txIndex = txIndex;
     this.txs.set(record.txid, record);
-    record.hiroEvents = this.hiroEvents(record);
+    record.hiroEvents = hiroEvents(record);
     for (const event of record.hiroEvents) {
       if (event.event_type !== "smart_contract_log") continue;
       const id = event.contract_log.contract_id;
@@ -650,63 +548,6 @@ export class Devnet {
       });
       this.contractLogs.set(id, list);
     }
-  }
-
-  hiroEvents(record) {
-    return record.events.map((event, index) => {
-      const d = event.data;
-      const base = { event_index: index, tx_id: record.txid };
-      switch (event.event) {
-        case "print_event":
-          return {
-            ...base,
-            event_type: "smart_contract_log",
-            contract_log: { contract_id: d.contract_identifier, topic: d.topic, value: hexRepr(hexToCV(d.raw_value)) },
-          };
-        case "stx_transfer_event":
-          return {
-            ...base,
-            event_type: "stx_asset",
-            asset: {
-              asset_event_type: "transfer",
-              sender: d.sender,
-              recipient: d.recipient,
-              amount: String(d.amount),
-              memo: d.memo ? `0x${d.memo}` : "",
-            },
-          };
-        case "stx_burn_event":
-          return { ...base, event_type: "stx_asset", asset: { asset_event_type: "burn", sender: d.sender, recipient: "", amount: String(d.amount) } };
-        case "stx_mint_event":
-          return { ...base, event_type: "stx_asset", asset: { asset_event_type: "mint", sender: "", recipient: d.recipient, amount: String(d.amount) } };
-        case "ft_transfer_event":
-        case "ft_mint_event":
-        case "ft_burn_event":
-          return {
-            ...base,
-            event_type: "fungible_token_asset",
-            asset: {
-              asset_event_type: event.event.split("_")[1],
-              asset_id: d.asset_identifier,
-              sender: d.sender ?? "",
-              recipient: d.recipient ?? "",
-              amount: String(d.amount),
-            },
-          };
-        default:
-          return {
-            ...base,
-            event_type: "non_fungible_token_asset",
-            asset: {
-              asset_event_type: event.event.split("_")[1],
-              asset_id: d.asset_identifier,
-              sender: d.sender ?? "",
-              recipient: d.recipient ?? "",
-              value: d.raw_value ? hexRepr(hexToCV(d.raw_value)) : null,
-            },
-          };
-      }
-    });
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -724,102 +565,8 @@ export class Devnet {
   }
 
   /** Hiro's /extended/v1/tx/{txid} body. */
-  txJson(record, { eventOffset = 0, eventLimit = 96 } = {}) {
-    const body = {
-      tx_id: record.txid,
-      nonce: record.nonce,
-      fee_rate: record.fee.toString(),
-      sender_address: record.sender,
-      sponsored: false,
-      post_condition_mode: record.postConditionMode === PostConditionMode.Deny ? "deny" : "allow",
-      post_conditions: record.postConditions.map((pc) => this.postConditionJson(pc, record.sender)),
-      anchor_mode: "any",
-      tx_status: record.status,
-      receipt_time: record.receiptTime,
-      receipt_time_iso: isoTime(record.receiptTime),
-      tx_type: record.kind,
-    };
-    if (record.kind === "contract_call") {
-      body.contract_call = {
-        contract_id: record.contractId,
-        function_name: record.functionName,
-        function_signature: this.functionSignature(record),
-        function_args: record.functionArgs.map((cv, i) => {
-          const arg = record.abiArgs?.[i] ?? this.abiArg(record, i);
-          return { ...hexRepr(cv), name: arg?.name ?? `arg${i}`, type: arg ? typeSignature(arg.type) : cv.type };
-        }),
-      };
-    } else if (record.kind === "token_transfer") {
-      body.token_transfer = { recipient_address: record.recipient, amount: record.amount.toString(), memo: `0x${Buffer.from(record.memo ?? "").toString("hex")}` };
-    } else if (record.kind === "smart_contract") {
-      body.smart_contract = { clarity_version: null, contract_id: record.contractId, source_code: "" };
-    }
-    if (!record.block) return body;
-    const block = record.block;
-    Object.assign(body, {
-      is_unanchored: false,
-      block_hash: block.hash,
-      block_height: block.height,
-      index_block_hash: block.index_block_hash,
-      block_time: block.block_time,
-      block_time_iso: block.block_time_iso,
-      burn_block_height: block.burn_block_height,
-      burn_block_time: block.burn_block_time,
-      burn_block_time_iso: block.burn_block_time_iso,
-      parent_burn_block_time: block.burn_block_time,
-      parent_burn_block_time_iso: block.burn_block_time_iso,
-      parent_block_hash: block.parent_block_hash,
-      canonical: block.canonical,
-      tx_index: record.txIndex,
-      tx_result: record.result ? hexRepr(record.result) : null,
-      event_count: record.hiroEvents.length,
-      events: record.hiroEvents.slice(eventOffset, eventOffset + eventLimit),
-      microblock_hash: "0x",
-      microblock_sequence: MICROBLOCK_SEQUENCE,
-      microblock_canonical: true,
-      execution_cost_read_count: 0,
-      execution_cost_read_length: 0,
-      execution_cost_runtime: 0,
-      execution_cost_write_count: 0,
-      execution_cost_write_length: 0,
-      vm_error: record.vmError ?? null,
-      post_condition_mismatch: record.postConditionMismatch ?? null,
-    });
-    return body;
-  }
-
-  functionSignature(record) {
-    const fn = this.interfaces.get(record.contractId)?.functions.find((f) => f.name === record.functionName);
-    if (!fn) return "";
-    const args = fn.args.map((a) => ` (${a.name} ${typeSignature(a.type)})`).join("");
-    return `(define-public (${fn.name}${args}))`;
-  }
-
-  abiArg(record, index) {
-    const fn = this.interfaces.get(record.contractId)?.functions.find((f) => f.name === record.functionName);
-    return fn?.args[index];
-  }
-
-  postConditionJson(pc, origin) {
-    const { json } = pcPrincipal(pc.principal, origin);
-    if (pc.conditionType === PostConditionType.STX) {
-      return { type: "stx", condition_code: CONDITION_CODES[pc.conditionCode], amount: pc.amount.toString(), principal: json };
-    }
-    const asset = {
-      contract_address: addressToString(pc.asset.address),
-      contract_name: pc.asset.contractName.content,
-      asset_name: pc.asset.assetName.content,
-    };
-    if (pc.conditionType === PostConditionType.Fungible) {
-      return { type: "fungible", condition_code: CONDITION_CODES[pc.conditionCode], amount: pc.amount.toString(), principal: json, asset };
-    }
-    return {
-      type: "non_fungible",
-      condition_code: pc.conditionCode === 16 ? "sent" : "not_sent",
-      principal: json,
-      asset,
-      asset_value: hexRepr(pc.assetName),
-    };
+  txJson(record, options) {
+    return txJson(record, (id, name) => this.interfaces.get(id)?.functions.find((f) => f.name === name), options);
   }
 
   /** Newest-first smart-contract logs with Hiro's cursor scheme; null when the cursor is unknown. */

@@ -1,14 +1,10 @@
 // Clarity helpers shared by the devnet: argument type checks against a contract's ABI (the node's
 // BadFunctionArgument check) and the repr strings Hiro's API shows beside every hex value.
-import { cvToHex, cvToString, hexToCV } from "@stacks/transactions";
+import { cvToHex, cvToString } from "@stacks/transactions";
 
 /** `{hex, repr}` as the Hiro API renders a Clarity value. */
 export function hexRepr(cv) {
   return { hex: cvToHex(cv), repr: cvToString(cv) };
-}
-
-export function decodeHexCV(hex) {
-  return hexToCV(hex.startsWith("0x") ? hex : `0x${hex}`);
 }
 
 /** Clarity's own spelling of an ABI type, e.g. `(buff 16)`, for `function_args[].type`. */
