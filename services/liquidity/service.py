@@ -20,7 +20,9 @@ from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.errors import InsufficientCapacity
+from services.chain.api_client import StacksApiClient
+from services.chain.clarity import ResponseOk, string_ascii_cv, to_python
+from services.errors import ChainUnavailable, InsufficientCapacity
 from services.policies.models import RiskTier
 from services.store.mongo import Document, MongoStore
 from services.store.policies import now_utc
@@ -132,6 +134,36 @@ class LiquidityService:
         if result.modified_count:
             log.info("reservation %s %s (%s)", quote_id, status, reason, extra={"quote_id": quote_id})
         return bool(result.modified_count)
+
+    async def sync_from_chain(self, chain: StacksApiClient, vault_contract_id: str) -> list[TierAvailability]:
+        """Overwrite the tier mirror with the vault's current totals (read-only `get-tier`).
+
+        The listener keeps `tiers` in step event by event; this is the reconciliation path (start-up before the
+        listener has caught up, drift repair). It reads the chain tip's state, which may be ahead of the
+        listener's confirmed view for a moment; the listener's next applied event sets it again.
+        """
+        address = vault_contract_id.split(".", 1)[0]
+        for tier in RiskTier:
+            value = to_python(
+                await chain.call_read_only(vault_contract_id, "get-tier", [string_ascii_cv(tier.value)], sender=address)
+            )
+            if not isinstance(value, ResponseOk) or not isinstance(value.value, dict):
+                raise ChainUnavailable(f"the vault's get-tier({tier.value}) answered {value!r}")
+            totals = value.value
+            await self._tiers.update_one(
+                {"_id": tier.value},
+                {
+                    "$set": {
+                        "capital_ustx": int(totals["capital-ustx"]),
+                        "locked_ustx": int(totals["locked-ustx"]),
+                        "updated_at": now_utc(),
+                        "synced_from": "get-tier",
+                    }
+                },
+                upsert=True,
+            )
+        tip = await chain.get_tip()
+        return await self.availability(tip.burn_block_height)
 
     async def reservation(self, quote_id: str) -> dict[str, Any] | None:
         return await self._reservations.find_one({"_id": quote_id})
