@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -81,13 +82,14 @@ async def node_wallet(services: Services, devnet: DevnetFixture, wallet: str, pr
     account = devnet.accounts[wallet]
     nonce = (await services.chain.get_nonces(account.address)).possible_next_nonce
     payload = json.dumps({"prepared": prepared, "privateKey": account.private_key, "nonce": nonce, "fee": FEE})
-    out = subprocess.run(
+    out = await asyncio.to_thread(
+        subprocess.run,
         ["node", str(ROOT / "tests/integration/wallet_sign.mjs")],
         input=payload,
         text=True,
         capture_output=True,
         check=True,
-        env={"CONTRACTS_DIR": str(ROOT / "contracts"), "PATH": "/usr/bin:/usr/local/bin:/bin"},
+        env={**os.environ, "CONTRACTS_DIR": str(ROOT / "contracts")},
     )
     signed = json.loads(out.stdout)
     txid = await services.chain.broadcast_transaction(bytes.fromhex(signed["hex"]))
