@@ -37,7 +37,7 @@ from services.chain import (
     uint_cv,
 )
 from services.chain.clarity import ClarityBuffer, string_ascii_cv
-from tests.fixtures.devnet import DevnetFixture, devnet  # noqa: F401  (the session fixture)
+from tests.fixtures.devnet import DevnetFixture  # the `devnet` fixture comes via tests/conftest.py pytest_plugins
 
 pytestmark = pytest.mark.devnet
 
@@ -46,17 +46,17 @@ COLLATERAL = 40_000_000
 
 
 @pytest.fixture
-async def client(devnet: DevnetFixture) -> AsyncIterator[StacksApiClient]:  # noqa: F811
+async def client(devnet: DevnetFixture) -> AsyncIterator[StacksApiClient]:
     async with StacksApiClient(devnet.url) as api:
         yield api
 
 
-def signer_for(devnet: DevnetFixture, name: str) -> BackendSigner:  # noqa: F811
+def signer_for(devnet: DevnetFixture, name: str) -> BackendSigner:
     return BackendSigner.from_hex(devnet.accounts[name].private_key, TESTNET)
 
 
 async def quote_args(
-    devnet: DevnetFixture,  # noqa: F811
+    devnet: DevnetFixture,
     client: StacksApiClient,
     owner: str,
     *,
@@ -92,7 +92,7 @@ async def quote_args(
     return terms, args
 
 
-async def create_policy(devnet: DevnetFixture, client: StacksApiClient, buyer: BackendSigner, **kw: int) -> int:  # noqa: F811
+async def create_policy(devnet: DevnetFixture, client: StacksApiClient, buyer: BackendSigner, **kw: int) -> int:
     _, args = await quote_args(devnet, client, buyer.address, **kw)
     address, name = devnet.registry.split(".")
     nonce = (await client.get_account(buyer.address)).nonce
@@ -115,7 +115,7 @@ async def create_policy(devnet: DevnetFixture, client: StacksApiClient, buyer: B
     return outcome.result.value.value
 
 
-async def test_node_surface_through_the_client(devnet: DevnetFixture, client: StacksApiClient) -> None:  # noqa: F811
+async def test_node_surface_through_the_client(devnet: DevnetFixture, client: StacksApiClient) -> None:
     info = await client.get_node_info()
     tip = await client.get_tip()
     assert info.network_id == TESTNET.chain_id
@@ -133,7 +133,7 @@ async def test_node_surface_through_the_client(devnet: DevnetFixture, client: St
     assert to_python(backend) == devnet.accounts["backend"].address
 
 
-async def test_broadcast_pending_mined_success_with_events(devnet: DevnetFixture, client: StacksApiClient) -> None:  # noqa: F811
+async def test_broadcast_pending_mined_success_with_events(devnet: DevnetFixture, client: StacksApiClient) -> None:
     buyer = signer_for(devnet, "wallet_1")
     terms, args = await quote_args(devnet, client, buyer.address)
     address, name = devnet.registry.split(".")
@@ -177,7 +177,7 @@ async def test_broadcast_pending_mined_success_with_events(devnet: DevnetFixture
     assert policy["owner"] == buyer.address and policy["premium-ustx"] == PREMIUM
 
 
-async def test_rejections_are_typed(devnet: DevnetFixture, client: StacksApiClient) -> None:  # noqa: F811
+async def test_rejections_are_typed(devnet: DevnetFixture, client: StacksApiClient) -> None:
     sender = signer_for(devnet, "wallet_2")
     address, name = devnet.registry.split(".")
     nonce = (await client.get_account(sender.address)).nonce
@@ -217,7 +217,7 @@ async def test_rejections_are_typed(devnet: DevnetFixture, client: StacksApiClie
         await client.call_read_only(devnet.registry, "no-such-function", sender=sender.address)
 
 
-async def test_backend_expiration_needs_burn_blocks(devnet: DevnetFixture, client: StacksApiClient) -> None:  # noqa: F811
+async def test_backend_expiration_needs_burn_blocks(devnet: DevnetFixture, client: StacksApiClient) -> None:
     buyer = signer_for(devnet, "wallet_3")
     policy_id = await create_policy(devnet, client, buyer, expires_in=3)
     policy = to_python(
@@ -256,7 +256,7 @@ async def test_backend_expiration_needs_burn_blocks(devnet: DevnetFixture, clien
     assert updated["status"] == 2
 
 
-async def test_nonce_sequencing_and_log_pages(devnet: DevnetFixture, client: StacksApiClient) -> None:  # noqa: F811
+async def test_nonce_sequencing_and_log_pages(devnet: DevnetFixture, client: StacksApiClient) -> None:
     provider = signer_for(devnet, "wallet_4")
     nonces = NonceManager(client, provider.address)
     sent = []
@@ -292,7 +292,7 @@ async def test_nonce_sequencing_and_log_pages(devnet: DevnetFixture, client: Sta
     assert len({(e.tx_id, e.event_index) for e in seen}) == len(seen)
 
 
-async def test_launcher_restart_is_a_new_chain_and_leaves_no_process(devnet: DevnetFixture) -> None:  # noqa: F811
+async def test_launcher_restart_is_a_new_chain_and_leaves_no_process(devnet: DevnetFixture) -> None:
     port = free_port()
     async with LocalDevnet(block_interval=0, port=port) as other:
         assert other.port == port != devnet.process.port
