@@ -1,0 +1,409 @@
+"""The backend transaction queue (DESIGN §7 "Backend transactions"): `update-policy-status` calls signed with the
+backend key, recorded in `backend_txs` before they are sent, followed to a final status.
+
+Guarantees:
+- One transaction per (policy, action) at a time: a partial unique index on `{policy_id, action}` over the
+  documents still `active` makes a second enqueue impossible while the first can still confirm. A new attempt
+  (operator or automatic retry) can only start after the previous one failed for good.
+- Nothing is sent unrecorded: the signed bytes, txid and nonce are stored (status `signed`) before the broadcast.
+  After a crash, a `signed` or `broadcast` transaction is re-sent byte for byte (same txid, same nonce), never
+  re-signed with a new nonce, so it cannot be paid twice; the contract would refuse a second transition anyway.
+- A dropped transaction is re-sent as is; if the node refuses the old bytes it is replaced with the same nonce
+  and a higher fee (within the cap).
+- Transient failures (API down, fee too low, not enough funds) are retried with backoff up to `max_attempts`;
+  an on-chain abort is final for that attempt: the policy moves to FailedSettlement / FailedExpiration with the
+  decoded reason, and an operator retry starts a new attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
+
+from services.chain.api_client import StacksApiClient
+from services.chain.backend_tx import FeePolicy, sign_and_broadcast_contract_call
+from services.chain.clarity import ClarityValue, to_python, uint_cv
+from services.chain.errors import BroadcastRejected, ChainError, ChainUnavailable, NotFound
+from services.chain.monitor import classify
+from services.chain.nonces import NonceManager
+from services.chain.signer import BackendSigner
+from services.chain.transactions import (
+    PostConditionMode,
+    StacksTransaction,
+    StxPostCondition,
+    deserialize_transaction,
+    make_contract_call,
+)
+from services.errors import Conflict
+from services.policies.status import Cause, StatusDetailed
+from services.store.mongo import Document, MongoStore
+from services.store.policies import PolicyRepository, now_utc
+
+log = logging.getLogger(__name__)
+
+UPDATE_STATUS = "update-policy-status"
+
+
+class PolicyAction(StrEnum):
+    SETTLE = "settle"  # update-policy-status(id, u1, settlement, price)
+    EXPIRE = "expire"  # update-policy-status(id, u2, u0, u0)
+
+
+_FAILED_STATUS = {
+    PolicyAction.SETTLE: StatusDetailed.FailedSettlement,
+    PolicyAction.EXPIRE: StatusDetailed.FailedExpiration,
+}
+_IN_FLIGHT_STATUS = {PolicyAction.SETTLE: StatusDetailed.Settling, PolicyAction.EXPIRE: StatusDetailed.Expiring}
+_NEW_STATUS = {PolicyAction.SETTLE: 1, PolicyAction.EXPIRE: 2}
+
+
+@dataclass(frozen=True)
+class BackendTxSettings:
+    max_attempts: int = 5  # transient failures of one attempt before it fails for good
+    retry_backoff_s: float = 5.0  # doubled after each transient failure
+    rebroadcast_after_s: float = 120.0  # a still-pending transaction is re-sent this often
+    low_balance_ustx: int = 10_000_000  # warn when the backend principal holds less (10 STX)
+    fee: FeePolicy = field(default_factory=FeePolicy)
+
+
+@dataclass(frozen=True)
+class QueuedTx:
+    id: str
+    policy_id: str
+    policy_id_onchain: int
+    action: PolicyAction
+    attempt: int
+    status: str
+    txid: str | None
+    nonce: int | None
+
+    @classmethod
+    def from_doc(cls, doc: Document) -> QueuedTx:
+        return cls(
+            str(doc["_id"]),
+            doc["policy_id"],
+            doc["policy_id_onchain"],
+            PolicyAction(doc["action"]),
+            doc["attempt"],
+            doc["status"],
+            doc.get("txid"),
+            doc.get("nonce"),
+        )
+
+
+class BackendTxQueue:
+    def __init__(
+        self,
+        store: MongoStore,
+        policies: PolicyRepository,
+        chain: StacksApiClient | None,
+        signer: BackendSigner | None,
+        registry_contract_id: str,
+        vault_contract_id: str,
+        settings: BackendTxSettings | None = None,
+    ) -> None:
+        self._store = store
+        self._txs = store.db.backend_txs
+        self._policies = policies
+        self._chain = chain
+        self._signer = signer
+        self._registry = registry_contract_id
+        self._vault = vault_contract_id
+        self.settings = settings or BackendTxSettings()
+        self._nonces = NonceManager(chain, signer.address) if chain is not None and signer is not None else None
+        self.backend_balance_ustx: int | None = None
+
+    # --- enqueue (API request or job, inside their transaction) -------------------------------------------
+    async def enqueue(
+        self,
+        session: AsyncClientSession,
+        *,
+        policy_id: str,
+        policy_id_onchain: int,
+        action: PolicyAction,
+        settlement_ustx: int = 0,
+        settlement_price_usd8: int = 0,
+    ) -> QueuedTx:
+        previous = await self._txs.find_one(
+            {"policy_id": policy_id, "action": action.value}, sort=[("attempt", -1)], session=session
+        )
+        now = now_utc()
+        doc: Document = {
+            "_id": ObjectId(),
+            "policy_id": policy_id,
+            "policy_id_onchain": policy_id_onchain,
+            "action": action.value,
+            "attempt": (previous["attempt"] + 1) if previous else 1,
+            "active": True,
+            "status": "queued",
+            "new_status": _NEW_STATUS[action],
+            "settlement_ustx": settlement_ustx,
+            "settlement_price_usd8": settlement_price_usd8,
+            "failures": 0,
+            "broadcasts": 0,
+            "created_at": now,
+            "updated_at": now,
+            "next_try_at": now,
+        }
+        try:
+            await self._txs.insert_one(doc, session=session)
+        except DuplicateKeyError as exc:
+            raise Conflict(
+                f"a {action.value} transaction for this policy is already in flight", policyId=policy_id
+            ) from exc
+        log.info("backend tx queued", extra={"policy_id": policy_id, "action": action.value, "attempt": doc["attempt"]})
+        return QueuedTx.from_doc(doc)
+
+    async def for_policy(self, policy_id: str) -> list[QueuedTx]:
+        docs = await self._txs.find({"policy_id": policy_id}).sort([("action", 1), ("attempt", 1)]).to_list(None)
+        return [QueuedTx.from_doc(d) for d in docs]
+
+    # --- the worker's loop body ------------------------------------------------------------------------
+    async def process_once(self) -> int:
+        """Advance every active transaction one step; returns how many were looked at."""
+        if self._chain is None or self._signer is None or self._nonces is None:
+            return 0
+        await self._check_balance()
+        now = now_utc()
+        docs = await self._txs.find({"active": True, "next_try_at": {"$lte": now}}).sort("created_at", 1).to_list(None)
+        for doc in docs:
+            try:
+                if doc["status"] == "queued":
+                    await self._send(doc)
+                elif doc["status"] in ("signed", "broadcast"):
+                    await self._follow(doc)
+            except (ChainUnavailable, ChainError) as exc:
+                await self._transient(doc, f"{type(exc).__name__}: {exc}")
+        return len(docs)
+
+    async def _send(self, doc: Document) -> None:
+        assert self._chain is not None and self._signer is not None and self._nonces is not None
+
+        async def record(tx: StacksTransaction) -> None:
+            # Stored before the bytes leave: a crash from here on re-sends exactly this transaction.
+            await self._set(
+                doc,
+                {
+                    "status": "signed",
+                    "txid": tx.txid(),
+                    "nonce": tx.nonce,
+                    "fee": tx.fee,
+                    "raw_tx": tx.serialize_hex(),
+                    "signed_at": now_utc(),
+                },
+            )
+
+        try:
+            result = await sign_and_broadcast_contract_call(
+                self._chain,
+                self._signer,
+                self._nonces,
+                contract_id=self._registry,
+                function_name=UPDATE_STATUS,
+                function_args=self._args(doc),
+                fee_policy=self.settings.fee,
+                post_conditions=self._post_conditions(doc),
+                post_condition_mode=PostConditionMode.DENY,
+                on_signed=record,
+            )
+        except BroadcastRejected as exc:
+            await self._transient(doc, f"broadcast rejected: {exc.reason}")
+            return
+        await self._set(
+            doc,
+            {
+                "status": "broadcast",
+                "txid": result.txid,
+                "broadcast_at": now_utc(),
+                "broadcasts": doc.get("broadcasts", 0) + 1,
+            },
+        )
+        log.info(
+            "backend tx broadcast",
+            extra={"policy_id": doc["policy_id"], "action": doc["action"], "txid": result.txid, "nonce": result.nonce},
+        )
+
+    def _post_conditions(self, doc: Document) -> list[StxPostCondition]:
+        # Deny mode: the only STX that may move is the settlement, from the vault to the owner.
+        amount = int(doc["settlement_ustx"])
+        return [StxPostCondition(self._vault, "eq", amount)] if amount else []
+
+    def _args(self, doc: Document) -> list[ClarityValue]:
+        return [
+            uint_cv(doc["policy_id_onchain"]),
+            uint_cv(doc["new_status"]),
+            uint_cv(doc["settlement_ustx"]),
+            uint_cv(doc["settlement_price_usd8"]),
+        ]
+
+    async def _follow(self, doc: Document) -> None:
+        assert self._chain is not None
+        txid = doc["txid"]
+        try:
+            info = await self._chain.get_transaction(txid)
+        except NotFound:
+            await self._resend(doc, "the API does not know the transaction")
+            return
+        outcome = classify(info)
+        if outcome.state == "success":
+            await self._finish(doc, "success", None)
+            log.info(
+                "backend tx confirmed",
+                extra={
+                    "policy_id": doc["policy_id"],
+                    "action": doc["action"],
+                    "txid": txid,
+                    "block_height": outcome.block_height,
+                },
+            )
+        elif outcome.state == "failed" and (outcome.tx_status or "").startswith("dropped_"):
+            await self._resend(doc, outcome.tx_status or "dropped")
+        elif outcome.state == "failed":
+            reason = f"{outcome.tx_status}: {to_python(outcome.result) if outcome.result is not None else 'no result'}"
+            await self._fail(doc, reason)
+        else:
+            sent = doc.get("broadcast_at") or doc.get("signed_at") or now_utc()
+            if now_utc() - sent > timedelta(seconds=self.settings.rebroadcast_after_s):
+                await self._resend(doc, "still pending")
+
+    async def _resend(self, doc: Document, why: str) -> None:
+        """Send the recorded bytes again; if the node refuses them, replace them at the same nonce."""
+        assert self._chain is not None and self._signer is not None
+        raw = bytes.fromhex(doc["raw_tx"])
+        try:
+            await self._chain.broadcast_transaction(raw)
+        except BroadcastRejected as exc:
+            if exc.reason in ("BadNonce",):
+                # The nonce was consumed. If by this very transaction, the API will report it shortly; if not,
+                # this attempt never made it and is sent afresh with a new nonce.
+                try:
+                    await self._chain.get_transaction(doc["txid"])
+                    return
+                except NotFound:
+                    await self._set(doc, {"status": "queued", "requeued_because": why})
+                    return
+            await self._replace(doc, raw, f"{why}; re-send refused ({exc.reason})")
+            return
+        await self._set(
+            doc, {"status": "broadcast", "broadcast_at": now_utc(), "broadcasts": doc.get("broadcasts", 0) + 1}
+        )
+        log.warning("backend tx re-sent (%s)", why, extra={"policy_id": doc["policy_id"], "txid": doc["txid"]})
+
+    async def _replace(self, doc: Document, raw: bytes, why: str) -> None:
+        assert self._chain is not None and self._signer is not None
+        old = deserialize_transaction(raw)
+        fee = min(self.settings.fee.maximum, max(old.fee * 3 // 2, old.fee + 1))
+        address, name = self._registry.split(".", 1)
+        tx = make_contract_call(
+            contract_address=address,
+            contract_name=name,
+            function_name=UPDATE_STATUS,
+            function_args=self._args(doc),
+            signer=self._signer,
+            nonce=old.nonce,
+            fee=fee,
+            network=self._signer.network,
+            post_condition_mode=PostConditionMode.DENY,
+            post_conditions=self._post_conditions(doc),
+        )
+        await self._set(
+            doc,
+            {
+                "status": "signed",
+                "txid": tx.txid(),
+                "fee": fee,
+                "raw_tx": tx.serialize_hex(),
+                "signed_at": now_utc(),
+                "replaced_txid": doc["txid"],
+            },
+        )
+        await self._chain.broadcast_transaction(tx.serialize())
+        await self._set(doc, {"status": "broadcast", "broadcast_at": now_utc()})
+        log.warning(
+            "backend tx replaced at nonce %d (%s)",
+            old.nonce,
+            why,
+            extra={"policy_id": doc["policy_id"], "txid": tx.txid(), "replaced_txid": doc["txid"]},
+        )
+
+    async def _transient(self, doc: Document, error: str) -> None:
+        failures = doc.get("failures", 0) + 1
+        if failures >= self.settings.max_attempts and doc["status"] == "queued":
+            await self._fail(doc, f"gave up after {failures} tries: {error}")
+            return
+        delay = self.settings.retry_backoff_s * 2 ** min(failures - 1, 6)
+        await self._set(
+            doc, {"failures": failures, "last_error": error, "next_try_at": now_utc() + timedelta(seconds=delay)}
+        )
+        log.warning(
+            "backend tx step failed (%s); retry in %.0fs",
+            error,
+            delay,
+            extra={"policy_id": doc["policy_id"], "action": doc["action"]},
+        )
+
+    async def _fail(self, doc: Document, reason: str) -> None:
+        action = PolicyAction(doc["action"])
+
+        async def work(session: AsyncClientSession) -> None:
+            await self._finish(doc, "failed", reason, session)
+            policy = await self._policies.get(doc["policy_id"])
+            if policy is not None and policy.status_detailed is _IN_FLIGHT_STATUS[action]:
+                await self._policies.transition(
+                    policy,
+                    _FAILED_STATUS[action],
+                    Cause.MONITOR,
+                    changes={"failure_reason": reason},
+                    details={"txid": doc.get("txid"), "reason": reason},
+                    session=session,
+                )
+
+        await self._store.transaction(work)
+        log.error(
+            "backend tx failed: %s",
+            reason,
+            extra={"policy_id": doc["policy_id"], "action": doc["action"], "txid": doc.get("txid")},
+        )
+
+    async def _finish(
+        self, doc: Document, status: str, reason: str | None, session: AsyncClientSession | None = None
+    ) -> None:
+        await self._txs.update_one(
+            {"_id": doc["_id"]},
+            {
+                "$set": {"status": status, "failure_reason": reason, "updated_at": now_utc(), "finished_at": now_utc()},
+                "$unset": {"active": ""},
+            },
+            session=session,
+        )
+
+    async def _set(self, doc: Document, changes: dict[str, Any]) -> None:
+        changes["updated_at"] = now_utc()
+        updated = await self._txs.find_one_and_update(
+            {"_id": doc["_id"]}, {"$set": changes}, return_document=ReturnDocument.AFTER
+        )
+        doc.update(updated or changes)
+
+    async def _check_balance(self) -> None:
+        assert self._chain is not None and self._signer is not None
+        try:
+            account = await self._chain.get_account(self._signer.address)
+        except ChainError:
+            return
+        self.backend_balance_ustx = account.balance
+        if account.balance < self.settings.low_balance_ustx:
+            log.warning(
+                "the backend principal %s holds %d uSTX, below %d: fund it or status updates will fail",
+                self._signer.address,
+                account.balance,
+                self.settings.low_balance_ustx,
+                extra={"backend_balance_ustx": account.balance},
+            )
