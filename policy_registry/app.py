@@ -20,8 +20,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from policy_registry.body_limit import BodySizeLimitMiddleware
 from policy_registry.container import Services
+from policy_registry.ratelimit import RateLimitMiddleware
 from policy_registry.settings import Settings
+from policy_registry.websocket import WebSocketAuth
 from resolvers.context import RequestContext
 from schema import build_schema
 
@@ -36,8 +39,9 @@ def _request_id(request: Request | WebSocket) -> str:
     return supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
 
 
-class RegistryGraphQL(GraphQL[RequestContext, None]):
-    """Strawberry's ASGI app with our context and a GraphiQL page whose scripts are served locally."""
+class RegistryGraphQL(WebSocketAuth, GraphQL[RequestContext, None]):
+    """Strawberry's ASGI app with our context, WebSocket sign-in and limits (policy_registry/websocket.py), and a
+    GraphiQL page whose scripts are served locally."""
 
     _ide_html = (ASSETS_DIR / "index.html").read_text(encoding="utf-8")
 
@@ -60,9 +64,11 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
         owned = services is None
         app.state.services = services or await Services.create(settings, mongodb_uri)
         log.info("policy registry API ready (database %s)", settings.mongodb_database)
+        app.state.services.pubsub.start()  # this process's change stream: live updates for its subscribers
         try:
             yield
         finally:
+            await app.state.services.pubsub.stop()
             if owned:
                 await app.state.services.close()
 
@@ -101,9 +107,11 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["content-type", "authorization", "x-request-id"],
-            expose_headers=["x-request-id"],
-        )
+            allow_headers=["content-type", "authorization", "x-request-id", "x-operator-token"],
+            expose_headers=["x-request-id", "retry-after"],
+        ),
+        Middleware(RateLimitMiddleware, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst),
+        Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     if services is not None:

@@ -44,10 +44,34 @@ def _serve(args: argparse.Namespace) -> int:
             log_config=None,
             lifespan="on",
             ws="websockets-sansio",
+            ws_max_size=settings.max_request_bytes,
             proxy_headers=False,
         )
         GracefulServer(config).run()
     log.info("stopped")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from policy_registry.embedded.secantus import EmbeddedMongo
+    from policy_registry.logging_setup import configure_logging
+    from policy_registry.settings import get_settings
+    from policy_registry.worker import run_worker
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if not settings.stacks_api_url:
+        print("policy-registry worker: set STACKS_API_URL (the Stacks API to follow)", file=sys.stderr)
+        return 2
+    with ExitStack() as stack:
+        uri = settings.mongodb_uri
+        if uri is None:
+            data = settings.embedded_db_path
+            log.info("MONGODB_URI is not set: starting the embedded SecantusDB server (data in %s)", data)
+            uri = stack.enter_context(EmbeddedMongo(data, log_path=data.parent / "secantus.log")).uri
+        asyncio.run(run_worker(settings, uri, accept_chain_restart=args.accept_chain_restart))
     return 0
 
 
@@ -77,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default: HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: PORT or 8000)")
     serve.set_defaults(func=_serve)
+    worker = sub.add_parser(
+        "worker", help="run only the chain listener and background jobs (leases make it safe to run many)"
+    )
+    worker.add_argument(
+        "--accept-chain-restart",
+        action="store_true",
+        help="the Stacks API serves a new chain (devnet restart): orphan the old chain's events and follow the new one",
+    )
+    worker.set_defaults(func=_worker)
     export = sub.add_parser("export-schema", help="write the GraphQL SDL to schema/schema.graphql")
     export.add_argument("--output", help="write here instead")
     export.add_argument("--check", action="store_true", help="exit 1 if the file differs from the schema")

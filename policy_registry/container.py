@@ -8,6 +8,7 @@ import httpx
 
 from policy_registry import wiring
 from policy_registry.settings import Settings
+from services.auth.service import AuthService
 from services.chain.api_client import StacksApiClient
 from services.chain.tip import TipCache
 from services.liquidity import LiquidityService
@@ -16,6 +17,7 @@ from services.oracle.local_control import LocalPriceControl
 from services.policies.creation import ChainContracts, CreationService
 from services.policies.queries import PolicyQueries
 from services.policies.quotes import QuoteService
+from services.pubsub.service import PubSub, default_instance_id
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 from services.store.prices import MongoPriceStore
@@ -36,6 +38,8 @@ class Services:
     tip: TipCache | None
     quotes: QuoteService | None
     creation: CreationService | None  # None also when no quote key is configured
+    auth: AuthService
+    pubsub: PubSub  # the change feed is started by the app's lifespan
 
     @classmethod
     async def create(cls, settings: Settings, mongodb_uri: str, ensure_indexes: bool = True) -> Services:
@@ -81,6 +85,14 @@ class Services:
             tip=tip,
             quotes=quotes,
             creation=creation,
+            auth=AuthService(store, settings.stacks_network, settings.auth_challenge_ttl_s, settings.session_ttl_s),
+            pubsub=PubSub(
+                store,
+                settings.instance_id or default_instance_id(settings.port),
+                settings.subscription_max_pending,
+                settings.subscription_stall_timeout_s,
+                settings.subscription_replay_limit,
+            ),
         )
 
     async def close(self) -> None:

@@ -63,6 +63,18 @@ class Settings(BaseSettings):
         description="Stable name of this process (change-stream resume token, leases); default: host name and port.",
     )
 
+    # --- sign-in, live updates, request limits (docs/security.md, docs/subscriptions.md) ------------------
+    auth_challenge_ttl_s: int = Field(default=300, ge=10, description="How long a sign-in challenge may be signed.")
+    session_ttl_s: int = Field(default=86_400, ge=60, description="Lifetime of a session token.")
+    rate_limit_per_s: float = Field(default=20.0, ge=0, description="HTTP requests per second per client IP; 0 = off.")
+    rate_limit_burst: int = Field(default=60, ge=1, description="HTTP requests a client IP may send at once.")
+    ws_rate_limit_per_s: float = Field(default=10.0, ge=0, description="WS operations/s per connection; 0 = off.")
+    ws_rate_limit_burst: int = Field(default=30, ge=1, description="WS operations a connection may start at once.")
+    max_request_bytes: int = Field(default=131_072, ge=1024, description="Largest HTTP body / WebSocket message.")
+    subscription_max_pending: int = Field(default=100, ge=1, description="Distinct messages a subscriber may lag.")
+    subscription_stall_timeout_s: float = Field(default=30.0, gt=0, description="Drop a subscriber stuck this long.")
+    subscription_replay_limit: int = Field(default=1000, ge=1, description="Most changes `since` may replay.")
+
     # --- chain ------------------------------------------------------------------------------------------------
     stacks_api_url: str | None = Field(
         default=None, description="Stacks node + Hiro API base URL. Unset: start the local devnet (contracts/devnet)."

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -19,6 +19,10 @@ class RequestContext:
     response: Any
     services: Services
     request_id: str
+    # A WebSocket's connection_init payload (Strawberry sets it); carries the session token on WebSockets.
+    connection_params: dict[str, Any] | None = None
+    # resolvers.permissions keeps the request's session here, so an HTTP request looks it up once.
+    auth_memo: dict[str, Any] = field(default_factory=dict)
 
 
 Info = _Info[RequestContext, None]

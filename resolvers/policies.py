@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import strawberry
 
 from resolvers.context import Info
+from resolvers.permissions import viewer_address
 from schema.inputs import PolicyFilterInput
 from schema.policy_types import PageInfo, Policy, PolicyConnection, PolicyEdge, PolicyEvent
+from services.auth.visibility import is_private, is_visible
+from services.errors import NotFound
+from services.policies.models import PolicyRecord
 from services.store.policies import PolicyFilter
 
 
+async def _visible(info: Info, record: PolicyRecord | None) -> PolicyRecord | None:
+    """The record if the caller may see it: creations not on chain yet only by their owner (docs/security.md)."""
+    if record is None or not is_private(record):
+        return record
+    return record if is_visible(record, await viewer_address(info)) else None
+
+
 async def policy(info: Info, id: strawberry.ID) -> Policy | None:
-    record = await info.context.services.policy_queries.get(str(id))
+    record = await _visible(info, await info.context.services.policy_queries.get(str(id)))
     return Policy.from_record(record) if record else None
 
 
 async def policy_by_onchain_id(
     info: Info, policy_id_onchain: Annotated[int, strawberry.argument(name="policyIdOnChain")]
 ) -> Policy | None:
-    record = await info.context.services.policy_queries.get_by_onchain_id(policy_id_onchain)
+    record = await _visible(info, await info.context.services.policy_queries.get_by_onchain_id(policy_id_onchain))
     return Policy.from_record(record) if record else None
 
 
@@ -31,7 +43,7 @@ async def policies(
     after: str | None = None,
 ) -> PolicyConnection:
     queries = info.context.services.policy_queries
-    flt = filter.to_filter() if filter else PolicyFilter()
+    flt = replace(filter.to_filter() if filter else PolicyFilter(), public_only=True, viewer=await viewer_address(info))
     page = await queries.page(flt, first, after)
     edges = [PolicyEdge(node=Policy.from_record(e.node), cursor=e.cursor) for e in page.edges]
     page_info = PageInfo(
@@ -44,5 +56,7 @@ async def policies(
 
 
 async def policy_history(info: Info, id: strawberry.ID) -> list[PolicyEvent]:
+    if await _visible(info, await info.context.services.policy_queries.get(str(id))) is None:
+        raise NotFound(f"policy {id} does not exist", id=str(id))
     events = await info.context.services.policy_queries.history(str(id))
     return [PolicyEvent.from_record(e) for e in events]

@@ -22,7 +22,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema.errors import CodedErrors
-from schema.root import Query
+from schema.root import Mutation, Query, Subscription
 from schema.scalars import SCALAR_MAP
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
@@ -48,7 +48,13 @@ def build_schema(
         from graphql.validation import NoSchemaIntrospectionCustomRule
 
         extensions.append(partial(AddValidationRules, [NoSchemaIntrospectionCustomRule]))
-    return RegistrySchema(query=Query, extensions=extensions, config=StrawberryConfig(scalar_map=SCALAR_MAP))
+    return RegistrySchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    )
 
 
 def export_sdl() -> str:

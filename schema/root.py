@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import strawberry
 
+from resolvers import auth as auth_resolvers
 from resolvers import policies as policy_resolvers
+from resolvers import subscriptions as subscription_resolvers
+from schema.auth_types import AuthChallenge, AuthPayload, SessionInfo
 from schema.policy_types import Policy, PolicyConnection, PolicyEvent
+from schema.subscription_types import ChainTip
 
 
 @strawberry.type
@@ -24,4 +30,41 @@ class Query:
     )
     policy_history: list[PolicyEvent] = strawberry.field(
         resolver=policy_resolvers.policy_history, description="Every state change of a policy, oldest first."
+    )
+    me: SessionInfo | None = strawberry.field(
+        resolver=auth_resolvers.me, description="The signed-in wallet's session; null without a session token."
+    )
+
+
+@strawberry.type
+class Mutation:
+    auth_challenge: AuthChallenge = strawberry.field(
+        resolver=auth_resolvers.auth_challenge,
+        description="Start a wallet sign-in: a one-time message for `address` to sign (expires; single use).",
+    )
+    authenticate: AuthPayload = strawberry.field(
+        resolver=auth_resolvers.authenticate,
+        description="Finish a sign-in: the wallet's signature (hex, RSV) over the challenge's message and the "
+        "public key (hex) of `address`. Returns a session token.",
+    )
+    sign_out: bool = strawberry.field(
+        resolver=auth_resolvers.sign_out, description="End the current session (its token stops working)."
+    )
+
+
+@strawberry.type
+class Subscription:
+    policy_updated: AsyncGenerator[Policy, None] = strawberry.subscription(
+        resolver=subscription_resolvers.policy_updated,
+        description="Each new version of a policy. With `sinceVersion` (the last version you saw) the current "
+        "version comes first if it is newer, so a reconnecting client misses nothing.",
+    )
+    policies_updated: AsyncGenerator[Policy, None] = strawberry.subscription(
+        resolver=subscription_resolvers.policies_updated,
+        description="Every change of an owner's policies. With `since`, the policies changed after that moment "
+        "(updatedAt) come first.",
+    )
+    chain_tip: AsyncGenerator[ChainTip, None] = strawberry.subscription(
+        resolver=subscription_resolvers.chain_tip,
+        description="The chain tip the listener last saw, then each time it moves.",
     )

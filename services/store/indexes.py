@@ -63,6 +63,19 @@ QUOTE_INDEXES: list[IndexModel] = [
     IndexModel([("expires_at", ASCENDING)], name="quotes_ttl", expireAfterSeconds=24 * 3600),
 ]
 
+# Live updates and sign-in (issue 9): `policiesUpdated(owner, since)` catch-up reads by owner and updated_at;
+# challenges and sessions are kept a day past their expiry (for support questions), then the TTL monitor drops them.
+POLICY_CHANGE_INDEXES: list[IndexModel] = [
+    IndexModel([("owner", ASCENDING), ("updated_at", ASCENDING)], name="owner_updated"),
+]
+AUTH_CHALLENGE_INDEXES: list[IndexModel] = [
+    IndexModel([("address", ASCENDING), ("created_at", DESCENDING)], name="address_created"),
+    IndexModel([("expires_at", ASCENDING)], name="challenges_ttl", expireAfterSeconds=24 * 3600),
+]
+SESSION_INDEXES: list[IndexModel] = [
+    IndexModel([("expires_at", ASCENDING)], name="sessions_ttl", expireAfterSeconds=24 * 3600),
+]
+
 
 async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     await db.policies.create_indexes(list(POLICY_INDEXES.values()))
@@ -71,3 +84,6 @@ async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     await db.price_daily.create_indexes(PRICE_DAILY_INDEXES)
     await db.reservations.create_indexes(RESERVATION_INDEXES)
     await db.quotes.create_indexes(QUOTE_INDEXES)
+    await db.policies.create_indexes(POLICY_CHANGE_INDEXES)
+    await db.auth_challenges.create_indexes(AUTH_CHALLENGE_INDEXES)
+    await db.sessions.create_indexes(SESSION_INDEXES)

@@ -17,6 +17,7 @@ from pymongo import DESCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
+from services.auth.visibility import PRIVATE_STATUSES
 from services.errors import BadInput, Conflict, NotFound
 from services.policies.models import PolicyEventRecord, PolicyRecord, RiskTier
 from services.policies.status import Cause, StatusDetailed, check_transition
@@ -65,6 +66,10 @@ class PolicyFilter:
     risk_tier: RiskTier | None = None
     expires_before: int | None = None  # expiration_height < value (burn height)
     expires_after: int | None = None  # expiration_height > value
+    # Set by the API: creations not on chain yet are private to their owner (docs/security.md). With
+    # public_only, such policies match only when `viewer` (the signed-in address, None if anonymous) owns them.
+    public_only: bool = False
+    viewer: str | None = None
 
     def query(self) -> Document:
         q: Document = {}
@@ -81,6 +86,11 @@ class PolicyFilter:
             height["$gt"] = self.expires_after
         if height:
             q["expiration_height"] = height
+        if self.public_only and (self.viewer is None or self.owner != self.viewer):
+            hidden: Document = {"status_detailed": {"$nin": sorted(s.value for s in PRIVATE_STATUSES)}}
+            if self.viewer is not None and self.owner is None:
+                hidden = {"$or": [hidden, {"owner": self.viewer}]}
+            q = {"$and": [q, hidden]} if q else hidden
         return q
 
     def index_hint(self) -> str:

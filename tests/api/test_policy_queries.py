@@ -56,7 +56,11 @@ async def test_filters_pages_and_total_count(api: httpx.AsyncClient, services: S
         )
     for i in range(3):
         await services.policies.insert(
-            make_policy(owner=OWNER_B, expiration_height=500 + i, risk_tier=RiskTier.Aggressive), Cause.REQUEST
+            # Settling, not the default PendingCreation: creations not on chain yet are private to their owner.
+            make_policy(
+                owner=OWNER_B, expiration_height=500 + i, risk_tier=RiskTier.Aggressive, status_detailed=S.Settling
+            ),
+            Cause.REQUEST,
         )
     query = """query($f: PolicyFilterInput, $first: Int, $after: String) {
       policies(filter: $f, first: $first, after: $after) {
@@ -65,7 +69,7 @@ async def test_filters_pages_and_total_count(api: httpx.AsyncClient, services: S
       } }"""
     counts = {
         "owner": ({"owner": OWNER_A}, 7),
-        "status": ({"statusDetailed": "PendingCreation"}, 3),
+        "status": ({"statusDetailed": "Settling"}, 3),
         "tier": ({"riskTier": "Aggressive"}, 3),
         "before": ({"expiresBefore": 103}, 3),
         "after": ({"expiresAfter": 501}, 1),

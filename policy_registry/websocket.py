@@ -1,0 +1,111 @@
+"""GraphQL over WebSockets: sign-in on connection_init and a rate limit per connection.
+
+- connection_init may carry the session token (`{"authorization": "Bearer …"}` or `{"token": "…"}`). A valid
+  one is acknowledged with the address; an invalid one is refused (graphql-transport-ws: close 4403;
+  graphql-ws: connection_error). No token: an anonymous connection.
+- Each connection may start WS_RATE_LIMIT_PER_S operations per second (burst WS_RATE_LIMIT_BURST). An operation
+  over the limit is answered with an error whose code is RATE_LIMITED; a connection that keeps going after a
+  whole burst of refusals is closed with 4429.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql import GraphQLFormattedError
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage as TransportErrorMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage as GraphQLWSErrorMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
+from strawberry.types.unset import UNSET, UnsetType
+
+from policy_registry.ratelimit import TokenBucket
+from resolvers.context import RequestContext
+from resolvers.permissions import session_of
+from services.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+RATE_LIMITED_CLOSE = 4429
+
+
+def _rate_limited_error() -> GraphQLFormattedError:
+    return {"message": "too many operations on this connection", "extensions": {"code": "RATE_LIMITED"}}
+
+
+class _ConnectionLimit:
+    def __init__(self, context: RequestContext) -> None:
+        settings = context.services.settings
+        rate, burst = settings.ws_rate_limit_per_s, settings.ws_rate_limit_burst
+        self._bucket = TokenBucket(rate, burst) if rate > 0 else None
+        self._burst = burst
+        self._refused_in_a_row = 0
+
+    def allow(self) -> bool:
+        if self._bucket is None or self._bucket.take() == 0.0:
+            self._refused_in_a_row = 0
+            return True
+        self._refused_in_a_row += 1
+        return False
+
+    @property
+    def abusive(self) -> bool:
+        return self._refused_in_a_row > self._burst
+
+
+class RateLimitedTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limit = _ConnectionLimit(self.context)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged and not self._limit.allow():
+            if self._limit.abusive:
+                await self.websocket.close(code=RATE_LIMITED_CLOSE, reason="Too many requests")
+                return
+            await self.send_message(
+                TransportErrorMessage(id=message["id"], type="error", payload=[_rate_limited_error()])
+            )
+            return
+        await super().handle_subscribe(message)
+
+
+class RateLimitedGraphQLWSHandler(BaseGraphQLWSHandler[RequestContext, None]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limit = _ConnectionLimit(self.context)
+
+    async def handle_start(self, message: StartMessage) -> None:
+        if self.connection_acknowledged and not self._limit.allow():
+            if self._limit.abusive:
+                await self.websocket.close(code=RATE_LIMITED_CLOSE, reason="Too many requests")
+                return
+            await self.send_message(
+                GraphQLWSErrorMessage(type="error", id=message["id"], payload=_rate_limited_error())
+            )
+            return
+        await super().handle_start(message)
+
+
+class WebSocketAuth:
+    """Mixed into the GraphQL view: the handlers above, and the session check on connection_init."""
+
+    graphql_transport_ws_handler_class: type[BaseGraphQLTransportWSHandler[RequestContext, None]] = (
+        RateLimitedTransportWSHandler
+    )
+    graphql_ws_handler_class: type[BaseGraphQLWSHandler[RequestContext, None]] = RateLimitedGraphQLWSHandler
+
+    async def on_ws_connect(self, context: RequestContext) -> UnsetType | dict[str, object] | None:
+        try:
+            session = await session_of(context)
+        except ServiceError as exc:
+            raise ConnectionRejectionError({"message": exc.message, "extensions": {"code": exc.code}}) from None
+        if session is None:
+            anonymous: UnsetType = UNSET  # plain connection_ack
+            return anonymous
+        ack: dict[str, object] = {"address": session.address, "expiresAt": session.expires_at.isoformat()}
+        return ack

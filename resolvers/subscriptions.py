@@ -1,0 +1,126 @@
+"""Live updates: `policyUpdated`, `policiesUpdated`, `chainTip`.
+
+Each subscription registers with the process's broker first and only then reads the current state, so no change
+falls between the two; every message carries a whole object at a version and a subscriber never receives a
+version it has already had (or an older one). See docs/subscriptions.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+
+import strawberry
+
+from resolvers.context import Info
+from resolvers.permissions import current_session
+from schema.policy_types import Policy
+from schema.subscription_types import ChainTip
+from services.auth.models import Session
+from services.auth.service import AuthService
+from services.auth.visibility import is_private
+from services.chain.c32 import decode_address
+from services.chain.errors import AddressError
+from services.errors import BadInput, NotFound
+from services.policies.models import PolicyRecord
+from services.pubsub.events import ChainTip as ChainTipRecord
+
+
+class _Audience:
+    """What one subscriber may see: pending creations only if it is their owner's live session."""
+
+    def __init__(self, auth: AuthService, session: Session | None) -> None:
+        self._auth = auth
+        self._session = session
+
+    async def sees(self, record: PolicyRecord) -> bool:
+        if not is_private(record):
+            return True
+        if self._session is None or self._session.address != record.owner:
+            return False
+        # Private details go out only while the session lives (the connection may outlast a sign-out).
+        return await self._auth.is_live(self._session)
+
+
+async def _audience(info: Info) -> _Audience:
+    return _Audience(info.context.services.auth, await current_session(info))
+
+
+async def policy_updated(
+    info: Info,
+    id: strawberry.ID,
+    since_version: int | None = None,
+) -> AsyncGenerator[Policy, None]:
+    """Each new version of a policy. With `sinceVersion`, the current version comes first if it is newer."""
+    audience = await _audience(info)
+    services = info.context.services
+    policy_id = str(id)
+    async with services.pubsub.policy_changes(policy_id) as changes:
+        current = await services.policy_queries.get(policy_id)
+        if current is None or not await audience.sees(current):
+            raise NotFound(f"policy {policy_id} does not exist", id=policy_id)
+        last = current.version if since_version is None else since_version
+        if since_version is not None and current.version > since_version:
+            last = current.version
+            yield Policy.from_record(current)
+        while True:
+            record = await changes.get()
+            if record.version <= last:
+                continue
+            last = record.version
+            if await audience.sees(record):
+                yield Policy.from_record(record)
+
+
+async def policies_updated(
+    info: Info,
+    owner: str,
+    since: datetime | None = None,
+) -> AsyncGenerator[Policy, None]:
+    """Every change of an owner's policies. With `since`, the policies changed after it (updated_at) come first."""
+    try:
+        decode_address(owner)
+    except AddressError as exc:
+        raise BadInput(f"owner is not a valid Stacks address: {exc}", field="owner") from exc
+    audience = await _audience(info)
+    pubsub = info.context.services.pubsub
+    async with pubsub.owner_changes(owner) as changes:
+        seen: dict[str, int] = {}
+        if since is not None:
+            moment = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+            for record in await pubsub.changed_since(owner, moment):
+                seen[record.id] = record.version
+                if await audience.sees(record):
+                    yield Policy.from_record(record)
+        while True:
+            record = await changes.get()
+            if record.version <= seen.get(record.id, -1):
+                continue
+            seen[record.id] = record.version
+            if await audience.sees(record):
+                yield Policy.from_record(record)
+
+
+def _moves(tip: ChainTipRecord, last: ChainTipRecord | None) -> bool:
+    """A tip worth sending: not a repeat of the last one (the listener rewrites it every poll) and not older."""
+    if last is None:
+        return True
+    if (tip.stacks_height, tip.burn_height, tip.block_hash) == (last.stacks_height, last.burn_height, last.block_hash):
+        return False
+    return tip.updated_at is None or last.updated_at is None or tip.updated_at >= last.updated_at
+
+
+async def chain_tip(info: Info) -> AsyncGenerator[ChainTip, None]:
+    """The chain tip now (once the listener has written one), then each time it moves."""
+    pubsub = info.context.services.pubsub
+    async with pubsub.tip_changes() as changes:
+        last: ChainTipRecord | None = None
+        current = await pubsub.current_tip()
+        if current is not None:
+            last = current
+            yield ChainTip.from_record(current)
+        while True:
+            tip = await changes.get()
+            if _moves(tip, last):
+                last = tip
+                yield ChainTip.from_record(tip)

@@ -1,0 +1,191 @@
+"""Wallet sign-in: a one-time challenge, the wallet's Stacks message signature over it, then a session token.
+
+Collections: `auth_challenges` {_id: nonce, address, message, created_at, expires_at, used_at} and `sessions`
+{_id: sha256(token), address, public_key, created_at, expires_at, revoked_at}. Both carry a TTL index on
+`expires_at`, so the database forgets them once they are useless.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import coincurve
+from pymongo import DESCENDING
+
+from services.auth.addresses import Network, sign_in_address
+from services.auth.models import Challenge, IssuedSession, Session
+from services.auth.tokens import new_token, token_key
+from services.chain.hashing import hash160
+from services.chain.signing import verify_message_signature
+from services.errors import BadInput, Unauthenticated
+from services.store.mongo import Document, MongoStore
+from services.store.policies import now_utc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "BitHedge Policy Registry"
+# Open challenges kept per address (several tabs may sign in at once); older ones are dropped.
+MAX_OPEN_CHALLENGES = 5
+
+
+def challenge_message(address: str, network: str, nonce: str, issued_at: datetime, expires_at: datetime) -> str:
+    """The text the wallet shows and signs (Stacks message signing); every line binds the signature to this
+    service, this account, this network and this one attempt."""
+    return (
+        f"{SERVICE_NAME} wants you to sign in with your Stacks account:\n"
+        f"{address}\n"
+        "\n"
+        "Sign this message to prove you own this address. It costs nothing and sends no transaction.\n"
+        "\n"
+        f"Network: {network}\n"
+        f"Nonce: {nonce}\n"
+        f"Issued At: {_iso(issued_at)}\n"
+        f"Expiration Time: {_iso(expires_at)}"
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse_public_key(public_key: str) -> bytes:
+    text = public_key[2:] if public_key[:2] in ("0x", "0X") else public_key
+    try:
+        raw = bytes.fromhex(text)
+        coincurve.PublicKey(raw)
+    except Exception as exc:  # ValueError from hex, coincurve's own errors for a point off the curve
+        raise BadInput("publicKey must be a hex secp256k1 public key (33 bytes compressed)", field="publicKey") from exc
+    if len(raw) not in (33, 65):
+        raise BadInput("publicKey must be a hex secp256k1 public key (33 bytes compressed)", field="publicKey")
+    return raw
+
+
+def _parse_signature(signature: str) -> bytes:
+    text = signature[2:] if signature[:2] in ("0x", "0X") else signature
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError as exc:
+        raise BadInput("signature must be hex (65 bytes: r, s, recovery id)", field="signature") from exc
+    if len(raw) != 65:
+        raise BadInput("signature must be hex (65 bytes: r, s, recovery id)", field="signature")
+    return raw
+
+
+def _session(doc: Document) -> Session:
+    return Session(
+        address=doc["address"],
+        public_key=doc["public_key"],
+        created_at=doc["created_at"],
+        expires_at=doc["expires_at"],
+        key=doc["_id"],
+    )
+
+
+class AuthService:
+    def __init__(
+        self,
+        store: MongoStore,
+        network: Network,
+        challenge_ttl_s: int,
+        session_ttl_s: int,
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
+        self._challenges = store.db.auth_challenges
+        self._sessions = store.db.sessions
+        self.network: Network = network
+        self.challenge_ttl = timedelta(seconds=challenge_ttl_s)
+        self.session_ttl = timedelta(seconds=session_ttl_s)
+        self._now = clock
+
+    async def challenge(self, address: str) -> Challenge:
+        parsed = sign_in_address(address, self.network)
+        canonical = str(parsed)
+        now = self._now()
+        nonce = secrets.token_hex(16)
+        expires_at = now + self.challenge_ttl
+        message = challenge_message(canonical, self.network, nonce, now, expires_at)
+        await self._challenges.insert_one(
+            {
+                "_id": nonce,
+                "address": canonical,
+                "message": message,
+                "created_at": now,
+                "expires_at": expires_at,
+                "used_at": None,
+            }
+        )
+        stale = (
+            await self._challenges.find({"address": canonical, "used_at": None}, {"_id": 1})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(MAX_OPEN_CHALLENGES)
+            .to_list(length=None)
+        )
+        if stale:
+            await self._challenges.delete_many({"_id": {"$in": [d["_id"] for d in stale]}})
+        return Challenge(address=canonical, message=message, expires_at=expires_at)
+
+    async def authenticate(self, address: str, public_key: str, signature: str) -> IssuedSession:
+        """Verify the wallet's signature over one of the address's open challenges; consume it; open a session."""
+        parsed = sign_in_address(address, self.network)
+        canonical = str(parsed)
+        key = _parse_public_key(public_key)
+        sig = _parse_signature(signature)
+        # The address is derived from the key: a signature by any other key cannot sign in as this address.
+        if hash160(key) != parsed.hash160:
+            log.info("sign-in refused for %s: the public key does not match the address", canonical)
+            raise Unauthenticated("sign-in failed: the public key does not belong to this address")
+        now = self._now()
+        open_challenges = (
+            await self._challenges.find({"address": canonical, "used_at": None, "expires_at": {"$gt": now}})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(MAX_OPEN_CHALLENGES)
+            .to_list(length=MAX_OPEN_CHALLENGES)
+        )
+        signed = next((c for c in open_challenges if verify_message_signature(c["message"], sig, key)), None)
+        if signed is None:
+            log.info("sign-in refused for %s: no open challenge matches the signature", canonical)
+            raise Unauthenticated(
+                "sign-in failed: the signature matches no open challenge for this address "
+                "(it may have expired or been used); request a new challenge"
+            )
+        consumed = await self._challenges.update_one(
+            {"_id": signed["_id"], "used_at": None}, {"$set": {"used_at": now}}
+        )
+        if consumed.modified_count != 1:
+            raise Unauthenticated("sign-in failed: this challenge was already used; request a new one")
+        token = new_token()
+        doc: dict[str, Any] = {
+            "_id": token_key(token),
+            "address": canonical,
+            "public_key": key.hex(),
+            "created_at": now,
+            "expires_at": now + self.session_ttl,
+            "revoked_at": None,
+        }
+        await self._sessions.insert_one(doc)
+        log.info("signed in %s (session until %s)", canonical, _iso(doc["expires_at"]))
+        return IssuedSession(session=_session(doc), token=token)
+
+    async def session(self, token: str) -> Session:
+        """The live session behind a bearer token; Unauthenticated for an unknown, expired or revoked one."""
+        doc = await self._sessions.find_one(
+            {"_id": token_key(token), "revoked_at": None, "expires_at": {"$gt": self._now()}}
+        )
+        if doc is None:
+            raise Unauthenticated("the session token is not valid (expired, revoked or unknown); sign in again")
+        return _session(doc)
+
+    async def is_live(self, session: Session) -> bool:
+        """Whether `session` is still open (not expired, not signed out): long-lived subscriptions re-check."""
+        if session.expires_at <= self._now():
+            return False
+        doc = await self._sessions.find_one({"_id": session.key, "revoked_at": None}, {"_id": 1})
+        return doc is not None
+
+    async def sign_out(self, session: Session) -> None:
+        await self._sessions.update_one({"_id": session.key, "revoked_at": None}, {"$set": {"revoked_at": self._now()}})
+        log.info("signed out %s", session.address)

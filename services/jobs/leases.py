@@ -1,0 +1,139 @@
+"""Leader leases for singleton jobs (DESIGN §9), in the `leases` collection.
+
+One document per job: ``{_id: job name, holder, epoch, expires_at, acquired_at, renewed_at}``. A process holds
+the lease while ``expires_at`` is in the future; taking over an expired lease increments ``epoch`` (a fencing
+token). Every write a job makes goes through :meth:`Lease.fence` inside its own transaction: that updates the
+lease document conditionally on ``holder`` and ``epoch``, so a process that lost its lease cannot commit (its
+write either finds no matching lease or write-conflicts with the new holder's takeover and is retried into the
+same refusal). Holders compare ``expires_at`` with their own clock: keep the TTL well above the clock skew
+between hosts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+log = logging.getLogger(__name__)
+
+
+class LeaseLost(Exception):
+    """This process no longer holds the lease: the job must stop writing."""
+
+
+def _now() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+@dataclass
+class Lease:
+    """The lease of job ``name`` as seen by ``holder`` (unique per process)."""
+
+    db: AsyncDatabase[dict[str, Any]]
+    name: str
+    holder: str
+    ttl_s: float
+    epoch: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.epoch is not None
+
+    async def acquire(self) -> bool:
+        """Take (or keep) the lease; False if another live holder has it."""
+        if self.epoch is not None and await self.renew():
+            return True
+        leases = self.db.leases
+        now = _now()
+        expires = now + timedelta(seconds=self.ttl_s)
+        doc = await leases.find_one_and_update(
+            {"_id": self.name, "expires_at": {"$lte": now}},
+            {
+                "$set": {"holder": self.holder, "expires_at": expires, "acquired_at": now, "renewed_at": now},
+                "$inc": {"epoch": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            try:
+                await leases.insert_one(
+                    {
+                        "_id": self.name,
+                        "holder": self.holder,
+                        "epoch": 1,
+                        "expires_at": expires,
+                        "acquired_at": now,
+                        "renewed_at": now,
+                    }
+                )
+            except DuplicateKeyError:
+                self.epoch = None
+                return False
+            doc = {"epoch": 1}
+        self.epoch = int(doc["epoch"])
+        log.info("lease %s acquired by %s (epoch %d)", self.name, self.holder, self.epoch)
+        return True
+
+    async def renew(self) -> bool:
+        """Extend a held lease; False (and no longer held) if it was lost meanwhile."""
+        if self.epoch is None:
+            return False
+        now = _now()
+        result = await self.db.leases.update_one(
+            {"_id": self.name, "holder": self.holder, "epoch": self.epoch, "expires_at": {"$gt": now}},
+            {"$set": {"expires_at": now + timedelta(seconds=self.ttl_s), "renewed_at": now}},
+        )
+        if result.matched_count != 1:
+            log.warning("lease %s lost by %s (epoch %d)", self.name, self.holder, self.epoch)
+            self.epoch = None
+            return False
+        return True
+
+    async def release(self) -> None:
+        """Give the lease up at once (on shutdown), so another process need not wait for the TTL."""
+        if self.epoch is None:
+            return
+        await self.db.leases.update_one(
+            {"_id": self.name, "holder": self.holder, "epoch": self.epoch},
+            {"$set": {"expires_at": _now()}},
+        )
+        log.info("lease %s released by %s", self.name, self.holder)
+        self.epoch = None
+
+    async def fence(self, session: AsyncClientSession) -> None:
+        """Inside a write transaction: prove the lease is still ours, or raise LeaseLost (nothing commits)."""
+        if self.epoch is None:
+            raise LeaseLost(f"lease {self.name} is not held by {self.holder}")
+        now = _now()
+        result = await self.db.leases.update_one(
+            {"_id": self.name, "holder": self.holder, "epoch": self.epoch, "expires_at": {"$gt": now}},
+            {"$set": {"fenced_at": now}},
+            session=session,
+        )
+        if result.matched_count != 1:
+            self.epoch = None
+            raise LeaseLost(f"lease {self.name} was lost by {self.holder}")
+
+
+class Unfenced:
+    """A fence that always passes: for one-off operator runs and tests that own the database alone."""
+
+    name = "unfenced"
+    held = True
+
+    async def fence(self, session: AsyncClientSession) -> None:
+        return None
+
+
+class Fence(Protocol):
+    """What a write transaction calls first: :class:`Lease` in the worker, :class:`Unfenced` for one-offs."""
+
+    async def fence(self, session: AsyncClientSession) -> None: ...

@@ -1,0 +1,157 @@
+"""Reconciliation: compare each non-terminal policy that has an on-chain id with ``get-policy`` and repair drift.
+
+Drift is a chain status (1 Settled / 2 Expired) that the policy does not show yet although the change is
+confirmed (``status-height + CHAIN_CONFIRMATIONS <= burn tip``: a younger change is the listener's to apply, not
+drift). The repair is a status transition with Cause.RECONCILE (the status machine allows it wherever it allows
+the chain), carrying the settlement fields ``get-policy`` returns, recorded in `policy_events`, fenced by the
+job's lease, and logged one line per repair. A policy the chain does not know (its creation was orphaned and not
+yet re-derived) is reported, not repaired: reorgs are the listener's. Counters go to ``metrics`` and to
+``chain_state {_id: "reconciliation"}`` (shown by ``chainStatus``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.chain import ChainError, StacksApiClient, to_python, uint_cv
+from services.errors import Conflict
+from services.jobs.leases import Fence
+from services.listener.handlers import to_record
+from services.policies.status import TERMINAL, Cause, OnChainStatus, StatusDetailed, is_allowed
+from services.store.mongo import MongoStore
+from services.store.policies import PolicyRepository, now_utc
+
+log = logging.getLogger(__name__)
+
+RECONCILIATION = "reconciliation"
+
+
+class Reconciler:
+    name = RECONCILIATION
+
+    def __init__(
+        self,
+        mongo: MongoStore,
+        client: StacksApiClient,
+        registry_contract_id: str,
+        confirmations: int,
+        policies: PolicyRepository | None = None,
+    ) -> None:
+        self.mongo = mongo
+        self.client = client
+        self.registry = registry_contract_id
+        self.confirmations = confirmations
+        self.policies = policies or PolicyRepository(mongo)
+        self.metrics: dict[str, int] = {"runs": 0, "checked": 0, "repairs": 0, "missing_on_chain": 0, "errors": 0}
+
+    async def run_once(self, fence: Fence) -> int:
+        burn_tip = (await self.client.get_tip()).burn_block_height
+        docs = await self.mongo.db.policies.find(
+            {
+                "status_detailed": {"$nin": [s.value for s in TERMINAL]},
+                "policy_id_onchain": {"$type": "number"},
+            },
+            projection={"_id": 1, "policy_id_onchain": 1},
+        ).to_list(length=None)
+        repairs = checked = missing = errors = 0
+        for doc in docs:
+            onchain_id = int(doc["policy_id_onchain"])
+            try:
+                chain = to_python(
+                    await self.client.call_read_only(
+                        self.registry, "get-policy", [uint_cv(onchain_id)], sender=self.registry.split(".")[0]
+                    )
+                )
+            except ChainError as exc:
+                errors += 1
+                log.warning("reconciliation: get-policy %d failed: %s", onchain_id, exc)
+                continue
+            checked += 1
+            if chain is None:
+                missing += 1
+                log.warning(
+                    "reconciliation: policy %s (on-chain id %d) is unknown to the chain", doc["_id"], onchain_id
+                )
+                continue
+            if await self._repair(fence, str(doc["_id"]), onchain_id, chain, burn_tip):
+                repairs += 1
+        self.metrics["runs"] += 1
+        self.metrics["checked"] += checked
+        self.metrics["repairs"] += repairs
+        self.metrics["missing_on_chain"] += missing
+        self.metrics["errors"] += errors
+        await self.mongo.db.chain_state.update_one(
+            {"_id": RECONCILIATION},
+            {
+                "$inc": {"repairs_total": repairs, "runs_total": 1},
+                "$set": {
+                    "last_run_at": now_utc(),
+                    "last_checked": checked,
+                    "last_repairs": repairs,
+                    "last_missing_on_chain": missing,
+                    "last_errors": errors,
+                },
+            },
+            upsert=True,
+        )
+        return repairs
+
+    async def _repair(
+        self, fence: Fence, policy_id: str, onchain_id: int, chain: dict[str, Any], burn_tip: int
+    ) -> bool:
+        status = int(chain.get("status", -1))
+        if status not in (OnChainStatus.SETTLED, OnChainStatus.EXPIRED):
+            return False
+        status_height = int(chain.get("status-height", 0))
+        if status_height + self.confirmations > burn_tip:
+            return False  # not confirmed yet: the listener applies it when it is
+        target = StatusDetailed.Settled if status == OnChainStatus.SETTLED else StatusDetailed.Expired
+
+        async def work(session: AsyncClientSession) -> str | None:
+            await fence.fence(session)
+            doc = await self.mongo.db.policies.find_one({"_id": ObjectId(policy_id)}, session=session)
+            if doc is None:
+                return None
+            policy = to_record(doc)
+            if policy.status_detailed is target or not is_allowed(policy.status_detailed, target, Cause.RECONCILE):
+                return None
+            await self.policies.transition(
+                policy,
+                target,
+                Cause.RECONCILE,
+                changes={
+                    "status_onchain": status,
+                    "settlement_ustx": int(chain.get("settlement-ustx", 0)),
+                    "settlement_price_usd8": int(chain.get("settlement-price-usd8", 0)),
+                },
+                details={
+                    "source": "get-policy",
+                    "policy_id_onchain": onchain_id,
+                    "status_onchain": status,
+                    "status_height": status_height,
+                    "was": policy.status_detailed.value,
+                },
+                session=session,
+            )
+            return policy.status_detailed.value
+
+        try:
+            was = await self.mongo.transaction(work)
+        except Conflict:
+            return False
+        if was is None:
+            return False
+        log.warning(
+            "reconciliation repaired policy %s (on-chain id %d): %s → %s (chain status %d at burn height %d)",
+            policy_id,
+            onchain_id,
+            was,
+            target.value,
+            status,
+            status_height,
+        )
+        return True

@@ -1,0 +1,255 @@
+"""Following creation transactions to a final status, and failing quotes that lapse with no transaction.
+
+:func:`classify_txid` is the generic part (any txid: creation or backend transactions): it reads the
+transaction once and says pending / success / failed / not-found, with the decoded failure reason
+(``abort_by_response: u106 quote-expired``). The two jobs use it for policies in PendingCreation:
+
+- :class:`CreationTxMonitor`: a creation tx that aborted or was dropped makes its policy FailedCreation
+  (Cause.MONITOR) with the reason, and releases the quote's reservation, in one fenced transaction. A tx that
+  is still unknown or pending once the burn tip is past the quote's expiry (plus the confirmations) can never
+  succeed any more (the registry refuses expired quotes): the policy fails the same way.
+- :class:`QuoteExpiryJob`: a PendingCreation policy with no transaction reported whose quote expired (burn tip
+  past ``quote_expiry_height`` + confirmations) and is not used on chain (``is-quote-used``) fails with Cause.JOB.
+
+A success needs nothing here: the listener applies its `policy-created` once confirmed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.chain import (
+    ChainError,
+    ClarityErr,
+    ClarityUInt,
+    ClarityValue,
+    NotFound,
+    StacksApiClient,
+    buff_cv,
+    classify,
+    to_python,
+)
+from services.errors import Conflict
+from services.jobs.leases import Fence
+from services.listener.handlers import to_record
+from services.policies.status import Cause, StatusDetailed
+from services.store.mongo import MongoStore
+from services.store.policies import PolicyRepository, now_utc
+
+log = logging.getLogger(__name__)
+
+# contracts/README.md error tables: the names make failure reasons readable for users and operators
+ERROR_NAMES: dict[int, str] = {
+    100: "not-authorized",
+    101: "policy-not-found",
+    102: "invalid-parameters",
+    103: "invalid-status-transition",
+    104: "policy-not-expired",
+    105: "policy-expired",
+    106: "quote-expired",
+    107: "quote-already-used",
+    108: "bad-quote-signature",
+    109: "settlement-exceeds-collateral",
+    200: "vault-not-authorized",
+    201: "invalid-tier",
+    202: "invalid-amount",
+    203: "insufficient-free-capital",
+    204: "insufficient-shares",
+    205: "exceeds-locked-collateral",
+    206: "stx-transfer-failed",
+    207: "lock-exists",
+    208: "lock-not-found",
+    209: "deposit-too-small",
+}
+
+TxState = Literal["pending", "success", "failed", "not-found"]
+
+
+@dataclass(frozen=True)
+class TxVerdict:
+    txid: str
+    state: TxState
+    tx_status: str | None = None
+    reason: str | None = None
+    error_code: int | None = None
+    block_height: int | None = None
+    burn_block_height: int | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in ("success", "failed")
+
+
+def describe_failure(tx_status: str, result: ClarityValue | None, vm_error: Any = None) -> tuple[str, int | None]:
+    """A readable reason for a failed transaction, and the contract's error code when it returned one."""
+    if isinstance(result, ClarityErr) and isinstance(result.value, ClarityUInt):
+        code = result.value.value
+        return f"{tx_status}: u{code} {ERROR_NAMES.get(code, 'unknown-error')}", code
+    if result is not None:
+        try:
+            shown = repr(to_python(result))
+        except ChainError:
+            shown = "undecodable result"
+        detail = f" ({vm_error})" if vm_error else ""
+        return f"{tx_status}: {shown}{detail}", None
+    return tx_status, None
+
+
+async def classify_txid(client: StacksApiClient, txid: str) -> TxVerdict:
+    """One look at a transaction. Raises ChainError subclasses other than NotFound for the caller to retry."""
+    try:
+        info = await client.get_transaction(txid)
+    except NotFound:
+        return TxVerdict(txid, "not-found")
+    outcome = classify(info)
+    if outcome.state == "failed":
+        reason, code = describe_failure(outcome.tx_status or "failed", outcome.result, info.raw.get("vm_error"))
+        return TxVerdict(
+            info.tx_id, "failed", outcome.tx_status, reason, code, outcome.block_height, outcome.burn_block_height
+        )
+    return TxVerdict(
+        info.tx_id, outcome.state, outcome.tx_status, None, None, outcome.block_height, outcome.burn_block_height
+    )
+
+
+async def fail_creation(
+    mongo: MongoStore,
+    policies: PolicyRepository,
+    fence: Fence,
+    policy_id: str,
+    cause: Cause,
+    reason: str,
+    details: dict[str, Any],
+) -> bool:
+    """PendingCreation → FailedCreation with ``reason``, and the quote's reservation released, atomically."""
+
+    async def work(session: AsyncClientSession) -> bool:
+        await fence.fence(session)
+        doc = await mongo.db.policies.find_one({"_id": ObjectId(policy_id)}, session=session)
+        if doc is None or doc.get("status_detailed") != StatusDetailed.PendingCreation.value:
+            return False
+        policy = to_record(doc)
+        await policies.transition(
+            policy,
+            StatusDetailed.FailedCreation,
+            cause,
+            changes={"failure_reason": reason},
+            details={**details, "reason": reason},
+            session=session,
+        )
+        if policy.quote_id:
+            await mongo.db.reservations.update_one(
+                {"_id": policy.quote_id, "status": "held"},
+                {"$set": {"status": "released", "reason": reason, "updated_at": now_utc()}},
+                session=session,
+            )
+        return True
+
+    try:
+        failed = await mongo.transaction(work)
+    except Conflict:
+        return False  # someone (the listener) moved it meanwhile: their verdict stands
+    if failed:
+        log.warning("policy %s creation failed: %s", policy_id, reason)
+    return failed
+
+
+class CreationTxMonitor:
+    """Singleton job: follow the creation txs of PendingCreation policies."""
+
+    name = "creation-monitor"
+
+    def __init__(
+        self, mongo: MongoStore, client: StacksApiClient, confirmations: int, policies: PolicyRepository | None = None
+    ) -> None:
+        self.mongo = mongo
+        self.client = client
+        self.confirmations = confirmations
+        self.policies = policies or PolicyRepository(mongo)
+        self.metrics: dict[str, int] = {"checked": 0, "failed": 0}
+
+    async def run_once(self, fence: Fence) -> int:
+        burn_tip = (await self.client.get_tip()).burn_block_height
+        failed = 0
+        docs = await self.mongo.db.policies.find(
+            {"status_detailed": StatusDetailed.PendingCreation.value, "tx_id_creation": {"$type": "string"}},
+            projection={"tx_id_creation": 1, "quote_expiry_height": 1},
+        ).to_list(length=1000)
+        for doc in docs:
+            txid = str(doc["tx_id_creation"])
+            try:
+                verdict = await classify_txid(self.client, txid)
+            except (ChainError, ValueError) as exc:
+                log.warning("creation tx %s of policy %s: %s", txid, doc["_id"], exc)
+                continue
+            self.metrics["checked"] += 1
+            reason: str | None = None
+            if verdict.state == "failed":
+                reason = verdict.reason
+            elif verdict.state in ("pending", "not-found"):
+                expiry = doc.get("quote_expiry_height")
+                if isinstance(expiry, int) and burn_tip > expiry + self.confirmations:
+                    reason = f"quote expired at burn height {expiry} before tx {txid} was mined ({verdict.state})"
+            if reason is not None:
+                details = {"tx_id": txid, "tx_status": verdict.tx_status, "burn_tip": burn_tip}
+                if await fail_creation(
+                    self.mongo, self.policies, fence, str(doc["_id"]), Cause.MONITOR, reason, details
+                ):
+                    failed += 1
+        self.metrics["failed"] += failed
+        return failed
+
+
+class QuoteExpiryJob:
+    """Singleton job: fail PendingCreation policies whose quote lapsed with no transaction seen."""
+
+    name = "quote-expiry"
+
+    def __init__(
+        self,
+        mongo: MongoStore,
+        client: StacksApiClient,
+        registry_contract_id: str,
+        confirmations: int,
+        policies: PolicyRepository | None = None,
+    ) -> None:
+        self.mongo = mongo
+        self.client = client
+        self.registry = registry_contract_id
+        self.confirmations = confirmations
+        self.policies = policies or PolicyRepository(mongo)
+        self.metrics: dict[str, int] = {"expired": 0}
+
+    async def run_once(self, fence: Fence) -> int:
+        burn_tip = (await self.client.get_tip()).burn_block_height
+        docs = await self.mongo.db.policies.find(
+            {
+                "status_detailed": StatusDetailed.PendingCreation.value,
+                "tx_id_creation": None,
+                "quote_expiry_height": {"$lt": burn_tip - self.confirmations},
+            },
+            projection={"quote_id": 1, "quote_expiry_height": 1, "owner": 1},
+        ).to_list(length=1000)
+        expired = 0
+        for doc in docs:
+            quote_id = doc.get("quote_id")
+            if isinstance(quote_id, str) and await self._quote_used(quote_id):
+                continue  # a transaction used it after all: the listener will apply its policy-created
+            reason = f"quote expired at burn height {doc['quote_expiry_height']} with no transaction"
+            if await fail_creation(
+                self.mongo, self.policies, fence, str(doc["_id"]), Cause.JOB, reason, {"burn_tip": burn_tip}
+            ):
+                expired += 1
+        self.metrics["expired"] += expired
+        return expired
+
+    async def _quote_used(self, quote_id: str) -> bool:
+        result = await self.client.call_read_only(
+            self.registry, "is-quote-used", [buff_cv(bytes.fromhex(quote_id))], sender=self.registry.split(".")[0]
+        )
+        return bool(to_python(result))

@@ -1,0 +1,1 @@
+"""Live updates: one MongoDB change stream per process, fanned out in-process to bounded subscriber queues."""

@@ -1,0 +1,86 @@
+"""What resolvers use for live updates: scoped subscriptions and the reads that let a client catch up."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING
+
+from services.errors import BadInput
+from services.policies.models import PolicyRecord
+from services.pubsub.broker import TIP_TOPIC, Broker, owner_topic, policy_topic
+from services.pubsub.events import TIP_ID, ChainTip
+from services.pubsub.feed import ChangeFeed, policy_from_document
+from services.pubsub.subscriber import Subscriber
+from services.store.mongo import MongoStore
+
+
+def default_instance_id(port: int) -> str:
+    """INSTANCE_ID's default: host name and port, stable across restarts of the same replica."""
+    return f"{socket.gethostname()}:{port}"
+
+
+class PubSub:
+    def __init__(
+        self,
+        store: MongoStore,
+        instance_id: str,
+        max_pending: int,
+        stall_timeout_s: float,
+        replay_limit: int,
+    ) -> None:
+        self._db = store.db
+        self.broker = Broker(max_pending, stall_timeout_s)
+        self.feed = ChangeFeed(store.db, self.broker, instance_id)
+        self.replay_limit = replay_limit
+
+    def start(self) -> None:
+        self.feed.start()
+
+    async def stop(self) -> None:
+        await self.feed.stop()
+
+    @asynccontextmanager
+    async def _subscription(self, topic: str) -> AsyncIterator[Subscriber[Any]]:
+        subscriber = self.broker.subscribe(topic)
+        try:
+            yield subscriber
+        finally:
+            self.broker.unsubscribe(topic, subscriber)
+
+    def policy_changes(self, policy_id: str) -> AbstractAsyncContextManager[Subscriber[PolicyRecord]]:
+        """`async with` → a subscriber of one policy's records (subscribe first, then read the current state)."""
+        return self._subscription(policy_topic(policy_id))
+
+    def owner_changes(self, owner: str) -> AbstractAsyncContextManager[Subscriber[PolicyRecord]]:
+        return self._subscription(owner_topic(owner))
+
+    def tip_changes(self) -> AbstractAsyncContextManager[Subscriber[ChainTip]]:
+        return self._subscription(TIP_TOPIC)
+
+    async def current_tip(self) -> ChainTip | None:
+        doc = await self._db.chain_state.find_one({"_id": TIP_ID})
+        return ChainTip.from_document(doc) if doc else None
+
+    async def changed_since(self, owner: str, since: datetime) -> list[PolicyRecord]:
+        """The owner's policies changed after `since` (updated_at), oldest change first; BadInput beyond the
+        replay limit (the client should reload with `policies` and resubscribe from a later `since`)."""
+        cursor = (
+            self._db.policies.find({"owner": owner, "updated_at": {"$gt": since}})
+            .sort([("updated_at", ASCENDING), ("_id", ASCENDING)])
+            .hint("owner_updated")
+            .limit(self.replay_limit + 1)
+        )
+        docs = await cursor.to_list(length=self.replay_limit + 1)
+        if len(docs) > self.replay_limit:
+            raise BadInput(
+                f"more than {self.replay_limit} policies changed since {since.isoformat()}: reload them with "
+                "`policies` and subscribe with a later `since`",
+                field="since",
+                max=self.replay_limit,
+            )
+        return [policy_from_document(d) for d in docs]
