@@ -30,7 +30,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.chain.api_client import StacksApiClient
 from services.chain.backend_tx import FeePolicy, sign_and_broadcast_contract_call
-from services.chain.clarity import ClarityValue, to_python, uint_cv
+from services.chain.clarity import ClarityValue, uint_cv
 from services.chain.errors import BroadcastRejected, ChainError, ChainUnavailable, NotFound
 from services.chain.monitor import classify
 from services.chain.nonces import NonceManager
@@ -43,6 +43,8 @@ from services.chain.transactions import (
     make_contract_call,
 )
 from services.errors import Conflict
+from services.jobs.leases import Fence, Unfenced
+from services.jobs.tx_monitor import describe_failure
 from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import Document, MongoStore
 from services.store.policies import PolicyRepository, now_utc
@@ -120,6 +122,7 @@ class BackendTxQueue:
         self.settings = settings or BackendTxSettings()
         self._nonces = NonceManager(chain, signer.address) if chain is not None and signer is not None else None
         self.backend_balance_ustx: int | None = None
+        self._fence: Fence = Unfenced()
 
     # --- enqueue (API request or job, inside their transaction) -------------------------------------------
     async def enqueue(
@@ -167,8 +170,16 @@ class BackendTxQueue:
         return [QueuedTx.from_doc(d) for d in docs]
 
     # --- the worker's loop body ------------------------------------------------------------------------
-    async def process_once(self) -> int:
-        """Advance every active transaction one step; returns how many were looked at."""
+    name = "backend-txs"
+
+    async def run_once(self, fence: Fence) -> int:
+        """The worker's singleton job (one process sends, so one nonce sequence): see `process_once`."""
+        return await self.process_once(fence)
+
+    async def process_once(self, fence: Fence | None = None) -> int:
+        """Advance every active transaction one step; returns how many were looked at. `fence` (the worker's
+        lease) guards the write that precedes every broadcast, so a process that lost the lease sends nothing."""
+        self._fence = fence or Unfenced()
         if self._chain is None or self._signer is None or self._nonces is None:
             return 0
         await self._check_balance()
@@ -267,7 +278,7 @@ class BackendTxQueue:
         elif outcome.state == "failed" and (outcome.tx_status or "").startswith("dropped_"):
             await self._resend(doc, outcome.tx_status or "dropped")
         elif outcome.state == "failed":
-            reason = f"{outcome.tx_status}: {to_python(outcome.result) if outcome.result is not None else 'no result'}"
+            reason, _ = describe_failure(outcome.tx_status or "failed", outcome.result, info.raw.get("vm_error"))
             await self._fail(doc, reason)
         else:
             sent = doc.get("broadcast_at") or doc.get("signed_at") or now_utc()

@@ -23,5 +23,9 @@ class TipCache:
                 self._at = time.monotonic()
             return self._tip
 
+    def invalidate(self) -> None:
+        """Forget the cached tip (after mining on a devnet, or when a caller knows the chain moved)."""
+        self._tip = None
+
     async def burn_height(self) -> int:
         return (await self.tip()).burn_block_height
