@@ -7,9 +7,11 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from resolvers import auth as auth_resolvers
+from resolvers import chain_status as chain_resolvers
 from resolvers import policies as policy_resolvers
 from resolvers import subscriptions as subscription_resolvers
 from schema.auth_types import AuthChallenge, AuthPayload, SessionInfo
+from schema.chain_types import ChainStatus
 from schema.policy_types import Policy, PolicyConnection, PolicyEvent
 from schema.subscription_types import ChainTip
 
@@ -33,6 +35,10 @@ class Query:
     )
     me: SessionInfo | None = strawberry.field(
         resolver=auth_resolvers.me, description="The signed-in wallet's session; null without a session token."
+    )
+    chain_status: ChainStatus = strawberry.field(
+        resolver=chain_resolvers.chain_status,
+        description="Chain tip, the listener's cursor and lag, its last error, the chain marker, reconciliation.",
     )
 
 
