@@ -27,6 +27,7 @@ import {
 import { typeMismatch } from "./clarity.mjs";
 import { MICROBLOCK_SEQUENCE, hiroEvents, isoTime, txJson } from "./hiro.mjs";
 import { checkPostConditions } from "./postconditions.mjs";
+import { JOURNAL_FORMAT, JOURNAL_VERSION, JournalError, JournalWriter, genesisDifferences, readJournal } from "./journal.mjs";
 import { loadDevnetAccounts } from "./keys.mjs";
 
 export const TESTNET_CHAIN_ID = 0x80000000;
@@ -75,6 +76,7 @@ export class Devnet {
    * @param {string} [options.backendAccount] Devnet.toml account used as backend principal (default "backend")
    * @param {Record<string, bigint>} [options.tierCapital] demo capital per vault tier, uSTX
    * @param {string} [options.funder] account that deposits the demo capital (default "deployer")
+   * @param {string} [options.stateFile] journal to replay on start and append to (see journal.mjs); none: memory only
    * @param {import("./log.mjs").Logger} options.logger
    */
   static async create(options) {
@@ -97,6 +99,9 @@ export class Devnet {
     this.contractLogs = new Map(); // contract id -> [{cursor, height, txIndex, event}] oldest first
     this.lastTime = 0;
     this.burnTimes = new Map(); // burn height -> first seen (seconds)
+    this.clock = null; // seconds; set while genesis and journal replay run, so recorded times come back
+    this.journal = null; // JournalWriter when a state file is given
+    this.replaying = false;
   }
 
   async start() {
@@ -112,11 +117,127 @@ export class Devnet {
     }
     this.deployer = this.simnet.deployer;
     this.interfaces = this.simnet.getContractsInterfaces();
+    const stateFile = this.options.stateFile ? resolve(this.options.stateFile) : null;
+    const recorded = stateFile ? readJournal(stateFile) : null;
+    const genesis = this.genesisSpec();
+    if (recorded) {
+      const differences = genesisDifferences(recorded.header.genesis, genesis);
+      if (differences.length) {
+        throw new JournalError(
+          `${stateFile} was recorded with another genesis (${differences.join(", ")} differ): start with the same ` +
+            `options and contracts, or move the file away to begin a new chain`,
+        );
+      }
+      this.chainMarker = recorded.header.chain_marker;
+    }
+    // genesis blocks share one recorded time, so a replayed genesis is the same to the second
+    const genesisTime = recorded?.header.genesis_time ?? Math.floor(Date.now() / 1000);
+    this.clock = genesisTime;
     this.recordGenesis();
     this.setUpContracts();
+    this.clock = null;
+    if (recorded) this.replay(recorded, stateFile);
+    if (stateFile) {
+      this.journal = new JournalWriter(stateFile, recorded?.torn ? { truncateTo: recorded.goodBytes } : {});
+      if (!recorded) {
+        this.journal.append({
+          journal: JOURNAL_FORMAT,
+          version: JOURNAL_VERSION,
+          chain_marker: this.chainMarker,
+          genesis_time: genesisTime,
+          genesis,
+        });
+      }
+      this.log.info(`journal ${stateFile}: every admitted transaction and mined block is appended`);
+    }
     this.log.info(
       `chain ${this.chainMarker} ready in ${Date.now() - started} ms: tip ${this.tipHeight}, burn ${this.simnet.burnBlockHeight}`,
     );
+  }
+
+  /** What decides the genesis blocks; a journal only replays onto the same. */
+  genesisSpec() {
+    const sources = createHash("sha256");
+    for (const id of [...this.interfaces.keys()].sort()) sources.update(`${id}\n${this.simnet.getContractSource(id) ?? ""}\n`);
+    const backendAccount = this.options.backendAccount ?? "backend";
+    const backendKey = this.accounts.get(backendAccount)?.publicKey ?? "";
+    const capital = this.options.tierCapital ?? Object.fromEntries(TIERS.map((t) => [t, 1_000_000_000_000n]));
+    return {
+      contracts_sha256: sources.digest("hex"),
+      backend_account: backendAccount,
+      quote_signer_pubkey: (this.options.quoteSignerPubkey ?? backendKey).toLowerCase().replace(/^0x/, ""),
+      funder: this.options.funder ?? "deployer",
+      tier_capital: Object.fromEntries(TIERS.map((t) => [t, String(capital[t] ?? 0n)])),
+    };
+  }
+
+  /** Re-admits and re-mines what the journal recorded, checking each block lands where it did. */
+  replay({ entries }, stateFile) {
+    const started = Date.now();
+    const loud = this.log;
+    let lastProgress = started;
+    // per-block info lines would flood the log; warnings (post-condition mismatches, drops) still show
+    this.log = { debug() {}, info() {}, warn: (m) => loud.warn(m), error: (m) => loud.error(m) };
+    this.replaying = true;
+    const blocks = entries.filter((e) => e.t === "block").length;
+    loud.info(`replaying ${stateFile}: ${entries.length - blocks} transactions, ${blocks} blocks`);
+    let done = 0;
+    try {
+      for (const [i, entry] of entries.entries()) {
+        try {
+          this.replayEntry(entry);
+        } catch (error) {
+          throw new JournalError(`${stateFile}: line ${i + 2} does not replay (${error?.message ?? error})`);
+        }
+        if (entry.t === "block") done += 1;
+        if (Date.now() - lastProgress > 2000) {
+          lastProgress = Date.now();
+          loud.info(`replaying: ${done}/${blocks} blocks`);
+        }
+      }
+    } finally {
+      this.clock = null;
+      this.replaying = false;
+      this.log = loud;
+    }
+    loud.info(
+      `replayed ${blocks} blocks in ${Date.now() - started} ms: tip ${this.tipHeight}, burn ${this.simnet.burnBlockHeight}, ` +
+        `${this.mempool.length} transactions waiting in the mempool`,
+    );
+  }
+
+  replayEntry(entry) {
+    if (entry.t === "tx") {
+      this.clock = entry.at;
+      this.submit(Buffer.from(entry.raw, "hex"));
+      return;
+    }
+    if (entry.t !== "block") throw new Error(`unknown entry type ${JSON.stringify(entry.t)}`);
+    this.clock = entry.time;
+    let block;
+    if (entry.kind === "burn") block = this.mineBurnBlock();
+    else if (entry.kind === "empty") block = this.mineEmptyBlock();
+    else if (entry.kind === "tx") {
+      const record = this.mempool.find((r) => r.txid === entry.txid);
+      if (!record) throw new Error(`tx ${entry.txid} is not in the mempool`);
+      block = this.mineTransaction(record);
+      if (record.status !== entry.status) throw new Error(`tx ${entry.txid} ended ${record.status}, recorded ${entry.status}`);
+    } else throw new Error(`unknown block kind ${JSON.stringify(entry.kind)}`);
+    if (block.height !== entry.height) throw new Error(`block landed at height ${block.height}, recorded ${entry.height}`);
+    this.burnCredit = entry.credit;
+  }
+
+  /** Appends a mined block to the journal (not while replaying it). */
+  journalBlock(block, kind, record) {
+    if (!this.journal || this.replaying) return block;
+    const tx = record ? { txid: record.txid, status: record.status } : {};
+    this.journal.append({ t: "block", kind, ...tx, height: block.height, time: block.block_time, credit: this.burnCredit });
+    return block;
+  }
+
+  close() {
+    this.journal?.close();
+    this.journal = null;
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -150,8 +271,8 @@ export class Devnet {
   // blocks
 
   nowSeconds() {
-    // never decreasing, even if the wall clock steps back
-    this.lastTime = Math.max(this.lastTime, Math.floor(Date.now() / 1000));
+    // never decreasing, even if the wall clock steps back; the recorded time while replaying
+    this.lastTime = Math.max(this.lastTime, this.clock ?? Math.floor(Date.now() / 1000));
     return this.lastTime;
   }
 
@@ -416,6 +537,7 @@ export class Devnet {
     }
     this.mempool.push(record);
     this.txs.set(record.txid, record);
+    if (this.journal && !this.replaying) this.journal.append({ t: "tx", raw: record.raw, at: record.receiptTime });
     this.log.info(
       `tx ${record.txid} accepted: ${this.describe(record)} from ${sender} nonce ${nonce} fee ${fee}` +
         (nonce > expected ? ` (waits for nonce ${expected})` : ""),
@@ -424,7 +546,7 @@ export class Devnet {
   }
 
   nowSecondsNoAdvance() {
-    return Math.max(this.lastTime, Math.floor(Date.now() / 1000));
+    return Math.max(this.lastTime, this.clock ?? Math.floor(Date.now() / 1000));
   }
 
   addressOf(condition) {
@@ -462,20 +584,23 @@ export class Devnet {
    */
   mine({ blocks = 1, burnBlocks = 0 } = {}) {
     const mined = [];
-    for (let i = 0; i < burnBlocks; i += 1) mined.push(this.mineBurnBlock());
+    const burn = () => this.journalBlock(this.mineBurnBlock(), "burn");
+    for (let i = 0; i < burnBlocks; i += 1) mined.push(burn());
     let produced = 0;
     while (produced < blocks || (blocks > 0 && this.nextReady())) {
       const record = this.nextReady();
       this.burnCredit += this.burnRatio;
       if (!record && this.burnCredit >= 1) {
         this.burnCredit -= 1;
-        mined.push(this.mineBurnBlock());
+        mined.push(burn());
+      } else if (record) {
+        mined.push(this.journalBlock(this.mineTransaction(record), "tx", record));
       } else {
-        mined.push(record ? this.mineTransaction(record) : this.mineEmptyBlock());
+        mined.push(this.journalBlock(this.mineEmptyBlock(), "empty"));
       }
       while (this.burnCredit >= 1) {
         this.burnCredit -= 1;
-        mined.push(this.mineBurnBlock());
+        mined.push(burn());
       }
       produced += 1;
     }

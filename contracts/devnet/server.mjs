@@ -78,6 +78,7 @@ export function parseOptions(argv = process.argv.slice(2), env = process.env) {
       "tier-capital": { type: "string" },
       funder: { type: "string" },
       "log-level": { type: "string" },
+      "state-file": { type: "string" },
       "exit-on-stdin-close": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -96,6 +97,7 @@ export function parseOptions(argv = process.argv.slice(2), env = process.env) {
     tierCapital: parseTierCapital(pick("tier-capital", "DEVNET_TIER_CAPITAL", "1000000000000")),
     funder: pick("funder", "DEVNET_FUNDER", "deployer"),
     logLevel: pick("log-level", "DEVNET_LOG_LEVEL", "info"),
+    stateFile: pick("state-file", "DEVNET_STATE_FILE", undefined) || undefined,
     exitOnStdinClose: Boolean(values["exit-on-stdin-close"]) || env.DEVNET_EXIT_ON_STDIN_CLOSE === "1",
   };
 }
@@ -119,6 +121,7 @@ export async function startDevnet(options) {
     close: () =>
       new Promise((resolveClose) => {
         miner.stop();
+        devnet.close();
         server.close(() => resolveClose());
         server.closeAllConnections?.();
       }),
@@ -137,6 +140,8 @@ const USAGE = `usage: node devnet/server.mjs [options]   (every option also read
                            [DEVNET_TIER_CAPITAL] (1000000000000 each)
   --funder NAME            account that deposits the demo capital [DEVNET_FUNDER] (deployer)
   --log-level L            debug|info|warn|error|silent [DEVNET_LOG_LEVEL] (info)
+  --state-file PATH        journal: replay the chain recorded there on start, append to it while running
+                           [DEVNET_STATE_FILE] (none: the chain lives in memory only)
   --exit-on-stdin-close    exit when stdin reaches EOF (launchers: no orphan when the parent dies)
                            [DEVNET_EXIT_ON_STDIN_CLOSE=1]`;
 
@@ -154,6 +159,10 @@ async function main() {
   }
   const logger = new Logger(options.logLevel);
   const started = Date.now();
+  logger.info(
+    `starting: loading the contracts into the Clarinet simnet (5–15 s)` +
+      (options.stateFile ? `, then replaying the journal ${options.stateFile}` : ""),
+  );
   let running;
   try {
     running = await startDevnet({ ...options, logger });
