@@ -36,3 +36,5 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level)
     # The driver's own debug output is noise at INFO; keep its warnings.
     logging.getLogger("pymongo").setLevel(max(logging.WARNING, root.level))
+    # one INFO line per HTTP request to the Stacks API (several per poll) would bury everything else
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     listener_poll_interval_s: float = Field(default=2.0, gt=0)
     devnet_block_interval_s: float = Field(default=2.0, ge=0)
     devnet_burn_ratio: int = Field(default=1, ge=1)
+    demo_data: bool = Field(default=True, description="Embedded devnet: buy a few demo policies on first start.")
 
     # --- oracle -------------------------------------------------------------------------------------------
     oracle_sources: Literal["local", "exchanges"] = Field(

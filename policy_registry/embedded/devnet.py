@@ -78,6 +78,8 @@ class LocalDevnet:
             devnet backend account's key.
         tier_capital: demo vault capital in uSTX, one amount for every tier or per tier.
         log_path: where the server's log goes (a temporary file by default).
+        state_file: the devnet's journal (``--state-file``): the chain recorded there is replayed on start and
+            every new transaction and block is appended, so a restart keeps the same chain; None: memory only.
     """
 
     def __init__(
@@ -95,6 +97,7 @@ class LocalDevnet:
         contracts_dir: Path | None = None,
         node: str | None = None,
         startup_timeout: float = 60.0,
+        state_file: Path | None = None,
     ) -> None:
         if block_interval < 0 or burn_ratio < 0:
             raise ValueError("block_interval and burn_ratio must be >= 0")
@@ -128,6 +131,8 @@ class LocalDevnet:
             argv += ["--tier-capital", _tier_capital_arg(tier_capital)]
         if backend_account is not None:
             argv += ["--backend-account", backend_account]
+        if state_file is not None:
+            argv += ["--state-file", str(state_file)]
         self._process = ManagedProcess("stacks-devnet", argv, log_path=log_path, cwd=self.contracts_dir)
         self._log_offset = 0
         self.url: str | None = None
