@@ -39,7 +39,9 @@ class CodedErrors(MaskErrors):
             return self._with(error, service_error.message, {"code": service_error.code, **service_error.details})
         if error.extensions and "code" in error.extensions:
             return error
-        if original is None or (error.path is None and isinstance(original, (ValueError, TypeError))):
+        # A ValueError/TypeError located in the document (variable coercion) is the client's; one raised inside
+        # a subscription's source stream has neither path nor location: that is ours, and masked.
+        if original is None or (error.path is None and error.nodes and isinstance(original, (ValueError, TypeError))):
             return self._with(error, error.message, {"code": "BAD_INPUT"})
         log.error("unexpected error in %s (request %s)", error.path, request_id, exc_info=original)
         return self._with(error, self.error_message, {"code": "INTERNAL", "requestId": request_id})

@@ -19,7 +19,7 @@ def single_sig_version(network: Network) -> AddressVersion:
 def sign_in_address(address: str, network: Network) -> StacksAddress:
     """Parse `address` and check it can sign in here: a single-signature address of this network."""
     try:
-        parsed = decode_address(address.strip()) if isinstance(address, str) else None
+        parsed = decode_address(address.strip().upper()) if isinstance(address, str) else None
     except AddressError as exc:
         raise BadInput(f"address is not a valid Stacks address: {exc}", field="address") from exc
     if parsed is None:

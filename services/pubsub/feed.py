@@ -34,6 +34,10 @@ WATCHED = ("policies", "chain_state")
 _LOST_TOKEN_CODES = {9, 260, 280, 286}
 
 
+class _StreamEnded(Exception):
+    """The server closed the stream for good (an invalidate: the database or collection was dropped)."""
+
+
 def policy_from_document(doc: dict[str, Any]) -> PolicyRecord:
     return PolicyRecord.model_validate({**doc, "id": str(doc["_id"])})
 
@@ -97,6 +101,12 @@ class ChangeFeed:
                 await self._watch()
             except asyncio.CancelledError:
                 raise
+            except _StreamEnded:
+                log.warning("change stream invalidated (database dropped?); reopening from now and resyncing")
+                self._token = None
+                await self._tokens_clear()
+                await asyncio.sleep(0.5)
+                await self._resync_after_gap()
             except OperationFailure as exc:
                 if self._token is not None and exc.code in _LOST_TOKEN_CODES:
                     log.warning(
@@ -142,13 +152,15 @@ class ChangeFeed:
                 log.info("change stream reopened after: %s", self.last_error)
                 self.last_error = None
             self.ready.set()
-            while True:
+            while stream.alive:
                 change = await stream.try_next()
                 if change is not None:
                     self._dispatch(change)
+                    await asyncio.sleep(0)  # a long batch must not starve the subscribers it feeds
                 if stream.resume_token is not None:
                     self._token = dict(stream.resume_token)
                 await self._save()
+            raise _StreamEnded
 
     def _dispatch(self, change: dict[str, Any]) -> None:
         coll = change.get("ns", {}).get("coll")

@@ -1,0 +1,32 @@
+// Signs sign-in messages the way a Stacks wallet does, with the reference libraries (not the service's code):
+// @stacks/encryption's hashMessage ("\x17Stacks Signed Message:\n" + varint length + message, sha256) and
+// @stacks/transactions' signMessageHashRsv. Also derives the key's public key and address, and checks the
+// signature with @stacks/encryption's own verifier.
+//
+// Usage: node wallet_sign.mjs < {"ops": [{"message", "privateKey", "network"}]} > {"results": [...]}
+// Packages are resolved from CONTRACTS_DIR/node_modules (default: ../../../contracts).
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const contractsDir = process.env.CONTRACTS_DIR || path.resolve(here, '../../../contracts');
+const require = createRequire(path.join(contractsDir, 'package.json'));
+const tx = require('@stacks/transactions');
+const encryption = require('@stacks/encryption');
+
+const hex = (bytes) => Buffer.from(bytes).toString('hex');
+const { ops } = JSON.parse(readFileSync(0, 'utf8'));
+const results = ops.map((op) => {
+  const messageHash = hex(encryption.hashMessage(op.message));
+  const signature = tx.signMessageHashRsv({ messageHash, privateKey: op.privateKey });
+  const publicKey = tx.privateKeyToPublic(op.privateKey);
+  return {
+    signature,
+    publicKey: typeof publicKey === 'string' ? publicKey : hex(publicKey),
+    address: tx.getAddressFromPrivateKey(op.privateKey, op.network),
+    verified: encryption.verifyMessageSignatureRsv({ signature, message: op.message, publicKey }),
+  };
+});
+process.stdout.write(JSON.stringify({ results }));
