@@ -3,6 +3,7 @@
 
     python3 dev.py up      install what is missing, then run the API with its jobs on the embedded default
     python3 dev.py test    install what is missing, then run the whole test suite (Python and contracts)
+    python3 dev.py bench   install what is missing, then run every benchmark in full (long: see bench/README.md)
 
 Installs go into ./.venv (Python) and contracts/node_modules (Node). They are redone only when pyproject.toml or
 contracts/package-lock.json change, so a second run starts at once.
@@ -95,8 +96,19 @@ def test(extra: list[str]) -> int:
     return contracts or python
 
 
+def bench(extra: list[str]) -> int:
+    ensure_python()
+    ensure_node()
+    failed = 0
+    for name in ("query", "fanout", "ingest", "e2e"):
+        say(f"benchmark {name} (full mode)")
+        command = [str(BIN / "python"), "-m", f"bench.{name}", *extra]
+        failed = failed or subprocess.run(command, cwd=ROOT, check=False).returncode
+    return failed
+
+
 def main() -> int:
-    commands = {"up": up, "test": test}
+    commands = {"up": up, "test": test, "bench": bench}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2
