@@ -2,7 +2,7 @@
 """Set up and run the project with nothing but Python 3.11+ and Node 20 on the machine.
 
     python3 dev.py up      install what is missing, then run the API with its jobs on the embedded default
-    python3 dev.py test    install what is missing, then run the whole test suite (Python and contracts)
+    python3 dev.py test    install what is missing (Chromium too, for the browser test), then run the whole test suite
     python3 dev.py bench   install what is missing, then run every benchmark in full (long: see bench/README.md)
 
 Installs go into ./.venv (Python) and contracts/node_modules (Node). They are redone only when pyproject.toml or
@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 CONTRACTS = ROOT / "contracts"
+BROWSER_TESTS = ROOT / "tests" / "browser"
+CHROMIUM = Path("/usr/bin/chromium")
 STARTED = time.monotonic()
 
 
@@ -61,20 +63,40 @@ def ensure_python() -> None:
     stamp.touch()
 
 
-def ensure_node() -> None:
+def ensure_node(*projects: Path) -> None:
     npm = shutil.which("npm")
     if npm is None:
         sys.exit("npm (Node 20) is needed for the contracts and the local devnet")
-    lock = CONTRACTS / "package-lock.json"
-    stamp = CONTRACTS / "node_modules" / f".installed-{digest(lock)}"
-    if stamp.exists():
-        say("Node dependencies are up to date")
+    for project in projects or (CONTRACTS,):
+        lock = project / "package-lock.json"
+        stamp = project / "node_modules" / f".installed-{digest(lock)}"
+        where = project.relative_to(ROOT)
+        if stamp.exists():
+            say(f"Node dependencies in {where} are up to date")
+            continue
+        say(f"installing the Node dependencies in {where} (npm ci)")
+        run([npm, "ci", "--no-audit", "--no-fund"], cwd=project)
+        for old in (project / "node_modules").glob(".installed-*"):
+            old.unlink()
+        stamp.touch()
+
+
+def ensure_chromium() -> None:
+    """The browser test drives Debian's chromium; install it when missing and this process can."""
+    if CHROMIUM.exists():
+        say(f"Chromium for the browser test: {CHROMIUM}")
         return
-    say("installing the contracts' Node dependencies (npm ci)")
-    run([npm, "ci", "--no-audit", "--no-fund"], cwd=CONTRACTS)
-    for old in (CONTRACTS / "node_modules").glob(".installed-*"):
-        old.unlink()
-    stamp.touch()
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        say("Chromium is missing and cannot be installed here (needs root and apt-get): the browser test is skipped")
+        return
+    say("installing Chromium for the browser test (apt-get; a minute or two)")
+    try:
+        run([apt, "update"])
+        quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        run([apt, "install", "-y", "--no-install-recommends", "chromium"], env=quiet)
+    except subprocess.CalledProcessError as exc:
+        say(f"Chromium could not be installed (exit {exc.returncode}): the browser test is skipped")
 
 
 def up(extra: list[str]) -> int:
@@ -87,7 +109,8 @@ def up(extra: list[str]) -> int:
 
 def test(extra: list[str]) -> int:
     ensure_python()
-    ensure_node()
+    ensure_node(CONTRACTS, BROWSER_TESTS)
+    ensure_chromium()
     say("running the contract tests (vitest + Clarinet simnet, devnet node tests)")
     contracts = subprocess.run([shutil.which("npm") or "npm", "test"], cwd=CONTRACTS, check=False).returncode
     say("running the Python test suite (pytest)")
@@ -117,6 +140,9 @@ def main() -> int:
     except subprocess.CalledProcessError as exc:
         say(f"failed: {' '.join(map(str, exc.cmd))} (exit {exc.returncode})")
         return exc.returncode or 1
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
 
 
 if __name__ == "__main__":
