@@ -22,6 +22,7 @@ from strawberry.asgi import GraphQL
 
 from policy_registry.body_limit import BodySizeLimitMiddleware
 from policy_registry.container import Services
+from policy_registry.metrics import RequestMetricsMiddleware, instrument_schema, metrics_endpoint
 from policy_registry.ratelimit import RateLimitMiddleware
 from policy_registry.settings import Settings
 from policy_registry.websocket import WebSocketAuth
@@ -78,6 +79,7 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
         max_aliases=settings.max_query_aliases,
         introspection=settings.introspection_enabled,
     )
+    instrument_schema(schema)  # GraphQL request latency by operation type at /metrics
     graphql_app = RegistryGraphQL(
         schema,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
@@ -97,12 +99,14 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql_app),
     ]
     if settings.graphiql_enabled:
         routes.append(Mount("/graphiql-assets", app=StaticFiles(directory=ASSETS_DIR), name="graphiql-assets"))
     middleware = [
+        Middleware(RequestMetricsMiddleware),
         Middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,

@@ -259,6 +259,8 @@ class StacksApiClient:
         self._retry = retry or RetryPolicy()
         self._v2_logs_available = True
         self.base_url = base_url.rstrip("/")
+        # requests sent, retries after a transient failure, requests that gave up (ChainUnavailable): /metrics
+        self.metrics: dict[str, int] = {"requests": 0, "retries": 0, "unavailable": 0}
 
     def __repr__(self) -> str:
         return f"StacksApiClient(base_url={self.base_url!r})"
@@ -303,6 +305,8 @@ class StacksApiClient:
         last_problem = "no attempt made"
         for attempt in range(self._retry.attempts):
             last = attempt == self._retry.attempts - 1
+            self.metrics["requests"] += 1
+            self.metrics["retries"] += int(attempt > 0)
             try:
                 response = await self._http.request(
                     method, path, params=params, json=json_body, content=content, headers=headers
@@ -331,6 +335,7 @@ class StacksApiClient:
                     "stacks api %s %s failed (%s); retry %d in %.2fs", method, path, last_problem, attempt + 1, delay
                 )
                 await asyncio.sleep(delay)
+        self.metrics["unavailable"] += 1
         raise ChainUnavailable(f"{method} {path}: {last_problem} after {self._retry.attempts} attempts")
 
     @staticmethod

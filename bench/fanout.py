@@ -1,0 +1,325 @@
+"""Fan-out benchmark: N concurrent `graphql-transport-ws` subscribers on one API process, half on
+`policyUpdated(id)` and half on `policiesUpdated(owner)` of the same policy; each committed change of that policy
+reaches all N.
+
+    python -m bench.fanout                 # full: 1,000 then 5,000 subscribers
+    python -m bench.fanout --smoke         # 20 subscribers, 2 changes (the test suite runs this)
+
+Figures per N:
+- delivery latency: from the moment the change's transaction returned (committed) in this process to each
+  subscriber's receipt, p50/p99 over every receipt of every change; and the time to the *last* subscriber of
+  each change, p50/max over the changes. Times are CLOCK_MONOTONIC, which is system-wide on Linux, so the client
+  processes' receipt times compare with this process's commit times.
+- memory: RSS of the API process with N idle subscribers minus its RSS before they connected, divided by N.
+
+The subscribers run in separate client processes (``--client``), so the API process's CPU and memory are its own;
+this process only writes the change. The baseline is the database's own change notification: a bare change stream
+(`watch`) in this process on the same collection, timed from the same commit (one watcher, not N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import httpx
+from pymongo import AsyncMongoClient
+
+from bench.common import (
+    ROOT,
+    Report,
+    api_server,
+    owners,
+    percentile,
+    policy_documents,
+    raise_fd_limit,
+    rss_bytes,
+    say,
+    secantus,
+    workdir,
+)
+from services.policies.status import Cause
+from services.store.mongo import MongoStore
+from services.store.policies import PolicyRepository
+
+SELECTION = "{ id version statusDetailed failureReason updatedAt }"
+
+
+# --- client process ---------------------------------------------------------------------------------------
+
+
+async def _subscriber(
+    url: str, query: str, variables: dict[str, Any], received: dict[int, float], ready: asyncio.Event
+) -> None:
+    from websockets.asyncio.client import connect
+
+    async with connect(url, subprotocols=["graphql-transport-ws"], open_timeout=120, max_queue=64) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        ack = json.loads(await ws.recv())
+        if ack.get("type") != "connection_ack":
+            raise RuntimeError(f"no ack: {ack}")
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}))
+        ready.set()
+        async for raw in ws:
+            now = time.monotonic()
+            message = json.loads(raw)
+            if message.get("type") == "next":
+                data = message["payload"].get("data") or {}
+                node = data.get("policyUpdated") or data.get("policiesUpdated")
+                if node is not None:
+                    received.setdefault(int(node["version"]), now)
+            elif message.get("type") in ("error", "complete"):
+                raise RuntimeError(f"subscription ended: {message}")
+
+
+async def client_main(url: str, count: int, policy_id: str, owner: str, offset: int) -> None:
+    """Open `count` subscribers, print READY, then for each `EXPECT v` line on stdin print `ROUND v got` once
+    all have version v (or 60 s passed); on `DONE` print `RESULT {json}` with every receipt time."""
+    raise_fd_limit(count + 256)
+    receipts: list[dict[int, float]] = [{} for _ in range(count)]
+    readies = [asyncio.Event() for _ in range(count)]
+    tasks = []
+    gate = asyncio.Semaphore(64)  # handshakes in flight at once
+
+    async def start(i: int) -> None:
+        if (offset + i) % 2 == 0:
+            query, variables = f"subscription($id: ID!) {{ policyUpdated(id: $id) {SELECTION} }}", {"id": policy_id}
+        else:
+            query = f"subscription($o: String!) {{ policiesUpdated(owner: $o) {SELECTION} }}"
+            variables = {"o": owner}
+        async with gate:
+            task = asyncio.create_task(_subscriber(url, query, variables, receipts[i], readies[i]))
+            tasks.append(task)
+            await asyncio.wait([task, asyncio.create_task(readies[i].wait())], return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                task.result()
+
+    await asyncio.gather(*(start(i) for i in range(count)))
+    print(f"READY {count}", flush=True)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while True:
+        line = (await reader.readline()).decode().strip()
+        if not line or line == "DONE":
+            break
+        version = int(line.split()[1])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            failed = [t for t in tasks if t.done()]
+            if failed:
+                failed[0].result()
+            got = sum(1 for r in receipts if version in r)
+            if got == count:
+                break
+            await asyncio.sleep(0.005)
+        print(f"ROUND {version} {sum(1 for r in receipts if version in r)}", flush=True)
+    print("RESULT " + json.dumps([{str(v): t for v, t in r.items()} for r in receipts]), flush=True)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# --- orchestrator -----------------------------------------------------------------------------------------
+
+
+async def _line(proc: asyncio.subprocess.Process, prefix: str, wait_s: float) -> str:
+    assert proc.stdout is not None
+    while True:
+        raw = await asyncio.wait_for(proc.stdout.readline(), timeout=wait_s)
+        if not raw:
+            raise RuntimeError(f"client exited (code {await proc.wait()}) while waiting for {prefix}")
+        line = raw.decode().strip()
+        if line.startswith(prefix):
+            return line
+
+
+async def subscribers_gauge(http: httpx.AsyncClient) -> int:
+    text = (await http.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith("graphql_subscribers "):
+            return int(float(line.split()[1]))
+    return -1
+
+
+async def measure(
+    n: int, changes: int, clients: int, mongo_uri: str, database: str, policy_id: str, owner: str, report: Report
+) -> None:
+    with workdir(f"fanout-{n}") as tmp, api_server(mongo_uri, database, tmp) as api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
+            # warm the process (imports, first WebSocket, first subscription) before the baseline RSS
+            await _warm(api.url, policy_id)
+            await asyncio.sleep(1.0)
+            rss_before = rss_bytes(api.pid)
+            per_client = [n // clients + (1 if i < n % clients else 0) for i in range(clients)]
+            ws_url = api.url.replace("http://", "ws://") + "/graphql"
+            procs = []
+            offset = 0
+            started = time.monotonic()
+            for count in per_client:
+                procs.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable,
+                        "-m",
+                        "bench.fanout",
+                        "--client",
+                        ws_url,
+                        str(count),
+                        policy_id,
+                        owner,
+                        str(offset),
+                        cwd=ROOT,
+                        stdin=asyncio.subprocess.PIPE,
+                        stdout=asyncio.subprocess.PIPE,
+                        limit=2**26,
+                    )
+                )
+                offset += count
+            try:
+                for proc in procs:
+                    await _line(proc, "READY", wait_s=600)
+                deadline = time.monotonic() + 120
+                while await subscribers_gauge(http) < n:  # the server has registered every subscription
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"only {await subscribers_gauge(http)} of {n} subscriptions registered")
+                    await asyncio.sleep(0.1)
+                connect_s = time.monotonic() - started
+                await asyncio.sleep(2.0)  # idle: let allocations settle
+                rss_after = rss_bytes(api.pid)
+                say(
+                    f"{n} subscribers connected in {connect_s:.1f}s; API RSS {rss_before >> 20} → {rss_after >> 20} MiB"
+                )
+                store = MongoStore(mongo_uri, database)
+                repo = PolicyRepository(store)
+                commits: dict[int, float] = {}
+                baseline: list[float] = []
+                async with await store.db.policies.watch(
+                    [{"$match": {"documentKey._id": {"$exists": True}}}]
+                ) as stream:
+                    for i in range(changes):
+                        policy = await repo.require(policy_id)
+                        version = policy.version + 1
+                        for proc in procs:
+                            assert proc.stdin is not None
+                            proc.stdin.write(f"EXPECT {version}\n".encode())
+                            await proc.stdin.drain()
+                        await repo.update_fields(policy, {"failure_reason": f"fan-out {n} #{i}"}, Cause.JOB)
+                        commits[version] = time.monotonic()
+                        change = await stream.try_next()
+                        while change is None:
+                            change = await stream.try_next()
+                        baseline.append(time.monotonic() - commits[version])
+                        for proc in procs:
+                            line = await _line(proc, "ROUND", wait_s=120)
+                            got = int(line.split()[2])
+                            if got < per_client[procs.index(proc)]:
+                                report.note(
+                                    f"N={n} change {version}: a client saw {got}/{per_client[procs.index(proc)]}"
+                                )
+                        await asyncio.sleep(0.3)
+                await store.close()
+                receipts: list[dict[str, float]] = []
+                for proc in procs:
+                    assert proc.stdin is not None
+                    proc.stdin.write(b"DONE\n")
+                    await proc.stdin.drain()
+                    receipts += json.loads((await _line(proc, "RESULT", wait_s=120)).split(" ", 1)[1])
+            finally:
+                for proc in procs:
+                    if proc.returncode is None:
+                        with contextlib.suppress(ProcessLookupError):
+                            proc.kill()
+                        await proc.wait()
+    latencies: list[float] = []
+    lasts: list[float] = []
+    missing = 0
+    for version, committed in commits.items():
+        times = [r[str(version)] - committed for r in receipts if str(version) in r]
+        missing += n - len(times)
+        latencies += times
+        if times:
+            lasts.append(max(times))
+    ms = [x * 1000 for x in latencies]
+    report.add(
+        subscribers=n,
+        changes=changes,
+        receipts=len(latencies),
+        missing=missing,
+        p50_ms=round(percentile(ms, 50), 1),
+        p99_ms=round(percentile(ms, 99), 1),
+        last_p50_ms=round(percentile([x * 1000 for x in lasts], 50), 1),
+        last_max_ms=round(max(lasts) * 1000, 1),
+        baseline_watch_p50_ms=round(percentile([x * 1000 for x in baseline], 50), 1),
+        baseline_watch_p99_ms=round(percentile([x * 1000 for x in baseline], 99), 1),
+        ratio_p50=round(percentile(ms, 50) / max(percentile([x * 1000 for x in baseline], 50), 0.001), 2),
+        rss_before_mib=round(rss_before / 2**20, 1),
+        rss_after_mib=round(rss_after / 2**20, 1),
+        kib_per_subscriber=round((rss_after - rss_before) / n / 1024, 1),
+        connect_s=round(connect_s, 1),
+        client_processes=clients,
+    )
+
+
+async def _warm(base_url: str, policy_id: str) -> None:
+    from websockets.asyncio.client import connect
+
+    url = base_url.replace("http://", "ws://") + "/graphql"
+    async with connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init"}))
+        await ws.recv()
+        query = f"subscription($id: ID!) {{ policyUpdated(id: $id) {SELECTION} }}"
+        await ws.send(
+            json.dumps({"id": "w", "type": "subscribe", "payload": {"query": query, "variables": {"id": policy_id}}})
+        )
+        await asyncio.sleep(0.5)
+        await ws.send(json.dumps({"id": "w", "type": "complete"}))
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    report = Report("fanout", "smoke" if args.smoke else "full")
+    raise_fd_limit(max(args.subscribers) * 2 + 1024)
+    with workdir("fanout") as tmp, secantus(tmp) as mongo:
+        database = "bench_fanout"
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.uri)
+        owner = owners(1)[0]
+        docs = policy_documents(50, [owner])
+        target = next(d for d in docs if d["status_detailed"] == "Active")
+        await client[database].policies.insert_many(docs)
+        await client.close()
+        indexed = MongoStore(mongo.uri, database)
+        await indexed.ensure_indexes()
+        await indexed.close()
+        for n in args.subscribers:
+            say(f"fan-out to {n} subscribers, {args.changes} changes, {args.clients} client processes")
+            await measure(n, args.changes, args.clients, mongo.uri, database, str(target["_id"]), owner, report)
+    report.extra["policy_owner_subscribers"] = "half policyUpdated(id), half policiesUpdated(owner), same policy"
+    return report.emit()
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--client":
+        url, count, policy_id, owner, offset = argv[1:6]
+        asyncio.run(client_main(url, int(count), policy_id, owner, int(offset)))
+        return None
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--subscribers", type=int, nargs="+")
+    parser.add_argument("--changes", type=int)
+    parser.add_argument("--clients", type=int, help="client processes (default 2)")
+    args = parser.parse_args(argv)
+    args.subscribers = args.subscribers or ([20] if args.smoke else [1000, 5000])
+    args.changes = args.changes or (2 if args.smoke else 20)
+    args.clients = args.clients or 2
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""Query benchmark: `policies(first: 50)` with each filter, `policy(id)` and `totalCount` over N policies, through
+the whole HTTP stack (a real `policy-registry serve` process on loopback, httpx client), against the raw driver's
+`find` / `find_one` / `count_documents` for the same page, in this process, on the same database.
+
+    python -m bench.query            # full: 100,000 policies
+    python -m bench.query --smoke    # 200 policies, 3 samples per figure (the test suite runs this)
+
+Samples alternate GraphQL and raw so both see the same server state. Each GraphQL page is checked to hold
+exactly the raw page's ids. The raw query is the repository's own (same filter document, sort, limit + 1 and
+index hint); an extra raw row without the hint shows what the hint costs on this database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pymongo import DESCENDING, AsyncMongoClient
+
+from bench.common import Report, api_server, owners, policy_documents, say, secantus, summary_ms, workdir
+from services.policies.models import RiskTier
+from services.policies.status import StatusDetailed
+from services.store.indexes import ensure_indexes
+from services.store.policies import PolicyFilter
+
+PAGE = 50
+NODE_FIELDS = "id owner statusDetailed riskTier expirationHeight protectedValueUsd8 premiumUstx collateralUstx"
+PAGE_QUERY = (
+    "query($f: PolicyFilterInput, $first: Int) { policies(filter: $f, first: $first) { "
+    f"edges {{ cursor node {{ {NODE_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
+)
+COUNT_QUERY = "query($f: PolicyFilterInput) { policies(filter: $f, first: 1) { totalCount } }"
+ONE_QUERY = f"query($id: ID!) {{ policy(id: $id) {{ {NODE_FIELDS} }} }}"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    variables: dict[str, Any]  # the GraphQL filter input
+    flt: PolicyFilter  # what the resolver builds from it (anonymous caller: public_only)
+
+
+def cases(owner: str) -> list[Case]:
+    def public(**kw: Any) -> PolicyFilter:
+        return PolicyFilter(public_only=True, **kw)
+
+    return [
+        Case("none", {}, public()),
+        Case("owner", {"owner": owner}, public(owner=owner)),
+        Case(
+            "owner+status",
+            {"owner": owner, "statusDetailed": "Active"},
+            public(owner=owner, status_detailed=StatusDetailed.Active),
+        ),
+        Case("statusDetailed", {"statusDetailed": "Active"}, public(status_detailed=StatusDetailed.Active)),
+        Case("riskTier", {"riskTier": "Balanced"}, public(risk_tier=RiskTier.Balanced)),
+        Case("expiresBefore", {"expiresBefore": 20_000}, public(expires_before=20_000)),
+        Case(
+            "expiresAfter+Before",
+            {"expiresAfter": 30_000, "expiresBefore": 31_000},
+            public(expires_after=30_000, expires_before=31_000),
+        ),
+    ]
+
+
+async def sample(
+    fn: Callable[[], Awaitable[Any]], n: int, budget_s: float, min_n: int = 3
+) -> tuple[list[float], list[Any]]:
+    times: list[float] = []
+    results: list[Any] = []
+    started = time.monotonic()
+    while len(times) < n and (len(times) < min_n or time.monotonic() - started < budget_s):
+        t0 = time.perf_counter()
+        results.append(await fn())
+        times.append(time.perf_counter() - t0)
+    return times, results
+
+
+async def paired(
+    a: Callable[[], Awaitable[Any]], b: Callable[[], Awaitable[Any]], n: int, budget_s: float
+) -> tuple[list[float], list[float], list[Any], list[Any]]:
+    """Alternate a and b (a first, then b, ...) until n pairs or the budget (at least 3 pairs)."""
+    ta: list[float] = []
+    tb: list[float] = []
+    ra: list[Any] = []
+    rb: list[Any] = []
+    started = time.monotonic()
+    await a()
+    await b()  # warm-up: connections, plan caches
+    while len(ta) < n and (len(ta) < 3 or time.monotonic() - started < budget_s):
+        for fn, times, results in ((a, ta, ra), (b, tb, rb)):
+            t0 = time.perf_counter()
+            results.append(await fn())
+            times.append(time.perf_counter() - t0)
+    return ta, tb, ra, rb
+
+
+async def gql(http: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    response = await http.post("/graphql", json={"query": query, "variables": variables})
+    body: dict[str, Any] = response.json()
+    if response.status_code != 200 or body.get("errors"):
+        raise RuntimeError(f"GraphQL error {response.status_code}: {body}")
+    return body["data"]  # type: ignore[no-any-return]
+
+
+def row(report: Report, name: str, graphql: list[float], raw: list[float], **extra: Any) -> None:
+    g, r = summary_ms(graphql), summary_ms(raw)
+    report.add(
+        case=name,
+        n=g["n"],
+        graphql_p50_ms=g["p50_ms"],
+        graphql_p99_ms=g["p99_ms"],
+        raw_p50_ms=r["p50_ms"],
+        raw_p99_ms=r["p99_ms"],
+        ratio_p50=round(g["p50_ms"] / r["p50_ms"], 2) if r["p50_ms"] else None,
+        ratio_p99=round(g["p99_ms"] / r["p99_ms"], 2) if r["p99_ms"] else None,
+        **extra,
+    )
+
+
+async def seed(uri: str, database: str, n: int, report: Report) -> list[dict[str, Any]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
+    db = client[database]
+    await ensure_indexes(db)
+    docs = policy_documents(n, owners(max(10, n // 500)))
+    started = time.perf_counter()
+    for i in range(0, n, 1000):
+        await db.policies.insert_many(docs[i : i + 1000], ordered=False)
+    elapsed = time.perf_counter() - started
+    report.extra["seed"] = {"policies": n, "seconds": round(elapsed, 1), "docs_per_s": round(n / elapsed)}
+    say(f"inserted {n} policies in {elapsed:.1f}s ({n / elapsed:.0f}/s, insert_many batches of 1000)")
+    await client.close()
+    return docs
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    report = Report("query", "smoke" if args.smoke else "full")
+    database = "bench_query"
+    with workdir("query") as tmp, secantus(tmp) as mongo:
+        docs = await seed(mongo.uri, database, args.policies, report)
+        busiest = max({d["owner"] for d in docs}, key=lambda o: sum(1 for d in docs if d["owner"] == o))
+        with api_server(mongo.uri, database, tmp) as api:
+            say(f"API at {api.url} (pid {api.pid}); {args.samples} samples per figure, budget {args.budget_s}s each")
+            client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.uri)
+            policies = client[database].policies
+            async with httpx.AsyncClient(base_url=api.url, timeout=600) as http:
+                for case in cases(busiest):
+                    flt = case.flt
+
+                    async def via_graphql(case: Case = case) -> list[str]:
+                        data = await gql(http, PAGE_QUERY, {"f": case.variables, "first": PAGE})
+                        return [e["node"]["id"] for e in data["policies"]["edges"]]
+
+                    async def via_driver(flt: PolicyFilter = flt) -> list[str]:
+                        cursor = (
+                            policies.find(flt.query()).sort("_id", DESCENDING).limit(PAGE + 1).hint(flt.index_hint())
+                        )
+                        return [str(d["_id"]) for d in (await cursor.to_list(PAGE + 1))[:PAGE]]
+
+                    async def unhinted(flt: PolicyFilter = flt) -> list[str]:
+                        cursor = policies.find(flt.query()).sort("_id", DESCENDING).limit(PAGE + 1)
+                        return [str(d["_id"]) for d in (await cursor.to_list(PAGE + 1))[:PAGE]]
+
+                    tg, tr, rg, rr = await paired(via_graphql, via_driver, args.samples, args.budget_s)
+                    if rg[-1] != rr[-1]:
+                        raise AssertionError(f"{case.name}: the GraphQL page differs from the driver's")
+                    tu, _ = await sample(unhinted, 3, 0)
+                    row(
+                        report,
+                        f"policies(first: 50) {case.name}",
+                        tg,
+                        tr,
+                        items=len(rg[-1]),
+                        index=flt.index_hint(),
+                        raw_unhinted_p50_ms=summary_ms(tu)["p50_ms"],
+                    )
+
+                public = [d for d in docs if d["status_detailed"] not in ("PendingCreation", "FailedCreation")]
+                target_doc = public[len(public) // 2]
+                target = str(target_doc["_id"])
+
+                async def one_graphql() -> str:
+                    return str((await gql(http, ONE_QUERY, {"id": target}))["policy"]["id"])
+
+                async def one_driver() -> str:
+                    doc = await policies.find_one({"_id": target_doc["_id"]})
+                    return str(doc["_id"]) if doc else ""
+
+                tg, tr, rg, rr = await paired(one_graphql, one_driver, args.samples * 4, args.budget_s)
+                assert rg[-1] == rr[-1] == target
+                row(report, "policy(id)", tg, tr)
+
+                for case in (cases(busiest)[0], cases(busiest)[3]):
+                    flt = case.flt
+
+                    async def count_graphql(case: Case = case) -> int:
+                        return int((await gql(http, COUNT_QUERY, {"f": case.variables}))["policies"]["totalCount"])
+
+                    async def count_driver(flt: PolicyFilter = flt) -> int:
+                        return await policies.count_documents(flt.query(), hint=flt.index_hint())
+
+                    tg, tr, rg, rr = await paired(count_graphql, count_driver, args.samples, args.budget_s)
+                    assert rg[-1] == rr[-1], (rg[-1], rr[-1])
+                    row(report, f"totalCount {case.name}", tg, tr, count=rr[-1])
+
+                explain = (
+                    await policies.find(cases(busiest)[3].flt.query())
+                    .sort("_id", DESCENDING)
+                    .limit(PAGE + 1)
+                    .hint("status_id")
+                    .explain()
+                )
+                report.extra["explain_status_page"] = _plan_summary(explain)
+            await client.close()
+    return report.emit()
+
+
+def _plan_summary(explain: dict[str, Any]) -> dict[str, Any]:
+    plan = explain.get("queryPlanner", {}).get("winningPlan", {})
+    stages = []
+    node: Any = plan
+    while isinstance(node, dict) and node.get("stage"):
+        stages.append(node["stage"] + (f"({node.get('indexName')})" if node.get("indexName") else ""))
+        node = node.get("inputStage")
+    stats = explain.get("executionStats", {})
+    return {
+        "stages": " <- ".join(stages),
+        "keys_examined": stats.get("totalKeysExamined"),
+        "docs_examined": stats.get("totalDocsExamined"),
+        "returned": stats.get("nReturned"),
+        "server_ms": stats.get("executionTimeMillis"),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="a few hundred policies and a few samples")
+    parser.add_argument("--policies", type=int)
+    parser.add_argument("--samples", type=int, help="pairs per figure (GraphQL and raw)")
+    parser.add_argument("--budget-s", type=float, help="stop sampling a figure after this long (at least 3 pairs)")
+    args = parser.parse_args(argv)
+    args.policies = args.policies or (200 if args.smoke else 100_000)
+    args.samples = args.samples or (3 if args.smoke else 50)
+    args.budget_s = args.budget_s if args.budget_s is not None else (0.2 if args.smoke else 60.0)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

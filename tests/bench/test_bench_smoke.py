@@ -1,0 +1,67 @@
+"""Each benchmark in bench/ runs in its smoke mode (tiny sizes) and prints well-formed figures, so the scripts
+cannot rot between full runs. The figures themselves are not judged here (docs/performance.md holds them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(name: str, timeout: float = 240) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", "--smoke"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH ")]
+    assert len(lines) == 1, done.stdout[-3000:]
+    payload: dict[str, Any] = json.loads(lines[0][len("BENCH ") :])
+    assert payload["bench"] == name and payload["mode"] == "smoke"
+    assert payload["machine"]["cores"] >= 1 and "SecantusDB" in payload["machine"]["database"]
+    assert payload["rows"]
+    return payload
+
+
+def test_query_bench_compares_every_filter_with_the_driver() -> None:
+    payload = run_bench("query")
+    cases = {row["case"]: row for row in payload["rows"]}
+    for name in ("none", "owner", "statusDetailed", "riskTier", "expiresBefore"):
+        row = cases[f"policies(first: 50) {name}"]
+        assert row["graphql_p50_ms"] > 0 and row["raw_p50_ms"] > 0 and row["ratio_p50"] > 0
+    assert cases["policy(id)"]["n"] >= 3
+    assert cases["totalCount none"]["count"] > cases["totalCount statusDetailed"]["count"] > 0
+    assert "SORT" in payload["explain_status_page"]["stages"] or "IXSCAN" in payload["explain_status_page"]["stages"]
+
+
+def test_fanout_bench_delivers_every_change_to_every_subscriber() -> None:
+    row = run_bench("fanout")["rows"][0]
+    assert row["subscribers"] == 20 and row["missing"] == 0
+    assert row["receipts"] == row["subscribers"] * row["changes"]
+    assert 0 < row["p50_ms"] <= row["p99_ms"] and row["baseline_watch_p50_ms"] > 0
+    assert row["rss_after_mib"] > 0
+
+
+def test_ingest_bench_applies_every_event_and_matches_the_raw_write() -> None:
+    row = run_bench("ingest")["rows"][0]
+    assert row["events"] >= 60 and row["apply_events_per_s"] > 0 and row["raw_events_per_s"] > 0
+    assert row["documents_written_raw"] > row["policies"]
+
+
+@pytest.mark.devnet
+def test_e2e_bench_reaches_the_subscriber_after_the_block() -> None:
+    row = run_bench("e2e")["rows"][0]
+    assert row["policies"] == 2 and row["subscriber_p50_ms"] > 0 and row["db_visible_p50_ms"] > 0
