@@ -48,38 +48,42 @@ class Lease:
         return self.epoch is not None
 
     async def acquire(self) -> bool:
-        """Take (or keep) the lease; False if another live holder has it."""
+        """Take (or keep) the lease; False if another live holder has it.
+
+        The takeover is a transaction on purpose: a holder killed inside one of its fenced transactions leaves
+        the lease document locked until the server reaps that transaction (transactionLifetimeLimitSeconds).
+        Transactional writes see the conflict and are retried (and make the server reap expired transactions),
+        where a plain write could wait on the lock indefinitely."""
         if self.epoch is not None and await self.renew():
             return True
         leases = self.db.leases
-        now = _now()
-        expires = now + timedelta(seconds=self.ttl_s)
-        doc = await leases.find_one_and_update(
-            {"_id": self.name, "expires_at": {"$lte": now}},
-            {
-                "$set": {"holder": self.holder, "expires_at": expires, "acquired_at": now, "renewed_at": now},
-                "$inc": {"epoch": 1},
-            },
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is None:
-            try:
-                await leases.insert_one(
-                    {
-                        "_id": self.name,
-                        "holder": self.holder,
-                        "epoch": 1,
-                        "expires_at": expires,
-                        "acquired_at": now,
-                        "renewed_at": now,
-                    }
-                )
-            except DuplicateKeyError:
-                self.epoch = None
-                return False
-            doc = {"epoch": 1}
-        self.epoch = int(doc["epoch"])
-        log.info("lease %s acquired by %s (epoch %d)", self.name, self.holder, self.epoch)
+
+        async def take(session: AsyncClientSession) -> int | None:
+            now = _now()
+            expires = now + timedelta(seconds=self.ttl_s)
+            fields = {"holder": self.holder, "expires_at": expires, "acquired_at": now, "renewed_at": now}
+            doc = await leases.find_one_and_update(
+                {"_id": self.name, "expires_at": {"$lte": now}},
+                {"$set": fields, "$inc": {"epoch": 1}},
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            if doc is not None:
+                return int(doc["epoch"])
+            if await leases.find_one({"_id": self.name}, projection={"_id": 1}, session=session) is not None:
+                return None
+            await leases.insert_one({"_id": self.name, "epoch": 1, **fields}, session=session)
+            return 1
+
+        try:
+            async with self.db.client.start_session() as session:
+                epoch = await session.with_transaction(take)
+        except DuplicateKeyError:
+            epoch = None
+        self.epoch = epoch
+        if epoch is None:
+            return False
+        log.info("lease %s acquired by %s (epoch %d)", self.name, self.holder, epoch)
         return True
 
     async def renew(self) -> bool:

@@ -19,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.errors import Conflict
 from services.listener.events import TIERS
-from services.listener.store import Document, now_utc, position_doc, position_of
+from services.listener.store import REVERSE_CHAIN_ORDER, Document, now_utc, position_doc, position_of
 from services.policies.models import PolicyRecord
 from services.policies.status import TERMINAL, Cause, OnChainStatus, StatusDetailed, is_allowed
 from services.store.policies import PolicyRepository, new_policy_id
@@ -269,7 +269,29 @@ async def apply_vault_event(db: AsyncDatabase[Document], event: Document, sessio
     last = current.get("last_event")
     if last is not None and position_of(last) >= position_of(event):
         return HandlerResult("applied", "tier already past this event", extra={"tier_after": _snapshot(current)})
-    state = next_tier_state(current, event["event"], payload)
+    # Fold from the snapshot of the tier's previous applied event, not from the `tiers` document: a get-tier
+    # resync (services/liquidity) may have overwritten that with the chain tip's totals, ahead of this event.
+    previous = await db.chain_events.find_one(
+        {
+            "tier": tier,
+            "canonical": True,
+            "applied": True,
+            "tier_after": {"$ne": None},
+            "$or": [
+                {"block_height": {"$lt": event["block_height"]}},
+                {"block_height": event["block_height"], "tx_index": {"$lt": event.get("tx_index") or 0}},
+                {
+                    "block_height": event["block_height"],
+                    "tx_index": event.get("tx_index") or 0,
+                    "event_index": {"$lt": event["event_index"]},
+                },
+            ],
+        },
+        sort=REVERSE_CHAIN_ORDER,
+        session=session,
+    )
+    base = previous["tier_after"] if previous else EMPTY_TIER
+    state = next_tier_state(base, event["event"], payload)
     if state["capital_ustx"] < 0 or state["locked_ustx"] < 0:
         return HandlerResult("invalid", f"tier {tier} would go negative: {state}")
     await db.tiers.update_one(

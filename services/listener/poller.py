@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 INGEST_OVERLAP_BLOCKS = 2  # re-read a little below the synced height: cheap insurance against indexing lag
 APPLY_ATTEMPTS = 3
+PREFETCH_CONCURRENCY = 8
 
 
 class ChainRestarted(Exception):
@@ -65,7 +67,8 @@ class ListenerConfig:
     confirmations: int = 1
     reorg_window: int = 64  # Stacks blocks below the tip whose canonical status is re-checked each poll
     page_size: int = 50
-    apply_batch: int = 200
+    apply_batch: int = 200  # events read per query
+    apply_chunk: int = 25  # events applied per transaction
     restart_policy: Literal["halt", "orphan"] = "halt"
 
 
@@ -241,9 +244,18 @@ class ChainListener:
         """The documents to write for this page's new (or re-mined) rows, and the lowest height on the page."""
         docs: dict[str, Document] = {}
         lowest: int | None = None
+        known = {
+            d["_id"]: d
+            for d in await self.store.events.find(
+                {"_id": {"$in": [event_key(r.tx_id, r.event_index) for r in rows]}},
+                projection={"canonical": 1, "block_height": 1},
+            ).to_list(None)
+        }
+        missing = {r.tx_id for r in rows if not (known.get(event_key(r.tx_id, r.event_index)) or {}).get("canonical")}
+        await self._prefetch(sorted(missing - set(txs)), txs)
         for row in rows:
             key = event_key(row.tx_id, row.event_index)
-            existing = await self.store.events.find_one({"_id": key}, projection={"canonical": 1, "block_height": 1})
+            existing = known.get(key)
             if existing is not None and existing.get("canonical"):
                 height = int(existing["block_height"])
                 lowest = height if lowest is None else min(lowest, height)
@@ -255,6 +267,16 @@ class ChainListener:
             if key not in docs:
                 docs[key] = self._event_doc(row, source, tx, marker, reincarnated=existing is not None)
         return list(docs.values()), lowest
+
+    async def _prefetch(self, txids: list[str], txs: dict[str, TransactionInfo | None]) -> None:
+        """Fetch a page's unknown transactions a few at a time (a first sync reads thousands)."""
+        limit = asyncio.Semaphore(PREFETCH_CONCURRENCY)
+
+        async def one(txid: str) -> None:
+            async with limit:
+                await self._transaction(txid, txs)
+
+        await asyncio.gather(*(one(t) for t in txids))
 
     async def _transaction(self, txid: str, txs: dict[str, TransactionInfo | None]) -> TransactionInfo | None:
         if txid not in txs:
@@ -368,58 +390,75 @@ class ChainListener:
 
     async def _apply_confirmed(self, tip: ChainTip, report: PollReport) -> None:
         max_burn = tip.burn_block_height - self.config.confirmations
+        chunk = max(1, self.config.apply_chunk)
         while True:
             batch = await self.store.confirmed_pending(max_burn, tip.block_height, self.config.apply_batch)
-            for event in batch:
-                outcome = await self._apply_with_retries(event)
-                if outcome == "applied":
-                    report.applied += 1
-                    self.metrics["applied"] += 1
-                elif outcome == "invalid":
-                    report.invalid += 1
-                    self.metrics["invalid"] += 1
+            for start in range(0, len(batch), chunk):
+                keys = [e["_id"] for e in batch[start : start + chunk]]
+                try:
+                    outcomes = await self.apply_many(keys)
+                except Conflict:
+                    # a concurrent writer (monitor, request) moved a policy: redo this chunk one event at a time
+                    outcomes = [await self._apply_with_retries(key) for key in keys]
+                for outcome in outcomes:
+                    if outcome == "applied":
+                        report.applied += 1
+                        self.metrics["applied"] += 1
+                    elif outcome == "invalid":
+                        report.invalid += 1
+                        self.metrics["invalid"] += 1
             if len(batch) < self.config.apply_batch:
                 return
 
-    async def _apply_with_retries(self, event: Document) -> str | None:
+    async def _apply_with_retries(self, key: str) -> str | None:
         for attempt in range(APPLY_ATTEMPTS):
             try:
-                return await self.apply_one(event["_id"])
+                return (await self.apply_many([key]))[0]
             except Conflict as exc:
-                # a concurrent writer (monitor, request) moved the policy: re-read and try again
                 if attempt == APPLY_ATTEMPTS - 1:
                     raise
-                log.info("applying %s raced another writer (%s); retrying", event["_id"], exc)
+                log.info("applying %s raced another writer (%s); retrying", key, exc)
         return None
 
     async def apply_one(self, key: str) -> str | None:
         """Apply one stored event (if still pending and canonical) in one fenced transaction."""
+        return (await self.apply_many([key]))[0]
 
-        async def work(session: AsyncClientSession) -> str | None:
+    async def apply_many(self, keys: list[str]) -> list[str | None]:
+        """Apply stored events, in the order given (chain order), in one fenced transaction: their handlers'
+        writes, their ``applied`` flags and the cursor commit together or not at all."""
+
+        async def work(session: AsyncClientSession) -> list[str | None]:
             await self.fence.fence(session)
-            event = await self.store.events.find_one(
-                {"_id": key, "outcome": "pending", "canonical": True}, session=session
-            )
-            if event is None:
-                return None
-            result = await apply_event(self.store.db, self.policies, event, session)
-            fields: Document = {
-                "outcome": result.outcome,
-                "applied": result.outcome == "applied",
-                "reason": result.reason,
-                "applied_at": now_utc(),
-            }
-            if "tier_after" in result.extra:
-                fields["tier_after"] = result.extra["tier_after"]
-            update: Document = {"$set": fields}
-            if result.outcome == "applied":
-                update["$inc"] = {"apply_count": 1}
-            await self.store.events.update_one({"_id": key}, update, session=session)
-            if result.outcome == "applied":
-                await self.store.set_cursor({"applied_through": position_doc(event)}, session=session)
-            if result.outcome == "invalid":
-                log.error("event %s (%s) not applied: %s", key, event.get("event"), result.reason)
-            return result.outcome
+            outcomes: list[str | None] = []
+            applied_through: Document | None = None
+            for key in keys:
+                event = await self.store.events.find_one(
+                    {"_id": key, "outcome": "pending", "canonical": True}, session=session
+                )
+                if event is None:
+                    outcomes.append(None)
+                    continue
+                result = await apply_event(self.store.db, self.policies, event, session)
+                fields: Document = {
+                    "outcome": result.outcome,
+                    "applied": result.outcome == "applied",
+                    "reason": result.reason,
+                    "applied_at": now_utc(),
+                }
+                if "tier_after" in result.extra:
+                    fields["tier_after"] = result.extra["tier_after"]
+                update: Document = {"$set": fields}
+                if result.outcome == "applied":
+                    update["$inc"] = {"apply_count": 1}
+                    applied_through = position_doc(event)
+                await self.store.events.update_one({"_id": key}, update, session=session)
+                if result.outcome == "invalid":
+                    log.error("event %s (%s) not applied: %s", key, event.get("event"), result.reason)
+                outcomes.append(result.outcome)
+            if applied_through is not None:
+                await self.store.set_cursor({"applied_through": applied_through}, session=session)
+            return outcomes
 
         return await self.mongo.transaction(work)
 

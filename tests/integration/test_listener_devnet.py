@@ -1,0 +1,264 @@
+"""The listener, the creation monitor, quote expiry and reconciliation against the real contracts on the devnet."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from bson import ObjectId
+
+from policy_registry.embedded.secantus import EmbeddedMongo
+from services.chain import (
+    TESTNET,
+    BackendSigner,
+    ClarityOk,
+    NonceManager,
+    QuoteTerms,
+    StacksApiClient,
+    make_contract_call,
+    monitor_transaction,
+    sign_and_broadcast_contract_call,
+    sign_quote,
+    stx_post_condition,
+    to_python,
+    uint_cv,
+)
+from services.chain.clarity import ClarityBuffer, ClarityValue, ResponseOk, string_ascii_cv
+from services.jobs.leases import Unfenced
+from services.jobs.reconciliation import Reconciler
+from services.jobs.tx_monitor import CreationTxMonitor, QuoteExpiryJob
+from services.listener.poller import ChainListener, ListenerConfig
+from services.policies.models import PolicyRecord
+from services.policies.status import Cause, StatusDetailed
+from services.store.mongo import MongoStore
+from services.store.policies import PolicyRepository, new_policy_id
+from tests.fixtures.devnet import DevnetFixture
+
+pytestmark = pytest.mark.devnet
+S = StatusDetailed
+PREMIUM = 1_200_000
+COLLATERAL = 30_000_000
+STRIKE = 6_400_000_000_000
+SATS = 20_000_000
+
+
+@pytest.fixture
+async def client(devnet: DevnetFixture) -> AsyncIterator[StacksApiClient]:
+    async with StacksApiClient(devnet.url) as api:
+        yield api
+
+
+def listener_for(
+    store: MongoStore, client: StacksApiClient, devnet: DevnetFixture, confirmations: int = 1
+) -> ChainListener:
+    config = ListenerConfig(devnet.registry, devnet.vault, confirmations=confirmations)
+    return ChainListener(store, client, config, Unfenced())
+
+
+async def sync(listener: ChainListener) -> None:
+    report = await listener.poll_once()
+    assert report.error is None, report.error
+
+
+async def signed_quote(
+    devnet: DevnetFixture, client: StacksApiClient, owner: str, *, expiry_in: int = 5, tier: str = "Balanced"
+) -> tuple[QuoteTerms, list[ClarityValue]]:
+    burn = (await client.get_tip()).burn_block_height
+    terms = QuoteTerms(
+        registry=devnet.registry,
+        quote_id=os.urandom(16),
+        owner=owner,
+        protected_value_usd8=STRIKE,
+        protected_amount_sats=SATS,
+        expiration_height=burn + 50,
+        policy_type="PUT",
+        premium_ustx=PREMIUM,
+        collateral_ustx=COLLATERAL,
+        risk_tier=tier,
+        quote_expiry_height=burn + expiry_in,
+    )
+    signature = sign_quote(devnet.quote_private_key, terms)
+    return terms, [
+        ClarityBuffer(terms.quote_id),
+        uint_cv(terms.protected_value_usd8),
+        uint_cv(terms.protected_amount_sats),
+        uint_cv(terms.expiration_height),
+        string_ascii_cv(terms.policy_type),
+        uint_cv(terms.premium_ustx),
+        uint_cv(terms.collateral_ustx),
+        string_ascii_cv(terms.risk_tier),
+        uint_cv(terms.quote_expiry_height),
+        ClarityBuffer(signature),
+    ]
+
+
+def creation_call(devnet: DevnetFixture, signer: BackendSigner, args: list[ClarityValue], nonce: int) -> bytes:
+    address, name = devnet.registry.split(".")
+    tx = make_contract_call(
+        contract_address=address,
+        contract_name=name,
+        function_name="create-policy-entry",
+        function_args=args,
+        signer=signer,
+        nonce=nonce,
+        fee=3_000,
+        network=TESTNET,
+        post_conditions=[stx_post_condition("origin", "eq", PREMIUM)],
+    )
+    return tx.serialize()
+
+
+async def store_pending(store: MongoStore, terms: QuoteTerms, vault: str, tx_id: str | None = None) -> PolicyRecord:
+    """What requestPolicyCreation stores: the PendingCreation policy and its held reservation."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    record = PolicyRecord(
+        id=new_policy_id(),
+        owner=terms.owner,
+        counterparty=vault,
+        protected_value_usd8=terms.protected_value_usd8,
+        protected_amount_sats=terms.protected_amount_sats,
+        expiration_height=terms.expiration_height,
+        risk_tier=terms.risk_tier,  # type: ignore[arg-type]
+        premium_ustx=terms.premium_ustx,
+        collateral_ustx=terms.collateral_ustx,
+        status_detailed=S.PendingCreation,
+        quote_id=terms.quote_id.hex(),
+        quote_expiry_height=terms.quote_expiry_height,
+        tx_id_creation=tx_id,
+        created_at=now,
+        updated_at=now,
+    )
+    policy = await PolicyRepository(store).insert(record, Cause.REQUEST)
+    await store.db.reservations.insert_one(
+        {
+            "_id": terms.quote_id.hex(),
+            "tier": terms.risk_tier,
+            "amount_ustx": terms.collateral_ustx,
+            "policy_id": policy.id,
+            "owner": terms.owner,
+            "expires_burn_height": terms.quote_expiry_height,
+            "status": "held",
+            "created_at": now,
+            "updated_at": now,
+            "reason": None,
+        }
+    )
+    return policy
+
+
+async def vault_tier(client: StacksApiClient, devnet: DevnetFixture, tier: str) -> dict[str, Any]:
+    value = to_python(
+        await client.call_read_only(
+            devnet.vault, "get-tier", [string_ascii_cv(tier)], sender=devnet.registry.split(".")[0]
+        )
+    )
+    assert isinstance(value, ResponseOk)
+    result: dict[str, Any] = value.value
+    return result
+
+
+async def test_the_creation_path_ends_active_then_reconciliation_and_the_event_settle_it(
+    devnet: DevnetFixture, client: StacksApiClient, store: MongoStore
+) -> None:
+    buyer = BackendSigner.from_hex(devnet.accounts["wallet_2"].private_key, TESTNET)
+    terms, args = await signed_quote(devnet, client, buyer.address)
+    nonce = (await client.get_nonces(buyer.address)).possible_next_nonce
+    pending = await store_pending(store, terms, devnet.vault)
+    txid = await client.broadcast_transaction(creation_call(devnet, buyer, args, nonce))
+    repo = PolicyRepository(store)
+    await store.db.policies.update_one({"_id": ObjectId(pending.id)}, {"$set": {"tx_id_creation": txid}})  # submit…Tx
+
+    monitor = CreationTxMonitor(store, client, confirmations=1)
+    assert await monitor.run_once(Unfenced()) == 0  # pending: nothing to do
+    await devnet.amine()
+    outcome = await monitor_transaction(client, txid, timeout=5, poll_interval=0.05)
+    assert outcome.state == "success" and isinstance(outcome.result, ClarityOk)
+    onchain_id = to_python(outcome.result.value)
+
+    listener = listener_for(store, client, devnet, confirmations=1)
+    await sync(listener)
+    assert (await repo.require(pending.id)).status_detailed is S.PendingCreation  # not confirmed yet
+    await devnet.amine(blocks=0, burn_blocks=1)
+    await sync(listener)
+    active = await repo.require(pending.id)
+    assert active.status_detailed is S.Active and active.status_onchain == 0
+    assert active.policy_id_onchain == onchain_id and active.tx_id_creation == txid
+    assert (active.creation_height, active.creation_burn_height) == (outcome.block_height, outcome.burn_block_height)
+    assert active.counterparty == devnet.vault and active.failure_reason is None
+    assert (await store.db.reservations.find_one({"_id": terms.quote_id.hex()}))["status"] == "converted"
+    assert await monitor.run_once(Unfenced()) == 0
+
+    # the backend settles it on chain; reconciliation sees it first (the listener is not run meanwhile)
+    backend = BackendSigner.from_hex(devnet.accounts["backend"].private_key, TESTNET)
+    sent = await sign_and_broadcast_contract_call(
+        client,
+        backend,
+        NonceManager(client, backend.address),
+        contract_id=devnet.registry,
+        function_name="update-policy-status",
+        function_args=[uint_cv(onchain_id), uint_cv(1), uint_cv(COLLATERAL // 3), uint_cv(STRIKE // 2)],
+    )
+    await devnet.amine()
+    assert (await monitor_transaction(client, sent.txid, timeout=5, poll_interval=0.05)).state == "success"
+    reconciler = Reconciler(store, client, devnet.registry, confirmations=1)
+    assert await reconciler.run_once(Unfenced()) == 0  # the change is not confirmed yet: not drift
+    await devnet.amine(blocks=0, burn_blocks=1)
+    assert await reconciler.run_once(Unfenced()) == 1
+    settled = await repo.require(pending.id)
+    assert settled.status_detailed is S.Settled and settled.status_onchain == 1
+    assert (settled.settlement_ustx, settled.settlement_price_usd8) == (COLLATERAL // 3, STRIKE // 2)
+    assert (await repo.history(pending.id))[-1].cause == "reconcile"
+    assert (await store.db.chain_state.find_one({"_id": "reconciliation"}))["repairs_total"] == 1
+
+    # the listener then applies the confirmed event: nothing to move, only the txid and time to fill in
+    await sync(listener)
+    final = await repo.require(pending.id)
+    assert final.status_detailed is S.Settled and final.tx_id_status_update == sent.txid
+    assert final.settled_at is not None
+    # the tier mirror, kept from events alone since the chain's start, equals the vault's own totals
+    for tier in ("Conservative", "Balanced", "Aggressive"):
+        mirror = await store.db.tiers.find_one({"_id": tier})
+        chain_tier = await vault_tier(client, devnet, tier)
+        fields = ("capital_ustx", "locked_ustx", "premiums_ustx", "settlements_ustx")
+        assert tuple(mirror[f] for f in fields) == tuple(chain_tier[f.replace("_", "-")] for f in fields), tier
+
+
+async def test_an_aborted_creation_and_a_lapsed_quote_fail_and_release_their_reservations(
+    devnet: DevnetFixture, client: StacksApiClient, store: MongoStore
+) -> None:
+    buyer = BackendSigner.from_hex(devnet.accounts["wallet_3"].private_key, TESTNET)
+    terms, args = await signed_quote(devnet, client, buyer.address, expiry_in=1)
+    nonce = (await client.get_nonces(buyer.address)).possible_next_nonce
+    txid = await client.broadcast_transaction(creation_call(devnet, buyer, args, nonce))
+    doomed = await store_pending(store, terms, devnet.vault, tx_id=txid)
+    lapsed_terms, _ = await signed_quote(devnet, client, buyer.address, expiry_in=0)
+    lapsed = await store_pending(store, lapsed_terms, devnet.vault)
+
+    await devnet.amine(blocks=0, burn_blocks=2)  # the quote expires before the tx is mined
+    await devnet.amine()
+    assert (await monitor_transaction(client, txid, timeout=5, poll_interval=0.05)).state == "failed"
+
+    monitor = CreationTxMonitor(store, client, confirmations=1)
+    assert await monitor.run_once(Unfenced()) == 1
+    failed = await PolicyRepository(store).require(doomed.id)
+    assert failed.status_detailed is S.FailedCreation
+    assert failed.failure_reason == "abort_by_response: u106 quote-expired"
+    assert (await store.db.reservations.find_one({"_id": terms.quote_id.hex()}))["status"] == "released"
+
+    expiry = QuoteExpiryJob(store, client, devnet.registry, confirmations=1)
+    assert await expiry.run_once(Unfenced()) == 1
+    gone = await PolicyRepository(store).require(lapsed.id)
+    assert gone.status_detailed is S.FailedCreation and "with no transaction" in (gone.failure_reason or "")
+    assert (await store.db.reservations.find_one({"_id": lapsed_terms.quote_id.hex()}))["status"] == "released"
+    history = await PolicyRepository(store).history(lapsed.id)
+    assert [(h.to_status, h.cause) for h in history][-1] == (S.FailedCreation, "job")
+    assert await expiry.run_once(Unfenced()) == 0 and await monitor.run_once(Unfenced()) == 0
+
+
+async def second_store(mongo_server: EmbeddedMongo, name: str) -> MongoStore:
+    other = MongoStore(mongo_server.uri, name, timeout_ms=3000)
+    await other.ensure_indexes()
+    return other

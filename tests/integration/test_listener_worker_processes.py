@@ -1,0 +1,232 @@
+"""`policy-registry worker` as real processes on the devnet: SIGKILL at random points during a long ingestion,
+then a restart, ends in the same state as an uninterrupted run; two workers on one database apply no event twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from policy_registry.embedded.process import ManagedProcess, free_port
+from services.chain import (
+    TESTNET,
+    BackendSigner,
+    NonceManager,
+    StacksApiClient,
+    monitor_transaction,
+    sign_and_broadcast_contract_call,
+    stx_post_condition,
+    uint_cv,
+)
+from services.chain.clarity import string_ascii_cv
+from services.store.mongo import MongoStore
+from tests.fixtures.devnet import DevnetFixture
+from tests.integration.test_listener_devnet import creation_call, listener_for, signed_quote
+from tests.services.listener.conftest import state_digest
+
+pytestmark = pytest.mark.devnet
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def short_txn_mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database server that reaps a killed process's open transaction after 3 s instead of 60 s."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("secantus-short") / "secantus.log"
+    server = ManagedProcess(
+        "secantus-short-txn",
+        [sys.executable, str(Path(__file__).with_name("secantus_short_txn.py")), str(port), "3"],
+        log_path=log_path,
+    )
+    server.start()
+    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    deadline = time.monotonic() + 30
+    while True:
+        client: MongoClient[dict[str, object]] = MongoClient(uri, serverSelectionTimeoutMS=300)
+        try:
+            client.admin.command("ping")
+            break
+        except PyMongoError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+        finally:
+            client.close()
+    yield uri
+    server.stop(grace=5.0)
+
+
+@pytest.fixture
+async def client(devnet: DevnetFixture) -> AsyncIterator[StacksApiClient]:
+    async with StacksApiClient(devnet.url) as api:
+        yield api
+
+
+async def make_history(devnet: DevnetFixture, client: StacksApiClient) -> None:
+    """~70 more contract events: 30 deposits (1 event each) and 13 creations (3 events each)."""
+    provider = BackendSigner.from_hex(devnet.accounts["wallet_4"].private_key, TESTNET)
+    nonces = NonceManager(client, provider.address)
+    sent = []
+    for i in range(30):
+        tier = ("Conservative", "Balanced", "Aggressive")[i % 3]
+        sent.append(
+            await sign_and_broadcast_contract_call(
+                client,
+                provider,
+                nonces,
+                contract_id=devnet.vault,
+                function_name="deposit",
+                function_args=[string_ascii_cv(tier), uint_cv(2_000_000 + i)],
+                fee=1_000,
+                post_conditions=[stx_post_condition("origin", "eq", 2_000_000 + i)],
+            )
+        )
+    buyer = BackendSigner.from_hex(devnet.accounts["wallet_1"].private_key, TESTNET)
+    nonce = (await client.get_nonces(buyer.address)).possible_next_nonce
+    txids = [s.txid for s in sent]
+    for i in range(13):
+        _, args = await signed_quote(
+            devnet, client, buyer.address, tier=("Conservative", "Balanced", "Aggressive")[i % 3]
+        )
+        txids.append(await client.broadcast_transaction(creation_call(devnet, buyer, args, nonce + i)))
+    await devnet.amine()
+    for txid in txids:
+        assert (await monitor_transaction(client, txid, timeout=10, poll_interval=0.05)).state == "success"
+    await devnet.amine(blocks=0, burn_blocks=1)
+
+
+def spawn_worker(devnet: DevnetFixture, mongo_uri: str, database: str, cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "MONGODB_URI": mongo_uri,
+        "MONGODB_DATABASE": database,
+        "STACKS_API_URL": devnet.url,
+        "REGISTRY_CONTRACT_ID": devnet.registry,
+        "VAULT_CONTRACT_ID": devnet.vault,
+        "CHAIN_CONFIRMATIONS": "1",
+        "LISTENER_POLL_INTERVAL_S": "0.2",
+        "TX_MONITOR_INTERVAL_S": "1",
+        "RECONCILE_INTERVAL_S": "1",
+        "LEASE_TTL_S": "2",
+        "LOG_LEVEL": "INFO",
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "policy_registry.cli", "worker"], cwd=cwd, env=env, stdout=out, stderr=out
+        )
+
+
+async def wait_synced(store: MongoStore, target: dict[str, object], within: float = 40) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        cursor = await store.db.chain_cursor.find_one({"_id": "listener"}) or {}
+        pending = await store.db.chain_events.count_documents({"outcome": "pending", "canonical": True})
+        if cursor.get("applied_through") == target and pending == 0:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"not synced: cursor {cursor.get('applied_through')}, pending {pending}")
+
+
+async def progress(store: MongoStore) -> dict[str, int]:
+    return {
+        "ingested": await store.db.chain_events.count_documents({}),
+        "applied": await store.db.chain_events.count_documents({"applied": True}),
+    }
+
+
+async def wait_progress(store: MongoStore, field: str, goal: int, within: float = 30) -> dict[str, int]:
+    deadline = time.monotonic() + within
+    while True:
+        done = await progress(store)
+        if done[field] >= goal or time.monotonic() > deadline:
+            return done
+        await asyncio.sleep(0.02)
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def test_killed_workers_and_two_workers_end_in_the_reference_state(
+    devnet: DevnetFixture,
+    client: StacksApiClient,
+    store: MongoStore,
+    short_txn_mongo: str,
+    tmp_path: Path,
+) -> None:
+    await make_history(devnet, client)
+    reference_listener = listener_for(store, client, devnet, confirmations=1)
+    report = await reference_listener.poll_once()
+    assert report.error is None and report.applied >= 60
+    reference, ref_state = await state_digest(store)
+    target = ref_state["applied_through"]
+    assert len(ref_state["events"]) >= 60
+
+    killed_db = f"test_{uuid.uuid4().hex[:12]}"
+    pair_db = f"test_{uuid.uuid4().hex[:12]}"
+    stores = [MongoStore(short_txn_mongo, name, timeout_ms=3000) for name in (killed_db, pair_db)]
+    log = tmp_path / "workers.log"
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        # one worker, SIGKILLed at random points of its ingestion (while storing raw events, then while applying
+        # them), then restarted until it finishes
+        rng = random.Random(int.from_bytes(os.urandom(4), "big"))
+        total = len(ref_state["events"])
+        kills = []
+        for stage, field in (("ingesting", "ingested"), ("applying", "applied"), ("applying", "applied")):
+            worker = spawn_worker(devnet, short_txn_mongo, killed_db, tmp_path, log)
+            processes.append(worker)
+            done = await progress(stores[0])
+            goal = rng.randint(done[field] + 1, max(done[field] + 1, total - 5))
+            reached = await wait_progress(stores[0], field, goal)
+            stop(worker, signal.SIGKILL)
+            kills.append((stage, goal, reached))
+        survivor = spawn_worker(devnet, short_txn_mongo, killed_db, tmp_path, log)
+        processes.append(survivor)
+        await wait_synced(stores[0], target)
+        stop(survivor)
+        digest, state = await state_digest(stores[0])
+        assert state == ref_state, f"kills at {kills}"
+        assert digest == reference
+        assert any(0 < r["applied"] < total for _, _, r in kills), kills  # at least one kill mid-application
+
+        # two workers on one database at once; the listener's holder is killed half-way, the other takes over
+        pair = [spawn_worker(devnet, short_txn_mongo, pair_db, tmp_path, log) for _ in range(2)]
+        processes += pair
+        await wait_progress(stores[1], "applied", rng.randint(1, total - 5))
+        lease = await stores[1].db.leases.find_one({"_id": "chain-listener"})
+        assert lease is not None
+        holder_pid = int(lease["holder"].split("/")[1])
+        holder = next(p for p in pair if p.pid == holder_pid)
+        stop(holder, signal.SIGKILL)
+        await wait_synced(stores[1], target)
+        for p in pair:
+            stop(p)
+        digest, state = await state_digest(stores[1])
+        assert digest == reference
+        counts = [d["apply_count"] for d in await stores[1].db.chain_events.find({"applied": True}).to_list(None)]
+        assert counts and set(counts) == {1}
+        assert (await stores[1].db.leases.find_one({"_id": "chain-listener"}))["epoch"] >= 2
+    finally:
+        for p in processes:
+            stop(p, signal.SIGKILL)
+        for s in stores:
+            await s.client.drop_database(s.db.name)
+            await s.close()
