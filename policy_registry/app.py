@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -55,6 +56,12 @@ class RegistryGraphQL(WebSocketAuth, GraphQL[RequestContext, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(self._ide_html)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return json.loads(data)
+        except UnicodeDecodeError as exc:  # a body that is not UTF-8 is a bad request (400), not a server error
+            raise json.JSONDecodeError(f"request body is not UTF-8 ({exc.reason})", "", 0) from None
 
 
 def create_app(settings: Settings, mongodb_uri: str, services: Services | None = None) -> Starlette:
