@@ -7,8 +7,10 @@ version it has already had (or an older one). See docs/subscriptions.md.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import strawberry
 
@@ -26,6 +28,19 @@ from services.policies.models import PolicyRecord
 from services.pubsub.events import ChainTip as ChainTipRecord
 
 
+T = TypeVar("T")
+
+
+async def _io(call: Awaitable[T]) -> T:
+    """Await a database call, then honour a cancellation that arrived meanwhile: PyMongo can absorb one (the
+    client left during the read), and the subscription would then wait for its next change forever."""
+    result = await call
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+    return result
+
+
 class _Audience:
     """What one subscriber may see: pending creations only if it is their owner's live session."""
 
@@ -39,11 +54,11 @@ class _Audience:
         if self._session is None or self._session.address != record.owner:
             return False
         # Private details go out only while the session lives (the connection may outlast a sign-out).
-        return await self._auth.is_live(self._session)
+        return await _io(self._auth.is_live(self._session))
 
 
 async def _audience(info: Info) -> _Audience:
-    return _Audience(info.context.services.auth, await current_session(info))
+    return _Audience(info.context.services.auth, await _io(current_session(info)))
 
 
 async def policy_updated(
@@ -56,7 +71,7 @@ async def policy_updated(
     services = info.context.services
     policy_id = str(id)
     async with services.pubsub.policy_changes(policy_id) as changes:
-        current = await services.policy_queries.get(policy_id)
+        current = await _io(services.policy_queries.get(policy_id))
         if current is None or not await audience.sees(current):
             raise NotFound(f"policy {policy_id} does not exist", id=policy_id)
         last = current.version if since_version is None else since_version
@@ -88,7 +103,7 @@ async def policies_updated(
         seen: dict[str, int] = {}
         if since is not None:
             moment = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
-            for record in await pubsub.changed_since(owner, moment):
+            for record in await _io(pubsub.changed_since(owner, moment)):
                 seen[record.id] = record.version
                 if await audience.sees(record):
                     yield Policy.from_record(record)
@@ -115,7 +130,7 @@ async def chain_tip(info: Info) -> AsyncGenerator[ChainTip, None]:
     pubsub = info.context.services.pubsub
     async with pubsub.tip_changes() as changes:
         last: ChainTipRecord | None = None
-        current = await pubsub.current_tip()
+        current = await _io(pubsub.current_tip())
         if current is not None:
             last = current
             yield ChainTip.from_record(current)

@@ -14,6 +14,7 @@ from typing import Any
 
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from services.error_mapping import to_service_error
 
@@ -39,6 +40,9 @@ class CodedErrors(MaskErrors):
             return self._with(error, service_error.message, {"code": service_error.code, **service_error.details})
         if error.extensions and "code" in error.extensions:
             return error
+        if isinstance(original, (InvalidOperationTypeError, CannotGetOperationTypeError)):
+            # e.g. a query sent over graphql-ws, which carries subscriptions only
+            return self._with(error, error.message, {"code": "BAD_INPUT"})
         # A ValueError/TypeError located in the document (variable coercion) is the client's; one raised inside
         # a subscription's source stream has neither path nor location: that is ours, and masked.
         if original is None or (error.path is None and error.nodes and isinstance(original, (ValueError, TypeError))):

@@ -9,6 +9,7 @@ from collections import defaultdict, deque
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 TRANSPORT_WS = "graphql-transport-ws"
 GRAPHQL_WS = "graphql-ws"
@@ -31,7 +32,11 @@ class GraphQLSocket:
     ) -> GraphQLSocket:
         ws = await connect(url, subprotocols=[protocol], open_timeout=10, **connect_args)  # type: ignore[list-item]
         await ws.send(json.dumps({"type": "connection_init", "payload": payload or {}}))
-        ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        try:
+            ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        except ConnectionClosed as closed:
+            rcvd = closed.rcvd
+            raise ConnectionRefusedError(f"closed {rcvd.code if rcvd else None} {rcvd.reason if rcvd else ''}") from None
         if ack.get("type") != "connection_ack":
             await ws.close()
             raise ConnectionRefusedError(json.dumps(ack))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,19 +34,44 @@ class WalletSignature:
     address: str
 
 
+class _NodeWallet:
+    """One long-lived Node process answering a JSON line per request."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
+
+    def ask(self, request: dict[str, object]) -> dict[str, object]:
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._proc = subprocess.Popen(
+                    ["node", str(SCRIPT)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env={**os.environ, "CONTRACTS_DIR": str(CONTRACTS)},
+                )
+                atexit.register(self._proc.kill)
+            assert self._proc.stdin is not None and self._proc.stdout is not None
+            self._proc.stdin.write(json.dumps(request) + "\n")
+            self._proc.stdin.flush()
+            line = self._proc.stdout.readline()
+            if not line:
+                error = self._proc.stderr.read() if self._proc.stderr else ""
+                raise RuntimeError(f"the Node wallet stopped: {error[-2000:]}")
+            answer: dict[str, object] = json.loads(line)
+            return answer
+
+
+_WALLET = _NodeWallet()
+
+
 def wallet_sign(*ops: tuple[str, str, str]) -> list[WalletSignature]:
-    """Sign each (message, private key, network) like a wallet; one Node process for the batch."""
-    request = {"ops": [{"message": m, "privateKey": k, "network": n} for m, k, n in ops]}
-    answer = subprocess.run(
-        ["node", str(SCRIPT)],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env={**os.environ, "CONTRACTS_DIR": str(CONTRACTS)},
-    )
-    results = json.loads(answer.stdout)["results"]
+    """Sign each (message, private key, network) like a wallet does."""
+    answer = _WALLET.ask({"ops": [{"message": m, "privateKey": k, "network": n} for m, k, n in ops]})
+    results = answer["results"]
+    assert isinstance(results, list)
     assert all(r["verified"] for r in results), "the reference verifier must accept its own signatures"
     return [WalletSignature(r["signature"], r["publicKey"], r["address"]) for r in results]
 

@@ -3,10 +3,11 @@
 // @stacks/transactions' signMessageHashRsv. Also derives the key's public key and address, and checks the
 // signature with @stacks/encryption's own verifier.
 //
-// Usage: node wallet_sign.mjs < {"ops": [{"message", "privateKey", "network"}]} > {"results": [...]}
+// Usage: one request per line on stdin, {"ops": [{"message", "privateKey", "network"}]}; one answer per line on
+// stdout, {"results": [...]} (a long-lived process: tests pay Node's start-up once).
 // Packages are resolved from CONTRACTS_DIR/node_modules (default: ../../../contracts).
 import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,8 +18,7 @@ const tx = require('@stacks/transactions');
 const encryption = require('@stacks/encryption');
 
 const hex = (bytes) => Buffer.from(bytes).toString('hex');
-const { ops } = JSON.parse(readFileSync(0, 'utf8'));
-const results = ops.map((op) => {
+function sign(op) {
   const messageHash = hex(encryption.hashMessage(op.message));
   const signature = tx.signMessageHashRsv({ messageHash, privateKey: op.privateKey });
   const publicKey = tx.privateKeyToPublic(op.privateKey);
@@ -28,5 +28,10 @@ const results = ops.map((op) => {
     address: tx.getAddressFromPrivateKey(op.privateKey, op.network),
     verified: encryption.verifyMessageSignatureRsv({ signature, message: op.message, publicKey }),
   };
-});
-process.stdout.write(JSON.stringify({ results }));
+}
+
+for await (const line of createInterface({ input: process.stdin })) {
+  if (!line.trim()) continue;
+  const { ops } = JSON.parse(line);
+  process.stdout.write(JSON.stringify({ results: ops.map(sign) }) + '\n');
+}
