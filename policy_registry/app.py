@@ -27,6 +27,7 @@ from policy_registry.metrics import RequestMetricsMiddleware, instrument_schema,
 from policy_registry.ratelimit import RateLimitMiddleware
 from policy_registry.settings import Settings
 from policy_registry.websocket import WebSocketAuth
+from policy_registry.worker import start_in_app, stop_in_app
 from resolvers.context import RequestContext
 from schema import build_schema
 
@@ -73,10 +74,13 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
         app.state.services = services or await Services.create(settings, mongodb_uri)
         log.info("policy registry API ready (database %s)", settings.mongodb_database)
         app.state.services.pubsub.start()  # this process's change stream: live updates for its subscribers
+        worker = await start_in_app(settings, app.state.services.store)  # RUN_WORKER: listener and jobs
+        app.state.worker = worker  # /metrics reads its counters
         try:
             yield
         finally:
             await app.state.services.pubsub.stop()
+            await stop_in_app(worker)
             if owned:
                 await app.state.services.close()
 

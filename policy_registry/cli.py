@@ -15,7 +15,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from policy_registry.app import create_app
-    from policy_registry.embedded.secantus import EmbeddedMongo
+    from policy_registry.embedded.stack import banner, start_embedded
     from policy_registry.logging_setup import configure_logging
     from policy_registry.server import GracefulServer
     from policy_registry.settings import get_settings
@@ -27,14 +27,8 @@ def _serve(args: argparse.Namespace) -> int:
         settings.port = args.port
     configure_logging(settings.log_level, settings.log_format)
     with ExitStack() as stack:
-        uri = settings.mongodb_uri
-        if uri is None:
-            data = settings.embedded_db_path
-            log.info("MONGODB_URI is not set: starting the embedded SecantusDB server (data in %s)", data)
-            embedded = EmbeddedMongo(data, log_path=data.parent / "secantus.log")
-            stack.enter_context(embedded)
-            uri = embedded.uri
-            log.info("embedded database ready at %s", uri)
+        parts = start_embedded(settings, stack)
+        uri = parts.mongodb_uri
         app = create_app(settings, uri)
         log.info("GraphQL API and GraphiQL at http://%s:%s/graphql", settings.host, settings.port)
         config = uvicorn.Config(
@@ -47,6 +41,7 @@ def _serve(args: argparse.Namespace) -> int:
             ws_max_size=settings.max_request_bytes,
             proxy_headers=False,
         )
+        print(banner(settings, parts), flush=True)
         GracefulServer(config).run()
     log.info("stopped")
     return 0

@@ -9,12 +9,14 @@ import httpx
 from policy_registry import wiring
 from policy_registry.settings import Settings
 from services.auth.service import AuthService
+from services.backend_txs import BackendTxQueue
 from services.chain.api_client import StacksApiClient
 from services.chain.tip import TipCache
 from services.liquidity import LiquidityService
 from services.oracle import Asset, OracleParameters, OracleService
 from services.oracle.local_control import LocalPriceControl
 from services.policies.creation import ChainContracts, CreationService
+from services.policies.lifecycle import LifecycleService
 from services.policies.queries import PolicyQueries
 from services.policies.quotes import QuoteService
 from services.pubsub.service import PubSub, default_instance_id
@@ -38,6 +40,8 @@ class Services:
     tip: TipCache | None
     quotes: QuoteService | None
     creation: CreationService | None  # None also when no quote key is configured
+    backend_txs: BackendTxQueue  # sends nothing without a chain and a backend key
+    lifecycle: LifecycleService | None
     auth: AuthService
     pubsub: PubSub  # the change feed is started by the app's lifespan
 
@@ -54,7 +58,7 @@ class Services:
         oracle = OracleService(sources, MongoPriceStore(store), OracleParameters())
         liquidity = LiquidityService(store)
         contracts = ChainContracts(settings.registry_contract_id, settings.vault_contract_id, settings.stacks_network)
-        chain = tip = quotes = creation = None
+        chain = tip = quotes = creation = lifecycle = None
         if settings.stacks_api_url:
             key = settings.stacks_api_key.get_secret_value() if settings.stacks_api_key else None
             chain = StacksApiClient(settings.stacks_api_url, api_key=key)
@@ -71,6 +75,10 @@ class Services:
             quote_signer = wiring.load_signer(settings, "quote")
             if quote_signer is not None:
                 creation = CreationService(store, policies, quotes, liquidity, quote_signer, contracts)
+        backend_txs = BackendTxQueue(store, policies, chain, wiring.load_signer(settings, "backend"),
+                                     settings.registry_contract_id, settings.vault_contract_id)
+        if tip is not None:
+            lifecycle = LifecycleService(store, policies, oracle, tip, backend_txs)
         return cls(
             settings=settings,
             store=store,
@@ -85,6 +93,8 @@ class Services:
             tip=tip,
             quotes=quotes,
             creation=creation,
+            backend_txs=backend_txs,
+            lifecycle=lifecycle,
             auth=AuthService(store, settings.stacks_network, settings.auth_challenge_ttl_s, settings.session_ttl_s),
             pubsub=PubSub(
                 store,

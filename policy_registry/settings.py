@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     quote_key: SecretStr | None = Field(default=None, description="The quote-signing key (hex), if no file.")
     chain_confirmations: int = Field(default=1, ge=0, description="Burn blocks an event must have before it applies.")
     listener_poll_interval_s: float = Field(default=2.0, gt=0)
+    # --- worker: listener, monitors, reconciliation (docs/listener.md) ---------------------------------------
+    run_worker: bool = Field(default=True, description="Run the worker (listener and jobs) inside `serve`.")
+    listener_reorg_window: int = Field(default=64, ge=1, description="Stacks blocks re-checked for reorgs.")
+    chain_restart_policy: Literal["halt", "orphan"] = Field(
+        default="halt", description="On a new chain marker: halt until an operator accepts it, or orphan the old."
+    )
+    tx_monitor_interval_s: float = Field(default=5.0, gt=0, description="Creation-tx monitor and quote expiry.")
+    reconcile_interval_s: float = Field(default=60.0, gt=0, description="Seconds between reconciliation runs.")
+    lease_ttl_s: float = Field(default=15.0, ge=1, description="Job lease lifetime; renewed every third of it.")
     devnet_block_interval_s: float = Field(default=2.0, ge=0)
     devnet_burn_ratio: int = Field(default=1, ge=1)
     demo_data: bool = Field(default=True, description="Embedded devnet: buy a few demo policies on first start.")
@@ -98,6 +107,8 @@ class Settings(BaseSettings):
         default="local", description="local: a deterministic feed an operator sets; exchanges: public tickers."
     )
     oracle_poll_interval_s: float = Field(default=30.0, gt=0)
+    expiration_check_interval_s: float = Field(default=30.0, gt=0)
+    backend_tx_interval_s: float = Field(default=2.0, gt=0)
     local_btc_price_usd8: int = Field(default=10_000_000_000_000, gt=0, description="Initial local BTC-USD price.")
     local_stx_price_usd8: int = Field(default=100_000_000, gt=0, description="Initial local STX-USD price.")
 

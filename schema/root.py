@@ -8,10 +8,15 @@ import strawberry
 
 from resolvers import auth as auth_resolvers
 from resolvers import chain_status as chain_resolvers
+from resolvers import creation as creation_resolvers
+from resolvers import lifecycle as lifecycle_resolvers
+from resolvers import market as market_resolvers
 from resolvers import policies as policy_resolvers
 from resolvers import subscriptions as subscription_resolvers
 from schema.auth_types import AuthChallenge, AuthPayload, SessionInfo
 from schema.chain_types import ChainStatus
+from schema.creation_types import PolicyCreation, Price, Quote, TierAvailability
+from schema.lifecycle_types import ExpirationCheck
 from schema.policy_types import Policy, PolicyConnection, PolicyEvent
 from schema.subscription_types import ChainTip
 
@@ -36,6 +41,18 @@ class Query:
     me: SessionInfo | None = strawberry.field(
         resolver=auth_resolvers.me, description="The signed-in wallet's session; null without a session token."
     )
+    quote: Quote = strawberry.field(
+        resolver=creation_resolvers.quote,
+        description="Price a policy: premium, collateral, tier, heights and the prices used. A preview: it reserves "
+        "nothing; pass its quoteId to requestPolicyCreation to buy at these numbers while it is valid.",
+    )
+    tier_availability: list[TierAvailability] = strawberry.field(
+        resolver=market_resolvers.tier_availability, description="Capital, locked, reserved and free per tier."
+    )
+    latest_price: Price = strawberry.field(
+        resolver=market_resolvers.latest_price,
+        description="The oracle's aggregated price (ORACLE_UNAVAILABLE if stale).",
+    )
     chain_status: ChainStatus = strawberry.field(
         resolver=chain_resolvers.chain_status,
         description="Chain tip, the listener's cursor and lag, its last error, the chain marker, reconciliation.",
@@ -55,6 +72,33 @@ class Mutation:
     )
     sign_out: bool = strawberry.field(
         resolver=auth_resolvers.sign_out, description="End the current session (its token stops working)."
+    )
+    request_policy_creation: PolicyCreation = strawberry.mutation(
+        resolver=creation_resolvers.request_policy_creation,
+        description="Signed in: price (or lock in `quoteId`), reserve collateral, sign the quote, store the policy as "
+        "PendingCreation and return the contract call for the wallet. Repeating an idempotencyKey returns the "
+        "first result.",
+    )
+    submit_policy_creation_tx: Policy = strawberry.mutation(
+        resolver=creation_resolvers.submit_policy_creation_tx,
+        description="Owner only: the txid the wallet broadcast, so the service follows it before its event arrives.",
+    )
+    request_policy_activation: Policy = strawberry.mutation(
+        resolver=lifecycle_resolvers.request_policy_activation,
+        description="Owner only: exercise an Active policy while BTC is below its strike and before it expires. "
+        "It becomes Settling, the backend sends update-policy-status, and the confirmed event makes it Settled.",
+    )
+    run_expiration_check: ExpirationCheck = strawberry.mutation(
+        resolver=lifecycle_resolvers.run_expiration_check,
+        description="Operator only: run the expiration job now (Active policies past their height → Expiring).",
+    )
+    retry_policy_status_update: Policy = strawberry.mutation(
+        resolver=lifecycle_resolvers.retry_policy_status_update,
+        description="Operator only: retry a FailedSettlement / FailedExpiration policy's status update.",
+    )
+    set_local_price: Price = strawberry.mutation(
+        resolver=market_resolvers.set_local_price,
+        description="Operator only, local feed only: set the price every local source reports.",
     )
 
 

@@ -15,7 +15,7 @@ from policy_registry.embedded.secantus import MEMORY, EmbeddedMongo
 from policy_registry.settings import Settings
 from services.store.mongo import MongoStore
 
-pytest_plugins: list[str] = ["tests.fixtures.devnet"]
+pytest_plugins: list[str] = ["tests.fixtures.devnet", "tests.api.chain_api"]
 
 
 @pytest.fixture(scope="session")

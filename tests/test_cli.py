@@ -43,7 +43,7 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def test_serve_starts_the_embedded_database_and_stops_cleanly(tmp_path: Path) -> None:
+def test_serve_starts_the_embedded_stack_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "PORT": str(port), "EMBEDDED_DB_PATH": str(tmp_path / "db"), "LOG_LEVEL": "INFO"}
     env.pop("MONGODB_URI", None)
@@ -69,6 +69,7 @@ def test_serve_starts_the_embedded_database_and_stops_cleanly(tmp_path: Path) ->
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, output
-    assert "stopped secantusdb" in output
+    assert "stopped secantusdb" in output and "stopped stacks-devnet" in output
+    assert "operator token" in output and "wallet_1" in output  # the banner of the embedded default
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "no process left behind"
     assert (tmp_path / "db").is_dir(), "data lives in a directory that survives restarts"

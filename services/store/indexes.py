@@ -62,6 +62,16 @@ RESERVATION_INDEXES: list[IndexModel] = [
 QUOTE_INDEXES: list[IndexModel] = [
     IndexModel([("expires_at", ASCENDING)], name="quotes_ttl", expireAfterSeconds=24 * 3600),
 ]
+# the chain listener (services/listener): raw events, unique on (tx_id, event_index), read in chain order
+_CHAIN_ORDER = [("block_height", ASCENDING), ("tx_index", ASCENDING), ("event_index", ASCENDING)]
+CHAIN_EVENT_INDEXES: list[IndexModel] = [
+    IndexModel([("tx_id", ASCENDING), ("event_index", ASCENDING)], name="tx_event_unique", unique=True),
+    IndexModel([("outcome", ASCENDING), *_CHAIN_ORDER], name="outcome_order"),
+    IndexModel([("canonical", ASCENDING), ("block_height", ASCENDING)], name="canonical_height"),
+    IndexModel([("quote_id", ASCENDING), ("event", ASCENDING)], name="quote_event"),
+    IndexModel([("policy_id_onchain", ASCENDING), ("event", ASCENDING)], name="policy_event"),
+    IndexModel([("tier", ASCENDING), ("outcome", ASCENDING), *_CHAIN_ORDER], name="tier_order"),
+]
 
 # Live updates and sign-in (issue 9): `policiesUpdated(owner, since)` catch-up reads by owner and updated_at;
 # challenges and sessions are kept a day past their expiry (for support questions), then the TTL monitor drops them.
@@ -76,6 +86,15 @@ SESSION_INDEXES: list[IndexModel] = [
     IndexModel([("expires_at", ASCENDING)], name="sessions_ttl", expireAfterSeconds=24 * 3600),
 ]
 
+# Backend transactions: at most one in flight per (policy, action) — the partial unique index is the guarantee.
+BACKEND_TX_INDEXES: list[IndexModel] = [
+    IndexModel([("policy_id", ASCENDING), ("action", ASCENDING)], name="one_active_per_policy_action", unique=True,
+               partialFilterExpression={"active": {"$eq": True}}),
+    IndexModel([("policy_id", ASCENDING), ("action", ASCENDING), ("attempt", ASCENDING)], name="attempts",
+               unique=True),
+    IndexModel([("active", ASCENDING), ("next_try_at", ASCENDING)], name="due"),
+]
+
 
 async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     await db.policies.create_indexes(list(POLICY_INDEXES.values()))
@@ -84,6 +103,8 @@ async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     await db.price_daily.create_indexes(PRICE_DAILY_INDEXES)
     await db.reservations.create_indexes(RESERVATION_INDEXES)
     await db.quotes.create_indexes(QUOTE_INDEXES)
+    await db.chain_events.create_indexes(CHAIN_EVENT_INDEXES)
     await db.policies.create_indexes(POLICY_CHANGE_INDEXES)
     await db.auth_challenges.create_indexes(AUTH_CHALLENGE_INDEXES)
     await db.sessions.create_indexes(SESSION_INDEXES)
+    await db.backend_txs.create_indexes(BACKEND_TX_INDEXES)

@@ -237,12 +237,20 @@ class PolicyRepository:
             doc = await self._policies.find_one_and_update(
                 {"_id": oid, "status_detailed": policy.status_detailed.value, "version": policy.version},
                 {"$set": {**_plain(changes), "updated_at": now}, "$inc": {"version": 1}},
-                return_document=ReturnDocument.AFTER, session=session,
+                return_document=ReturnDocument.AFTER,
+                session=session,
             )
             if doc is not None:
                 await self._events.insert_one(
-                    self._event_doc(oid, doc["version"], policy.status_detailed, policy.status_detailed, cause,
-                                    {"changed": sorted(changes), **(details or {})}, now),
+                    self._event_doc(
+                        oid,
+                        doc["version"],
+                        policy.status_detailed,
+                        policy.status_detailed,
+                        cause,
+                        {"changed": sorted(changes), **(details or {})},
+                        now,
+                    ),
                     session=session,
                 )
             return doc
