@@ -99,6 +99,7 @@ class FakeChain:
         self.duplicate_rows = False
         self.extra_rows: dict[str, list[dict[str, Any]]] = {}  # contract → raw rows served first
         self.chain_policies: dict[int, dict[str, Any]] = {}  # get-policy answers (reconciliation tests)
+        self.used_quotes: set[bytes] = set()  # is-quote-used answers
         self.rng = random.Random(7)
         self.seen: list[str] = []
         self.base_url = ""
@@ -355,7 +356,8 @@ class FakeChain:
                 return {"okay": True, "result": to_hex(none_cv())}
             return {"okay": True, "result": to_hex(some_cv(tuple_cv({k: uint_cv(v) for k, v in policy.items()})))}
         if function == "is-quote-used":
-            return {"okay": True, "result": "0x04"}
+            quote = deserialize(body["arguments"][0]).value  # type: ignore[attr-defined]
+            return {"okay": True, "result": "0x03" if quote in self.used_quotes else "0x04"}
         return {"okay": False, "cause": f'Unchecked(UndefinedFunction("{function}"))'}
 
     def app(self) -> Starlette:

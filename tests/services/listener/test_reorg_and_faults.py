@@ -15,8 +15,8 @@ from services.store.policies import PolicyRepository
 from .conftest import make_listener, pending_policy, state_digest
 from .fake_chain import (
     REGISTRY,
-    Fault,
     FakeChain,
+    Fault,
     PolicyTerms,
     creation_tx,
     deposit_tx,

@@ -1,0 +1,3 @@
+from tests.services.listener.conftest import chain, client
+
+__all__ = ["chain", "client"]
