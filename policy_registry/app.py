@@ -23,6 +23,7 @@ from strawberry.asgi import GraphQL
 
 from policy_registry.body_limit import BodySizeLimitMiddleware
 from policy_registry.container import Services
+from policy_registry.jobs import service_jobs
 from policy_registry.metrics import RequestMetricsMiddleware, instrument_schema, metrics_endpoint
 from policy_registry.ratelimit import RateLimitMiddleware
 from policy_registry.settings import Settings
@@ -74,7 +75,8 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
         app.state.services = services or await Services.create(settings, mongodb_uri)
         log.info("policy registry API ready (database %s)", settings.mongodb_database)
         app.state.services.pubsub.start()  # this process's change stream: live updates for its subscribers
-        worker = await start_in_app(settings, app.state.services.store)  # RUN_WORKER: listener and jobs
+        # RUN_WORKER: the chain listener and every singleton job, the service's own included
+        worker = await start_in_app(settings, app.state.services.store, service_jobs(app.state.services))
         app.state.worker = worker  # /metrics reads its counters
         try:
             yield

@@ -9,6 +9,9 @@ Runs inside ``serve`` (``RUN_WORKER=true``, the default; the app's lifespan star
 | creation-tx monitor | ``creation-monitor`` | ``TX_MONITOR_INTERVAL_S`` |
 | quote expiry | ``quote-expiry`` | ``TX_MONITOR_INTERVAL_S`` |
 | reconciliation | ``reconciliation`` | ``RECONCILE_INTERVAL_S`` |
+| oracle polling | ``oracle`` | ``ORACLE_POLL_INTERVAL_S`` (policy_registry/jobs.py) |
+| expiration check | ``expiration`` | ``EXPIRATION_CHECK_INTERVAL_S`` (policy_registry/jobs.py) |
+| backend transactions | ``backend-txs`` | ``BACKEND_TX_INTERVAL_S`` (services/backend_txs) |
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,8 +56,16 @@ class Worker:
 
     @classmethod
     def build(
-        cls, settings: Settings, store: MongoStore, client: StacksApiClient, *, holder: str | None = None
+        cls,
+        settings: Settings,
+        store: MongoStore,
+        client: StacksApiClient,
+        *,
+        holder: str | None = None,
+        extra_jobs: Sequence[tuple[SingletonJob, float]] = (),
     ) -> Worker:
+        """The chain-side jobs; `extra_jobs` are the service's own (policy_registry/jobs.py: oracle polling,
+        expiration, the backend transaction queue), built by the caller from its `Services`."""
         policies = PolicyRepository(store)
         config = ListenerConfig(
             registry_contract_id=settings.registry_contract_id,
@@ -76,6 +88,7 @@ class Worker:
                 Reconciler(store, client, settings.registry_contract_id, confirmations, policies),
                 settings.reconcile_interval_s,
             ),
+            *extra_jobs,
         ]
         return cls(settings, store, client, holder or holder_id(settings), listener, jobs)
 
@@ -113,10 +126,13 @@ def make_client(settings: Settings) -> StacksApiClient:
 
 async def run_worker(settings: Settings, mongodb_uri: str, *, accept_chain_restart: bool = False) -> None:
     """The ``policy-registry worker`` process: its own store and chain client, until cancelled or signalled."""
-    store = MongoStore(mongodb_uri, settings.mongodb_database, settings.mongodb_timeout_ms)
-    await store.ensure_indexes()
+    from policy_registry.container import Services
+    from policy_registry.jobs import service_jobs
+
+    services = await Services.create(settings, mongodb_uri)
+    store = services.store
     client = make_client(settings)
-    worker = Worker.build(settings, store, client)
+    worker = Worker.build(settings, store, client, extra_jobs=service_jobs(services))
     worker.listener.accept_restart_once = accept_chain_restart
     loop = asyncio.get_running_loop()
     import signal
@@ -127,10 +143,12 @@ async def run_worker(settings: Settings, mongodb_uri: str, *, accept_chain_resta
         await worker.run()
     finally:
         await client.aclose()
-        await store.close()
+        await services.close()
 
 
-async def start_in_app(settings: Settings, store: MongoStore) -> tuple[Worker, asyncio.Task[Any]] | None:
+async def start_in_app(
+    settings: Settings, store: MongoStore, extra_jobs: Sequence[tuple[SingletonJob, float]] = ()
+) -> tuple[Worker, asyncio.Task[Any]] | None:
     """The worker task ``serve`` runs beside the API (None when RUN_WORKER is off or no Stacks API is set)."""
     if not settings.run_worker:
         log.info("RUN_WORKER is off: this process serves the API only")
@@ -138,7 +156,7 @@ async def start_in_app(settings: Settings, store: MongoStore) -> tuple[Worker, a
     if not settings.stacks_api_url:
         log.warning("STACKS_API_URL is not set: the worker (chain listener and jobs) is not started")
         return None
-    worker = Worker.build(settings, store, make_client(settings))
+    worker = Worker.build(settings, store, make_client(settings), extra_jobs=extra_jobs)
     return worker, asyncio.create_task(worker.run(), name="policy-registry-worker")
 
 
