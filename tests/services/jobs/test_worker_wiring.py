@@ -1,0 +1,63 @@
+"""The worker's wiring: inside the app's lifespan (RUN_WORKER), and the `policy-registry worker` command."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from policy_registry.cli import main
+from policy_registry.settings import Settings, get_settings
+from policy_registry.worker import start_in_app, stop_in_app
+from services.jobs.leases import Lease
+from services.store.mongo import MongoStore
+from tests.services.listener.fake_chain import REGISTRY, VAULT, FakeChain
+
+
+async def test_the_app_runs_the_worker_only_when_asked_and_with_a_chain(store: MongoStore, chain: FakeChain) -> None:
+    off = Settings(_env_file=None, run_worker=False, stacks_api_url=chain.base_url)  # type: ignore[call-arg]
+    assert await start_in_app(off, store) is None
+    no_chain = Settings(_env_file=None, stacks_api_url=None)  # type: ignore[call-arg]
+    assert await start_in_app(no_chain, store) is None
+
+    on = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        stacks_api_url=chain.base_url,
+        registry_contract_id=REGISTRY,
+        vault_contract_id=VAULT,
+        listener_poll_interval_s=0.05,
+        chain_confirmations=0,
+    )
+    started = await start_in_app(on, store)
+    assert started is not None
+    worker, task = started
+    for _ in range(200):
+        if await store.db.chain_state.find_one({"_id": "tip"}):
+            break
+        await asyncio.sleep(0.05)
+    assert (await store.db.chain_state.find_one({"_id": "tip"}))["chain_marker"] == chain.marker
+    assert {d["_id"] for d in await store.db.leases.find().to_list(None)} == {
+        "chain-listener",
+        "creation-monitor",
+        "quote-expiry",
+        "reconciliation",
+    }
+    await stop_in_app(started)
+    assert task.done()
+    for name in ("chain-listener", "creation-monitor", "quote-expiry", "reconciliation"):
+        assert await Lease(store.db, name, "next-process", ttl_s=30).acquire()  # released on the way out
+    assert set(worker.metrics()) == {"chain-listener", "creation-monitor", "quote-expiry", "reconciliation"}
+
+
+def test_the_worker_command_needs_a_stacks_api(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("STACKS_API_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        assert main(["worker"]) == 2
+    finally:
+        get_settings.cache_clear()
+    assert "STACKS_API_URL" in capsys.readouterr().err
