@@ -162,6 +162,11 @@ async def update_policy_from_creation_event(
         return HandlerResult("applied", extra={"policy": created.id})
 
     policy = to_record(doc)
+    other = await db.policies.find_one(
+        {"policy_id_onchain": onchain_id, "_id": {"$ne": doc["_id"]}}, projection={"_id": 1}, session=session
+    )
+    if other is not None:
+        return HandlerResult("invalid", f"on-chain id {onchain_id} already belongs to policy {other['_id']}")
     if policy.policy_id_onchain is not None and policy.policy_id_onchain != onchain_id:
         return HandlerResult(
             "invalid", f"quote {quote_id} is policy {policy.id} with on-chain id {policy.policy_id_onchain}"

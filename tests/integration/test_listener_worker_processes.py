@@ -41,12 +41,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def short_txn_mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database server that reaps a killed process's open transaction after 3 s instead of 60 s."""
+    """A database server that reaps a killed process's open transaction after 2 s instead of 60 s."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("secantus-short") / "secantus.log"
     server = ManagedProcess(
         "secantus-short-txn",
-        [sys.executable, str(Path(__file__).with_name("secantus_short_txn.py")), str(port), "3"],
+        [sys.executable, str(Path(__file__).with_name("secantus_short_txn.py")), str(port), "2"],
         log_path=log_path,
     )
     server.start()

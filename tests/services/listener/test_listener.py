@@ -213,3 +213,21 @@ async def test_unconfirmed_events_wait_and_zero_confirmations_apply_at_once(
     chain.burn(1)
     await strict.poll_once()
     assert await store.db.policies.count_documents({"status_detailed": "Active"}) == 1
+
+
+async def test_an_event_inconsistent_with_our_records_is_invalid_and_does_not_block_the_rest(
+    store: MongoStore, chain: FakeChain, client: StacksApiClient
+) -> None:
+    squatter, t, later = terms(1), terms(1), terms(2)
+    stale = await pending_policy(store, squatter)
+    await store.db.policies.update_one({"quote_id": squatter.quote_id.hex()}, {"$set": {"policy_id_onchain": 1}})
+    mine = await pending_policy(store, t)
+    chain.mine([creation_tx(t, t.collateral, t.premium)])
+    chain.mine([creation_tx(later, 2 * t.collateral, 2 * t.premium)])
+    chain.burn()
+    report = await make_listener(store, client).poll_once()
+    assert report.error is None and report.invalid == 1
+    bad = await store.db.chain_events.find_one({"outcome": "invalid"})
+    assert bad["event"] == "policy-created" and str(stale.id) in bad["reason"]
+    assert (await PolicyRepository(store).require(mine.id)).status_detailed is S.PendingCreation
+    assert (await PolicyRepository(store).get_by_onchain_id(2)).status_detailed is S.Active  # type: ignore[union-attr]
