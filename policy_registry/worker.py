@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import socket
+import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -124,15 +125,19 @@ def make_client(settings: Settings) -> StacksApiClient:
     return StacksApiClient(settings.stacks_api_url, api_key=key)
 
 
-async def run_worker(settings: Settings, mongodb_uri: str, *, accept_chain_restart: bool = False) -> None:
-    """The ``policy-registry worker`` process: its own store and chain client, until cancelled or signalled."""
+async def run_worker(
+    settings: Settings, mongodb_uri: str, *, accept_chain_restart: bool = False, chain_only: bool = False
+) -> None:
+    """The ``policy-registry worker`` process: its own store and chain client, until cancelled or signalled.
+    ``chain_only`` runs the four chain-side jobs without the service's own (oracle, expiration, backend txs)."""
     from policy_registry.container import Services
     from policy_registry.jobs import service_jobs
 
     services = await Services.create(settings, mongodb_uri)
     store = services.store
     client = make_client(settings)
-    worker = Worker.build(settings, store, client, extra_jobs=service_jobs(services))
+    extra = () if chain_only else service_jobs(services)
+    worker = Worker.build(settings, store, client, extra_jobs=extra)
     worker.listener.accept_restart_once = accept_chain_restart
     loop = asyncio.get_running_loop()
     import signal
@@ -170,3 +175,35 @@ async def stop_in_app(started: tuple[Worker, asyncio.Task[Any]] | None) -> None:
     except TimeoutError:
         task.cancel()
     await worker.client.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m policy_registry.worker [--chain-only] [--accept-chain-restart]``: the worker against
+    ``MONGODB_URI`` (no embedded database here); ``policy-registry worker`` is the operator's entry point."""
+    import argparse
+
+    from policy_registry.logging_setup import configure_logging
+    from policy_registry.settings import get_settings
+
+    parser = argparse.ArgumentParser(prog="python -m policy_registry.worker")
+    parser.add_argument("--chain-only", action="store_true", help="only the listener, monitors and reconciliation")
+    parser.add_argument("--accept-chain-restart", action="store_true")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if not settings.stacks_api_url or not settings.mongodb_uri:
+        print("set STACKS_API_URL and MONGODB_URI", file=sys.stderr)
+        return 2
+    asyncio.run(
+        run_worker(
+            settings,
+            settings.mongodb_uri,
+            accept_chain_restart=args.accept_chain_restart,
+            chain_only=args.chain_only,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,5 +1,9 @@
-"""`policy-registry worker` as real processes on the devnet: SIGKILL at random points during a long ingestion,
-then a restart, ends in the same state as an uninterrupted run; two workers on one database apply no event twice."""
+"""Worker processes on the devnet: SIGKILL at random points during a long ingestion, then a restart, ends in the
+same state as an uninterrupted run; two workers on one database apply no event twice.
+
+The processes are `python -m policy_registry.worker --chain-only`: the same Worker as `policy-registry worker`
+without the service's own jobs, whose expiration job would (rightly) move expired policies of other tests that
+the reference run, a bare listener, leaves alone."""
 
 from __future__ import annotations
 
@@ -123,7 +127,7 @@ def spawn_worker(devnet: DevnetFixture, mongo_uri: str, database: str, cwd: Path
     }
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "policy_registry.cli", "worker"], cwd=cwd, env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "policy_registry.worker", "--chain-only"], cwd=cwd, env=env, stdout=out, stderr=out
         )
 
 
