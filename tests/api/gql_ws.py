@@ -36,7 +36,9 @@ class GraphQLSocket:
             ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
         except ConnectionClosed as closed:
             rcvd = closed.rcvd
-            raise ConnectionRefusedError(f"closed {rcvd.code if rcvd else None} {rcvd.reason if rcvd else ''}") from None
+            raise ConnectionRefusedError(
+                f"closed {rcvd.code if rcvd else None} {rcvd.reason if rcvd else ''}"
+            ) from None
         if ack.get("type") != "connection_ack":
             await ws.close()
             raise ConnectionRefusedError(json.dumps(ack))
@@ -50,10 +52,10 @@ class GraphQLSocket:
     async def stop(self, op_id: str) -> None:
         await self.ws.send(json.dumps({"id": op_id, "type": "complete" if self.protocol == TRANSPORT_WS else "stop"}))
 
-    async def receive(self, timeout: float = 5) -> dict[str, Any]:
+    async def receive(self, within: float = 5) -> dict[str, Any]:
         """The next protocol message other than keep-alives (a server ping is answered)."""
         while True:
-            message: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            message: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), within))
             if message["type"] == "ping":
                 await self.ws.send(json.dumps({"type": "pong"}))
                 continue
@@ -61,30 +63,30 @@ class GraphQLSocket:
                 continue
             return message
 
-    async def for_op(self, op_id: str, timeout: float = 5) -> dict[str, Any]:
+    async def for_op(self, op_id: str, within: float = 5) -> dict[str, Any]:
         """The next message of operation `op_id`; other operations' messages are kept for their readers."""
         if self._held[op_id]:
             return self._held[op_id].popleft()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             message = await self.receive(max(0.01, deadline - time.monotonic()))
             if message.get("id") == op_id:
                 return message
             self._held[str(message.get("id"))].append(message)
 
-    async def next_payload(self, op_id: str, timeout: float = 5) -> dict[str, Any]:
+    async def next_payload(self, op_id: str, within: float = 5) -> dict[str, Any]:
         """The next result of `op_id` ({"data": ..., "errors": ...}); fails on anything else."""
-        message = await self.for_op(op_id, timeout)
+        message = await self.for_op(op_id, within)
         assert message["type"] in ("next", "data"), message
         payload: dict[str, Any] = message["payload"]
         return payload
 
-    async def completed(self, op_id: str, timeout: float = 5) -> None:
-        message = await self.for_op(op_id, timeout)
+    async def completed(self, op_id: str, within: float = 5) -> None:
+        message = await self.for_op(op_id, within)
         assert message["type"] == "complete", message
 
-    async def next_data(self, op_id: str, field: str, timeout: float = 5) -> dict[str, Any]:
-        payload = await self.next_payload(op_id, timeout)
+    async def next_data(self, op_id: str, field: str, within: float = 5) -> dict[str, Any]:
+        payload = await self.next_payload(op_id, within)
         assert "errors" not in payload, payload
         data: dict[str, Any] = payload["data"][field]
         return data

@@ -40,14 +40,22 @@ class ApiProcess:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
     def start(self, timeout: float = 60) -> ApiProcess:
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> None:
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "policy_registry.cli", "serve"],
             env=self.env,
+            cwd=self.log_path.parent,  # no stray .env
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+    def wait_ready(self, timeout: float = 60) -> ApiProcess:
+        assert self._proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

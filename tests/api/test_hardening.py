@@ -3,7 +3,6 @@ CORS and WebSocket origins, introspection and GraphiQL switches."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -70,7 +69,7 @@ async def test_http_rate_limit_per_client_ip(services: Services, settings: Setti
         assert all([(await api.get(path)).status_code == 200 for path in ("/healthz", "/readyz") * 5])
     off = settings.model_copy(update={"rate_limit_per_s": 0})
     async with client_for(off, services) as api:
-        assert all([(await api.post("/graphql", json=QUERY)).status_code == 200 for _ in range(100)])
+        assert all([(await api.post("/graphql", json=QUERY)).status_code == 200 for _ in range(30)])
 
 
 async def test_request_bodies_above_the_limit_get_413(services: Services, settings: Settings) -> None:
@@ -161,7 +160,7 @@ async def test_websocket_operations_are_rate_limited_per_connection(strict_ws: s
             await client.subscribe(str(op), TIP)
         with pytest.raises(ConnectionClosed) as closed:
             while True:
-                await client.receive(timeout=5)
+                await client.receive(within=5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
     finally:
         await client.close()
@@ -178,7 +177,7 @@ async def test_websocket_messages_above_the_limit_close_the_connection(strict_ws
     try:
         await big.ws.send(json.dumps({"id": "x", "type": "subscribe", "payload": {"query": TIP, "pad": "y" * 8000}}))
         with pytest.raises(ConnectionClosed) as too_big:
-            await big.receive(timeout=5)
+            await big.receive(within=5)
         assert too_big.value.rcvd is not None and too_big.value.rcvd.code == 1009
     finally:
         await big.close()

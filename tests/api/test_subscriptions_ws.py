@@ -15,7 +15,7 @@ from policy_registry.settings import Settings
 from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository, now_utc
-from tests.api.gql_ws import GRAPHQL_WS, TRANSPORT_WS, GraphQLSocket
+from tests.api.gql_ws import GRAPHQL_WS, GraphQLSocket
 from tests.api.live import serve_in_loop
 from tests.api.sessions import open_session, revoke
 from tests.factories import OWNER_A, OWNER_B, make_policy
@@ -162,8 +162,14 @@ async def test_chain_tip_waits_for_the_listener_and_sends_only_moves(ws_url: str
         async def write_tip(height: int) -> None:
             await store.db.chain_state.update_one(
                 {"_id": "tip"},
-                {"$set": {"stacks_height": height, "burn_height": height + 100, "block_hash": f"0x{height:064x}",
-                          "updated_at": now_utc()}},
+                {
+                    "$set": {
+                        "stacks_height": height,
+                        "burn_height": height + 100,
+                        "block_hash": f"0x{height:064x}",
+                        "updated_at": now_utc(),
+                    }
+                },
                 upsert=True,
             )
 
@@ -195,7 +201,8 @@ async def test_unexpected_errors_in_subscriptions_are_masked_with_a_request_id(
     try:
         with caplog.at_level(logging.ERROR, logger="policy_registry.graphql"):
             await client.subscribe(
-                "1", "subscription($id: ID!) { policyUpdated(id: $id, sinceVersion: -1) { policyIdOnChain } }",
+                "1",
+                "subscription($id: ID!) { policyUpdated(id: $id, sinceVersion: -1) { policyIdOnChain } }",
                 {"id": broken.id},
             )
             masked = await client.next_payload("1")

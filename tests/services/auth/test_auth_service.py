@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from services.auth.service import AuthService
-from services.chain.c32 import AddressVersion, encode_address
 from services.auth.tokens import token_key
+from services.chain.c32 import AddressVersion, encode_address
 from services.errors import BadInput, Unauthenticated
 from services.store.mongo import MongoStore
 from services.store.policies import now_utc

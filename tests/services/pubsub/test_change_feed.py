@@ -38,8 +38,8 @@ async def started(feed: ChangeFeed) -> ChangeFeed:
     return feed
 
 
-async def take(sub: Subscriber[PolicyRecord], timeout: float = 5) -> PolicyRecord:
-    return await asyncio.wait_for(sub.get(), timeout)
+async def take(sub: Subscriber[PolicyRecord], within: float = 5) -> PolicyRecord:
+    return await asyncio.wait_for(sub.get(), within)
 
 
 async def test_every_writers_policy_changes_reach_their_topics(store: MongoStore, writer: PolicyRepository) -> None:
@@ -138,12 +138,15 @@ async def test_the_feed_survives_a_database_outage(tmp_path: Path) -> None:
         before = await writer.insert(make_policy(), Cause.REQUEST)
         assert (await take(seen)).id == before.id
         server.stop()
-        await asyncio.sleep(1.5)  # the stream fails and keeps retrying
+        for _ in range(200):  # the stream fails, and keeps retrying
+            if not feed.ready.is_set() and feed.restarts >= 1:
+                break
+            await asyncio.sleep(0.05)
         assert not feed.ready.is_set() and feed.restarts >= 1
         server = EmbeddedMongo(data, log_path=tmp_path / "secantus.log", port=port).start()
         await asyncio.wait_for(feed.ready.wait(), 15)
         after = await writer.insert(make_policy(), Cause.REQUEST)
-        got = await take(seen, timeout=10)
+        got = await take(seen, within=10)
         assert got.id == after.id
     finally:
         await feed.stop()
