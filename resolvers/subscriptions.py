@@ -27,7 +27,6 @@ from services.errors import BadInput, NotFound
 from services.policies.models import PolicyRecord
 from services.pubsub.events import ChainTip as ChainTipRecord
 
-
 T = TypeVar("T")
 
 
