@@ -155,7 +155,10 @@ class ChangeFeed:
             while stream.alive:
                 change = await stream.try_next()
                 if change is not None:
-                    self._dispatch(change)
+                    try:
+                        self._dispatch(change)
+                    except Exception:  # never retry a change forever: it would stop every later one
+                        log.exception("change stream: could not publish a change; skipped it")
                     await asyncio.sleep(0)  # a long batch must not starve the subscribers it feeds
                 if stream.resume_token is not None:
                     self._token = dict(stream.resume_token)

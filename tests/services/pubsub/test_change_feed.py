@@ -60,6 +60,22 @@ async def test_every_writers_policy_changes_reach_their_topics(store: MongoStore
         await feed.stop()
 
 
+async def test_an_unreadable_document_is_skipped_and_the_feed_goes_on(
+    store: MongoStore, writer: PolicyRepository, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = Broker(100, 30)
+    seen = broker.subscribe(owner_topic(OWNER_A))
+    feed = await started(ChangeFeed(store.db, broker, "poison"))
+    try:
+        with caplog.at_level(logging.WARNING, logger="services.pubsub.feed"):
+            await store.db.policies.insert_one({"owner": OWNER_A, "status_detailed": "Active"})  # not a policy
+            good = await writer.insert(make_policy(), Cause.REQUEST)
+            assert (await take(seen)).id == good.id
+        assert "malformed policy document" in caplog.text
+    finally:
+        await feed.stop()
+
+
 async def test_the_chain_tip_is_published_and_other_chain_state_is_not(store: MongoStore) -> None:
     broker = Broker(100, 30)
     tips: Subscriber[ChainTip] = broker.subscribe(TIP_TOPIC)
