@@ -171,7 +171,7 @@ class ChainListener:
             report.ingested += await self._ingest_contract(contract_id, floor, marker, txs)
         await self.store.set_cursor({"synced_height": tip.block_height, "chain_marker": marker})
         orphaned = await self._check_reorgs(tip)
-        report.orphaned = orphaned.events
+        report.orphaned += orphaned.events
         if orphaned.events:
             report.details["reorg"] = {"blocks": orphaned.blocks, "policies": orphaned.policies}
         await self._apply_confirmed(tip, report)
