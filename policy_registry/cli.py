@@ -40,6 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
             ws="websockets-sansio",
             ws_max_size=settings.max_request_bytes,
             proxy_headers=False,
+            timeout_graceful_shutdown=10,  # open subscriptions must not hold a shutdown forever
         )
         print(banner(settings, parts), flush=True)
         GracefulServer(config).run()
