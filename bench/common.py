@@ -98,6 +98,8 @@ def api_env(mongodb_uri: str, database: str, port: int, **extra: str) -> dict[st
         "WS_RATE_LIMIT_PER_S": "0",
         "LOG_LEVEL": "WARNING",
         "GRAPHIQL_ENABLED": "false",
+        # SecantusDB under a full bench answers slowly: give the API's driver the patience the raw driver has
+        "MONGODB_TIMEOUT_MS": "120000",
         **extra,
     }
 
