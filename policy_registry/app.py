@@ -96,7 +96,7 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
     graphql_app = RegistryGraphQL(
         schema,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
-        allowed_origins=settings.ws_origins,
+        allowed_origins=settings.allowed_ws_origins,
     )
 
     async def healthz(_: Request) -> Response:
@@ -122,7 +122,7 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
         Middleware(RequestMetricsMiddleware),
         Middleware(
             CORSMiddleware,
-            allow_origins=settings.cors_origins,
+            allow_origins=settings.allowed_cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["content-type", "authorization", "x-request-id", "x-operator-token"],
             expose_headers=["x-request-id", "retry-after"],

@@ -36,12 +36,9 @@ class Settings(BaseSettings):
     # --- HTTP ---------------------------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
-    )
-    ws_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
-    )
+    # None: the service's own pages (http://127.0.0.1:PORT and http://localhost:PORT), whatever PORT is.
+    cors_origins: Annotated[list[str] | None, NoDecode] = None
+    ws_origins: Annotated[list[str] | None, NoDecode] = None
     graphiql_enabled: bool = True
     introspection_enabled: bool = True
 
@@ -152,10 +149,21 @@ class Settings(BaseSettings):
 
     @field_validator("cors_origins", "ws_origins")
     @classmethod
-    def _no_wildcard(cls, value: list[str]) -> list[str]:
-        if "*" in value:
+    def _no_wildcard(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and "*" in value:
             raise ValueError("origins must be listed explicitly; '*' is not allowed")
         return value
+
+    def _own_origins(self) -> list[str]:
+        return [f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"]
+
+    @property
+    def allowed_cors_origins(self) -> list[str]:
+        return self.cors_origins if self.cors_origins is not None else self._own_origins()
+
+    @property
+    def allowed_ws_origins(self) -> list[str]:
+        return self.ws_origins if self.ws_origins is not None else self._own_origins()
 
 
 @lru_cache(maxsize=1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -151,16 +152,16 @@ class LifecycleService:
         )
 
     async def check_expirations(self, limit: int = 500) -> ExpirationReport:
-        """Active policies whose expiration height the burn chain has passed → Expiring + queued expiry."""
+        """Policies whose expiration height the burn chain has passed → Expiring + queued expiry: Active ones, and
+        FailedSettlement ones (their settlement can no longer succeed; the collateral must not stay locked)."""
         burn_height = await self._chain.burn_height()
-        due = (
-            await self._store.db.policies.find(
-                {"status_detailed": S.Active.value, "expiration_height": {"$lt": burn_height}},
+        due: list[dict[str, Any]] = []
+        for status in (S.Active, S.FailedSettlement):
+            cursor = self._store.db.policies.find(
+                {"status_detailed": status.value, "expiration_height": {"$lt": burn_height}},
                 hint="status_expiration",
             )
-            .limit(limit)
-            .to_list(None)
-        )
+            due += await cursor.limit(limit).to_list(None)
         expiring, skipped = [], []
         for doc in due:
             policy = await self._policies.get(str(doc["_id"]))
@@ -189,6 +190,8 @@ class LifecycleService:
         if policy is None:
             raise NotFound(f"no policy with on-chain id {policy_id_onchain}", policyIdOnChain=policy_id_onchain)
         target = {S.FailedSettlement: S.Settling, S.FailedExpiration: S.Expiring}.get(policy.status_detailed)
+        if target is S.Settling and await self._chain.burn_height() > policy.expiration_height:
+            target = S.Expiring  # too late to settle (the contract would say u105): release the collateral
         if target is None:
             raise Conflict(
                 f"the policy is {policy.status_detailed.value}: only failed settlements and expirations can be retried",

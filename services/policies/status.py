@@ -98,6 +98,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(S.Active, S.Expired, *_CHAIN),
     _t(S.Settling, S.Expired, *_CHAIN),  # settlement never made it; the policy expired on chain
     _t(S.FailedSettlement, S.Expired, *_CHAIN),
+    # a settlement that failed and can no longer succeed (the height passed): release the collateral instead
+    _t(S.FailedSettlement, S.Expiring, Cause.JOB, Cause.OPERATOR),
     # re-derivation after a reorg (services/listener/reorg.py): the only way back, always recorded
     *(_t(s, S.PendingCreation, Cause.REORG) for s in _REORG_CREATION_ORPHANED),
     *(_t(s, t, Cause.REORG) for s in TERMINAL for t in _REORG_STATUS_ORPHANED),

@@ -188,7 +188,8 @@ async def test_expiry_after_the_height_releases_the_collateral(harness: Harness)
     await h.mine(1, policy.expiration_height - burn)  # exactly at the expiration height: not expired yet
     assert h.services.tip is not None
     h.services.tip.invalidate()  # don't wait for the one-second cache
-    assert (await lifecycle.check_expirations()).expiring == []
+    # (the shared devnet carries other tests' policies too: the listener mirrors them all, some expire here)
+    assert policy.id not in (await lifecycle.check_expirations()).expiring
     await h.set_btc(9_000_000_000_000)
     await h.mine(1, 1)  # one past it
     h.services.tip.invalidate()
@@ -268,3 +269,22 @@ async def test_two_concurrent_activations_make_one_transaction(harness: Harness)
     assert len(await h.services.backend_txs.for_policy(policy.id)) == 1
     await h.settle_round()
     assert (await h.services.policies.require(policy.id)).status_detailed is S.Settled
+
+
+async def test_a_settlement_too_late_to_succeed_expires_instead(harness: Harness) -> None:
+    h = harness
+    lifecycle = h.services.lifecycle
+    assert lifecycle is not None and h.services.tip is not None
+    policy = await h.create_active("wallet_3", days=1, sats=1_000_000)
+    await h.set_btc(9_000_000_000_000)
+    await lifecycle.request_activation(policy.owner, policy.policy_id_onchain or 0)
+    burn = await h.services.tip.burn_height()
+    await h.mine(1, policy.expiration_height - burn + 1)  # the height passes before the transaction is mined
+    await h.settle_round()
+    failed = await h.services.policies.require(policy.id)
+    assert failed.status_detailed is S.FailedSettlement
+    assert failed.failure_reason == "abort_by_response: u105 policy-expired"
+    h.services.tip.invalidate()
+    assert policy.id in (await lifecycle.check_expirations()).expiring  # its collateral must not stay locked
+    await h.settle_round()
+    assert (await h.services.policies.require(policy.id)).status_detailed is S.Expired
