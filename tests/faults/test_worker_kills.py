@@ -1,9 +1,10 @@
 """`policy-registry worker` SIGKILLed 20 times at random points of a long ingestion (a scripted Hiro API on
-loopback serving ~300 contract events: deposits, creations, settlements, expiries), then restarted until it is
+loopback serving 150 contract events: deposits, creations, settlements, expiries), then restarted until it is
 done: the final state is identical to an uninterrupted run's.
 
-The database reaps a killed process's open transaction after 2 s (tests/integration/secantus_short_txn.py) instead
-of mongod's and SecantusDB's default 60 s, so the next worker does not wait a minute on the dead one's locks.
+The database reaps a killed process's open transaction after 15 s (tests/integration/secantus_short_txn.py) instead
+of mongod's and SecantusDB's default 60 s, so the next worker does not wait a minute on the dead one's locks. (The
+limit applies to live transactions too: much shorter, and a slow machine's 25-event apply chunk never commits.)
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def short_txn_mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     server = ManagedProcess(
         "secantus-short-txn",
-        [sys.executable, str(ROOT / "tests" / "integration" / "secantus_short_txn.py"), str(port), "2"],
+        [sys.executable, str(ROOT / "tests" / "integration" / "secantus_short_txn.py"), str(port), "15"],
         log_path=tmp_path_factory.mktemp("secantus-kills") / "secantus.log",
     )
     server.start()
@@ -65,7 +66,7 @@ def short_txn_mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def long_chain() -> Iterator[FakeChain]:
     chain = FakeChain(marker="f" * 32)
-    history = History(300, seed=21)
+    history = History(150, seed=21)
     # The generator's contract ids are the fake chain's (the devnet deployer's), so the prints route as on chain.
     assert (REGISTRY, VAULT) == (ingest.REGISTRY, ingest.VAULT)
     txs = [FakeTx(txid, prints, function="create-policy-entry") for txid, prints in history.txs]
@@ -124,7 +125,7 @@ async def test_twenty_sigkills_during_ingestion_end_in_the_uninterrupted_state(
     async with StacksApiClient(long_chain.base_url, retry=fast) as client:
         listener = make_listener(reference_store, client, page_size=50)
         report = await listener.poll_once()
-        assert report.error is None and report.applied >= 280, report
+        assert report.error is None and report.applied >= 140, report
     reference, ref_state = await state_digest(reference_store)
     target = ref_state["applied_through"]
     log = tmp_path / "workers.log"
@@ -142,7 +143,7 @@ async def test_twenty_sigkills_during_ingestion_end_in_the_uninterrupted_state(
                 if await progress(killed_store) != before:
                     break
                 await asyncio.sleep(0.1)
-            await asyncio.sleep(rng.uniform(0.0, 1.5))
+            await asyncio.sleep(rng.uniform(0.0, 1.0))
             ingested, applied = await progress(killed_store)
             worker.send_signal(signal.SIGKILL)
             worker.wait()
