@@ -1,12 +1,12 @@
 """Leader leases for singleton jobs (DESIGN §9), in the `leases` collection.
 
-One document per job: ``{_id: job name, holder, epoch, expires_at, acquired_at, renewed_at}``. A process holds
-the lease while ``expires_at`` is in the future; taking over an expired lease increments ``epoch`` (a fencing
-token). Every write a job makes goes through :meth:`Lease.fence` inside its own transaction: that updates the
-lease document conditionally on ``holder`` and ``epoch``, so a process that lost its lease cannot commit (its
-write either finds no matching lease or write-conflicts with the new holder's takeover and is retried into the
-same refusal). Holders compare ``expires_at`` with their own clock: keep the TTL well above the clock skew
-between hosts.
+One document per job: ``{_id: job name, holder, epoch, expires_at, acquired_at, renewed_at, fenced_at}``. A
+process holds the lease until another one takes it over, which it may once ``expires_at`` has passed; a takeover
+increments ``epoch`` (a fencing token). Every write a job makes goes through :meth:`Lease.fence` inside its own
+transaction, as its first write: that updates the lease document conditionally on ``holder`` and ``epoch``,
+so a process that lost its lease cannot commit (its write either finds no matching lease or write-conflicts with
+the new holder's takeover and is retried into the same refusal). Holders compare ``expires_at`` with their own
+clock: keep the TTL well above the clock skew between hosts.
 """
 
 from __future__ import annotations
@@ -91,8 +91,10 @@ class Lease:
         if self.epoch is None:
             return False
         now = _now()
+        # holder + epoch, not expiry: a lease that expired but was not taken over is still ours (a takeover
+        # bumps the epoch), so a renewal that came late keeps it instead of churning epochs.
         result = await self.db.leases.update_one(
-            {"_id": self.name, "holder": self.holder, "epoch": self.epoch, "expires_at": {"$gt": now}},
+            {"_id": self.name, "holder": self.holder, "epoch": self.epoch},
             {"$set": {"expires_at": now + timedelta(seconds=self.ttl_s), "renewed_at": now}},
         )
         if result.matched_count != 1:
@@ -118,7 +120,7 @@ class Lease:
             raise LeaseLost(f"lease {self.name} is not held by {self.holder}")
         now = _now()
         result = await self.db.leases.update_one(
-            {"_id": self.name, "holder": self.holder, "epoch": self.epoch, "expires_at": {"$gt": now}},
+            {"_id": self.name, "holder": self.holder, "epoch": self.epoch},
             {"$set": {"fenced_at": now}},
             session=session,
         )

@@ -429,6 +429,8 @@ class ChainListener:
         writes, their ``applied`` flags and the cursor commit together or not at all."""
 
         async def work(session: AsyncClientSession) -> list[str | None]:
+            # First: the lease document is then locked by this transaction, so a takeover waits for its commit
+            # (fencing last would conflict with every renewal made meanwhile and retry the chunk forever).
             await self.fence.fence(session)
             outcomes: list[str | None] = []
             applied_through: Document | None = None
