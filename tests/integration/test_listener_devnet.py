@@ -73,7 +73,7 @@ async def signed_quote(
         owner=owner,
         protected_value_usd8=STRIKE,
         protected_amount_sats=SATS,
-        expiration_height=burn + 50,
+        expiration_height=burn + 100_000,  # far out: no other test's expiration check ever sees them
         policy_type="PUT",
         premium_ustx=PREMIUM,
         collateral_ustx=COLLATERAL,
