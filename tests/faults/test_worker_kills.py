@@ -1,8 +1,8 @@
 """`policy-registry worker` SIGKILLed 20 times at random points of a long ingestion (a scripted Hiro API on
-loopback serving 150 contract events: deposits, creations, settlements, expiries), then restarted until it is
+loopback serving 300 contract events: deposits, creations, settlements, expiries), then restarted until it is
 done: the final state is identical to an uninterrupted run's.
 
-The database reaps a killed process's open transaction after 15 s (tests/integration/secantus_short_txn.py) instead
+The database reaps a killed process's open transaction after 8 s (tests/integration/secantus_short_txn.py) instead
 of mongod's and SecantusDB's default 60 s, so the next worker does not wait a minute on the dead one's locks. (The
 limit applies to live transactions too: much shorter, and a slow machine's 25-event apply chunk never commits.)
 """
@@ -10,6 +10,7 @@ limit applies to live transactions too: much shorter, and a slow machine's 25-ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -42,7 +43,7 @@ def short_txn_mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     server = ManagedProcess(
         "secantus-short-txn",
-        [sys.executable, str(ROOT / "tests" / "integration" / "secantus_short_txn.py"), str(port), "15"],
+        [sys.executable, str(ROOT / "tests" / "integration" / "secantus_short_txn.py"), str(port), "8"],
         log_path=tmp_path_factory.mktemp("secantus-kills") / "secantus.log",
     )
     server.start()
@@ -66,7 +67,7 @@ def short_txn_mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def long_chain() -> Iterator[FakeChain]:
     chain = FakeChain(marker="f" * 32)
-    history = History(150, seed=21)
+    history = History(300, seed=21)
     # The generator's contract ids are the fake chain's (the devnet deployer's), so the prints route as on chain.
     assert (REGISTRY, VAULT) == (ingest.REGISTRY, ingest.VAULT)
     txs = [FakeTx(txid, prints, function="create-policy-entry") for txid, prints in history.txs]
@@ -125,7 +126,7 @@ async def test_twenty_sigkills_during_ingestion_end_in_the_uninterrupted_state(
     async with StacksApiClient(long_chain.base_url, retry=fast) as client:
         listener = make_listener(reference_store, client, page_size=50)
         report = await listener.poll_once()
-        assert report.error is None and report.applied >= 140, report
+        assert report.error is None and report.applied >= 280, report
     reference, ref_state = await state_digest(reference_store)
     target = ref_state["applied_through"]
     log = tmp_path / "workers.log"
@@ -139,7 +140,7 @@ async def test_twenty_sigkills_during_ingestion_end_in_the_uninterrupted_state(
             processes.append(worker)
             started = time.monotonic()
             # kill at a random point once this worker is doing work (its start-up alone takes seconds here)
-            for _ in range(200):
+            for _ in range(50):  # up to ~5 s: once everything is applied there is no progress to wait for
                 if await progress(killed_store) != before:
                     break
                 await asyncio.sleep(0.1)
@@ -161,13 +162,14 @@ async def test_twenty_sigkills_during_ingestion_end_in_the_uninterrupted_state(
         assert digest == reference
         counts = [d["apply_count"] for d in await killed_store.db.chain_events.find({"applied": True}).to_list(None)]
         assert counts and set(counts) == {1}  # no event applied twice
-        mid_ingestion = [k for k in kills if 0 < k[1] < len(ref_state["events"]) or 0 < k[2] < len(ref_state["events"])]
-        assert len(mid_ingestion) >= KILLS // 2, kills  # the kills landed while work was in progress
+        in_progress = [k for k in kills if k[2] < len(ref_state["events"])]
+        assert len(in_progress) >= KILLS // 2, kills  # most kills landed before the work was done
     finally:
         for p in processes:
             if p.poll() is None:
                 p.kill()
                 p.wait()
         for store in (reference_store, killed_store):
-            await store.client.drop_database(store.db.name)
+            with contextlib.suppress(PyMongoError):
+                await store.client.drop_database(store.db.name)
             await store.close()
