@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
 
 from services.chain.api_client import StacksApiClient
 from services.chain.clarity import ResponseOk, string_ascii_cv, to_python
@@ -138,9 +139,9 @@ class LiquidityService:
     async def sync_from_chain(self, chain: StacksApiClient, vault_contract_id: str) -> list[TierAvailability]:
         """Overwrite the tier mirror with the vault's current totals (read-only `get-tier`).
 
-        The listener keeps `tiers` in step event by event; this is the reconciliation path (start-up before the
-        listener has caught up, drift repair). It reads the chain tip's state, which may be ahead of the
-        listener's confirmed view for a moment; the listener's next applied event sets it again.
+        Only for tiers the listener has not mirrored yet (no `last_event`): once it has, the listener alone keeps
+        them, event by event (it folds each vault event onto the document). Reads the chain tip's state, which may
+        be ahead of the listener's confirmed view until it catches up.
         """
         address = vault_contract_id.split(".", 1)[0]
         for tier in RiskTier:
@@ -150,18 +151,21 @@ class LiquidityService:
             if not isinstance(value, ResponseOk) or not isinstance(value.value, dict):
                 raise ChainUnavailable(f"the vault's get-tier({tier.value}) answered {value!r}")
             totals = value.value
-            await self._tiers.update_one(
-                {"_id": tier.value},
-                {
-                    "$set": {
-                        "capital_ustx": int(totals["capital-ustx"]),
-                        "locked_ustx": int(totals["locked-ustx"]),
-                        "updated_at": now_utc(),
-                        "synced_from": "get-tier",
-                    }
-                },
-                upsert=True,
-            )
+            try:
+                await self._tiers.update_one(
+                    {"_id": tier.value, "last_event": None},
+                    {
+                        "$set": {
+                            "capital_ustx": int(totals["capital-ustx"]),
+                            "locked_ustx": int(totals["locked-ustx"]),
+                            "updated_at": now_utc(),
+                            "synced_from": "get-tier",
+                        }
+                    },
+                    upsert=True,
+                )
+            except DuplicateKeyError:
+                pass  # the listener mirrors this tier already: it stays the only writer
         tip = await chain.get_tip()
         return await self.availability(tip.burn_block_height)
 

@@ -274,28 +274,35 @@ async def apply_vault_event(db: AsyncDatabase[Document], event: Document, sessio
     last = current.get("last_event")
     if last is not None and position_of(last) >= position_of(event):
         return HandlerResult("applied", "tier already past this event", extra={"tier_after": _snapshot(current)})
-    # Fold from the snapshot of the tier's previous applied event, not from the `tiers` document: a get-tier
-    # resync (services/liquidity) may have overwritten that with the chain tip's totals, ahead of this event.
-    previous = await db.chain_events.find_one(
-        {
-            "tier": tier,
-            "canonical": True,
-            "applied": True,
-            "tier_after": {"$ne": None},
-            "$or": [
-                {"block_height": {"$lt": event["block_height"]}},
-                {"block_height": event["block_height"], "tx_index": {"$lt": event.get("tx_index") or 0}},
-                {
-                    "block_height": event["block_height"],
-                    "tx_index": event.get("tx_index") or 0,
-                    "event_index": {"$lt": event["event_index"]},
-                },
-            ],
-        },
-        sort=REVERSE_CHAIN_ORDER,
-        session=session,
-    )
-    base = previous["tier_after"] if previous else EMPTY_TIER
+    if last is not None:
+        # Once the listener has applied an event of this tier, only the listener (and a reorg's re-derivation)
+        # writes its `tiers` document, which is then exactly the snapshot after that event: fold from it. (A scan
+        # of the tier's earlier events per event made ingestion quadratic in the stored history.)
+        base: Document = _snapshot(current)
+    else:
+        # The first event of this tier the listener applies: fold from the snapshot of an earlier applied event if
+        # a re-derivation left one, not from the document, which a get-tier resync (services/liquidity) may have
+        # filled with the chain tip's totals, ahead of this event.
+        previous = await db.chain_events.find_one(
+            {
+                "tier": tier,
+                "canonical": True,
+                "applied": True,
+                "tier_after": {"$ne": None},
+                "$or": [
+                    {"block_height": {"$lt": event["block_height"]}},
+                    {"block_height": event["block_height"], "tx_index": {"$lt": event.get("tx_index") or 0}},
+                    {
+                        "block_height": event["block_height"],
+                        "tx_index": event.get("tx_index") or 0,
+                        "event_index": {"$lt": event["event_index"]},
+                    },
+                ],
+            },
+            sort=REVERSE_CHAIN_ORDER,
+            session=session,
+        )
+        base = previous["tier_after"] if previous else EMPTY_TIER
     state = next_tier_state(base, event["event"], payload)
     if state["capital_ustx"] < 0 or state["locked_ustx"] < 0:
         return HandlerResult("invalid", f"tier {tier} would go negative: {state}")

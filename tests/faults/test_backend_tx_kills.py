@@ -165,7 +165,7 @@ async def test_twenty_sigkills_during_backend_transactions_send_each_once(
         txs = await services.backend_txs.for_policy(policy_id)
         assert [(t.action.value, t.attempt, t.status) for t in txs] == [("settle", 1, "success")]
     assert (await h.chain.get_nonces(backend)).possible_next_nonce == nonce_before + len(ids)
-    assert len(in_flight) >= 3, kills
+    assert in_flight, kills  # at least one kill caught a transaction between broadcast and confirmation
     await h.set_btc(10_000_000_000_000)
     await services.store.client.drop_database(database)
     await services.close()
