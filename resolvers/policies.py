@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import strawberry
 
@@ -15,6 +17,8 @@ from services.auth.visibility import is_private, is_visible
 from services.errors import NotFound
 from services.policies.models import PolicyRecord
 from services.store.policies import PolicyFilter
+
+T = TypeVar("T")
 
 
 async def _visible(info: Info, record: PolicyRecord | None) -> PolicyRecord | None:
@@ -44,15 +48,33 @@ async def policies(
 ) -> PolicyConnection:
     queries = info.context.services.policy_queries
     flt = replace(filter.to_filter() if filter else PolicyFilter(), public_only=True, viewer=await viewer_address(info))
-    page = await queries.page(flt, first, after)
-    edges = [PolicyEdge(node=Policy.from_record(e.node), cursor=e.cursor) for e in page.edges]
-    page_info = PageInfo(
-        has_next_page=page.has_next_page,
-        has_previous_page=page.has_previous_page,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
-    )
-    return PolicyConnection(edges=edges, page_info=page_info, _count=lambda: queries.count(flt))
+    request = queries.page_request(flt, first, after)  # bad arguments fail now, whatever is selected
+
+    async def load() -> tuple[list[PolicyEdge], PageInfo]:
+        page = await queries.fetch(request)
+        edges = [PolicyEdge(node=Policy.from_record(e.node), cursor=e.cursor) for e in page.edges]
+        page_info = PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        )
+        return edges, page_info
+
+    return PolicyConnection(_page=once(load), _count=once(lambda: queries.count(flt)))
+
+
+def once(fetch: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
+    """A loader that runs `fetch` at most once, however many fields (resolved concurrently) await it."""
+    task: asyncio.Task[T] | None = None
+
+    async def get() -> T:
+        nonlocal task
+        if task is None:
+            task = asyncio.ensure_future(fetch())
+        return await task
+
+    return get
 
 
 async def policy_history(info: Info, id: strawberry.ID) -> list[PolicyEvent]:

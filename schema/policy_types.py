@@ -145,9 +145,17 @@ class PolicyEdge:
 
 @strawberry.type(description="A page of policies, newest first, with opaque keyset cursors.")
 class PolicyConnection:
-    edges: list[PolicyEdge]
-    page_info: PageInfo
+    # The page and the count are fetched only if asked for (a `totalCount`-only query reads no page), once each.
+    _page: strawberry.Private[Callable[[], Awaitable[tuple[list[PolicyEdge], PageInfo]]]]
     _count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field
+    async def edges(self) -> list[PolicyEdge]:
+        return (await self._page())[0]
+
+    @strawberry.field
+    async def page_info(self) -> PageInfo:
+        return (await self._page())[1]
 
     @strawberry.field(description="How many policies match the filter (all pages).")
     async def total_count(self) -> int:

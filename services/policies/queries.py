@@ -24,6 +24,13 @@ class PolicyPageData:
     filter: PolicyFilter
 
 
+@dataclass(frozen=True)
+class PageRequest:
+    filter: PolicyFilter
+    size: int
+    after_id: str | None
+
+
 class PolicyQueries:
     def __init__(self, policies: PolicyRepository, max_page_size: int, default_page_size: int) -> None:
         self._policies = policies
@@ -38,7 +45,8 @@ class PolicyQueries:
             raise BadInput("policyIdOnChain must be 1 or more (on-chain ids start at u1)", field="policyIdOnChain")
         return await self._policies.get_by_onchain_id(policy_id_onchain)
 
-    async def page(self, flt: PolicyFilter, first: int | None, after: str | None) -> PolicyPageData:
+    def page_request(self, flt: PolicyFilter, first: int | None, after: str | None) -> PageRequest:
+        """Check a page's arguments (BAD_INPUT at once, even if the page itself is never fetched)."""
         size = self.default_page_size if first is None else first
         if not 1 <= size <= self.max_page_size:
             raise BadInput(
@@ -50,10 +58,17 @@ class PolicyQueries:
             and (flt.expires_after >= flt.expires_before)
         ):
             raise BadInput("expiresAfter must be lower than expiresBefore", field="filter.expiresAfter")
-        after_id = decode_cursor(after) if after is not None else None
-        page = await self._policies.page(flt, size, after_id)
+        return PageRequest(flt, size, decode_cursor(after) if after is not None else None)
+
+    async def fetch(self, request: PageRequest) -> PolicyPageData:
+        page = await self._policies.page(request.filter, request.size, request.after_id)
         edges = [PolicyEdgeData(record, encode_cursor(record.id)) for record in page.items]
-        return PolicyPageData(edges, page.has_next_page, has_previous_page=after_id is not None, filter=flt)
+        return PolicyPageData(
+            edges, page.has_next_page, has_previous_page=request.after_id is not None, filter=request.filter
+        )
+
+    async def page(self, flt: PolicyFilter, first: int | None, after: str | None) -> PolicyPageData:
+        return await self.fetch(self.page_request(flt, first, after))
 
     async def count(self, flt: PolicyFilter) -> int:
         return await self._policies.count(flt)

@@ -186,3 +186,22 @@ async def test_health_and_readiness(api: httpx.AsyncClient) -> None:
     assert (await api.get("/healthz")).json() == {"status": "ok"}
     ready = await api.get("/readyz")
     assert ready.status_code == 200 and ready.json()["database"] is True
+
+
+async def test_a_count_only_query_reads_no_page_but_still_checks_its_arguments(
+    api: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await services.policies.insert(make_policy(status_detailed=S.Active), Cause.CHAIN)
+    pages: list[object] = []
+    real_page = services.policies.page
+
+    async def counting_page(*args: object, **kwargs: object) -> object:
+        pages.append(args)
+        return await real_page(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(services.policies, "page", counting_page)
+    body = await gql(api, "{ policies(first: 5) { totalCount } }")
+    assert body == {"data": {"policies": {"totalCount": 1}}} and pages == []
+    assert error_codes(await gql(api, "{ policies(first: 500) { totalCount } }")) == ["BAD_INPUT"]
+    body = await gql(api, "{ policies(first: 5) { totalCount edges { cursor } pageInfo { hasNextPage } } }")
+    assert body["data"]["policies"]["totalCount"] == 1 and len(pages) == 1  # edges and pageInfo share one read
