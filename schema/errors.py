@@ -15,6 +15,7 @@ from typing import Any
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from services.error_mapping import to_service_error
 
@@ -30,8 +31,22 @@ class CodedErrors(MaskErrors):
         super().__init__(error_message="Internal server error")
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        request_id = _request_id(getattr(self.execution_context, "context", None))
+        context = getattr(self.execution_context, "context", None)
+        if self._subscription_over_http(context):
+            # Over HTTP a subscription field can only fail (its resolver is a stream): say what to do instead.
+            message = "subscriptions are served over WebSocket at /graphql (graphql-transport-ws or graphql-ws)"
+            return [self._with(errors[0], message, {"code": "BAD_INPUT"})] if errors else errors
+        request_id = _request_id(context)
         return [self._coded(error, request_id) for error in errors]
+
+    def _subscription_over_http(self, context: Any) -> bool:
+        request = getattr(context, "request", None)
+        if request is None or request.scope.get("type") != "http":
+            return False
+        try:
+            return self.execution_context.operation_type is OperationType.SUBSCRIPTION
+        except Exception:
+            return False
 
     def _coded(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
         original = error.original_error

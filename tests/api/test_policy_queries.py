@@ -205,3 +205,8 @@ async def test_a_count_only_query_reads_no_page_but_still_checks_its_arguments(
     assert error_codes(await gql(api, "{ policies(first: 500) { totalCount } }")) == ["BAD_INPUT"]
     body = await gql(api, "{ policies(first: 5) { totalCount edges { cursor } pageInfo { hasNextPage } } }")
     assert body["data"]["policies"]["totalCount"] == 1 and len(pages) == 1  # edges and pageInfo share one read
+
+
+async def test_a_subscription_over_http_is_bad_input(api: httpx.AsyncClient) -> None:
+    body = await gql(api, "subscription { chainTip { burnHeight } }")
+    assert error_codes(body) == ["BAD_INPUT"] and "WebSocket" in body["errors"][0]["message"]
