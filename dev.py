@@ -46,7 +46,7 @@ def digest(*paths: Path) -> str:
 
 
 def ensure_python() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs under whatever python3 the machine has
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         say("creating the virtual environment in .venv")
@@ -56,8 +56,19 @@ def ensure_python() -> None:
         say("Python dependencies are up to date")
         return
     say("installing the Python package and its dependencies (first run: a minute or two)")
-    run([str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
-         "-e", ".[dev]"])
+    run(
+        [
+            str(BIN / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            "-e",
+            ".[dev]",
+        ]
+    )
     for old in VENV.glob(".installed-*"):
         old.unlink()
     stamp.touch()

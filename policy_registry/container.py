@@ -75,8 +75,14 @@ class Services:
             quote_signer = wiring.load_signer(settings, "quote")
             if quote_signer is not None:
                 creation = CreationService(store, policies, quotes, liquidity, quote_signer, contracts)
-        backend_txs = BackendTxQueue(store, policies, chain, wiring.load_signer(settings, "backend"),
-                                     settings.registry_contract_id, settings.vault_contract_id)
+        backend_txs = BackendTxQueue(
+            store,
+            policies,
+            chain,
+            wiring.load_signer(settings, "backend"),
+            settings.registry_contract_id,
+            settings.vault_contract_id,
+        )
         if tip is not None:
             lifecycle = LifecycleService(store, policies, oracle, tip, backend_txs)
         return cls(

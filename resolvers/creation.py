@@ -30,14 +30,19 @@ async def quote(info: Info, input: PolicyParametersInput) -> Quote:
 
 
 async def request_policy_creation(
-    info: Info, input: PolicyParametersInput, idempotency_key: str,
+    info: Info,
+    input: PolicyParametersInput,
+    idempotency_key: str,
     quote_id: str | None = None,
 ) -> PolicyCreation:
     session = await require_session(info)
-    result = await _creation(info).request_creation(session.address, input.to_parameters(), idempotency_key,
-                                                     quote_id)
-    return PolicyCreation(policy=Policy.from_record(result.policy), quote=Quote.from_data(result.quote),
-                          transaction=PreparedContractCall.from_call(result.transaction), repeated=result.repeated)
+    result = await _creation(info).request_creation(session.address, input.to_parameters(), idempotency_key, quote_id)
+    return PolicyCreation(
+        policy=Policy.from_record(result.policy),
+        quote=Quote.from_data(result.quote),
+        transaction=PreparedContractCall.from_call(result.transaction),
+        repeated=result.repeated,
+    )
 
 
 async def submit_policy_creation_tx(info: Info, policy_id: strawberry.ID, tx_id: str) -> Policy:

@@ -25,14 +25,21 @@ class PolicyParametersInput:
     policy_type: PolicyType = PolicyType.PUT
     protected_amount_sats: BigInt = strawberry.field(description="BTC to protect, in satoshis (0.0001-100 BTC).")
     protected_value_usd8: BigInt = strawberry.field(
-        description="Strike price in USD x 1e8 (50%-150% of the BTC price).")
+        description="Strike price in USD x 1e8 (50%-150% of the BTC price)."
+    )
     duration_days: int = strawberry.field(description="1 to 365 days.")
     risk_tier: RiskTier | None = strawberry.field(
-        default=None, description="Optional; must equal the tier the strike/spot ratio selects.")
+        default=None, description="Optional; must equal the tier the strike/spot ratio selects."
+    )
 
     def to_parameters(self) -> PolicyParameters:
-        return PolicyParameters(self.policy_type.value, int(self.protected_amount_sats),
-                                int(self.protected_value_usd8), self.duration_days, self.risk_tier)
+        return PolicyParameters(
+            self.policy_type.value,
+            int(self.protected_amount_sats),
+            int(self.protected_value_usd8),
+            self.duration_days,
+            self.risk_tier,
+        )
 
 
 @strawberry.type(description="A priced policy: premium, collateral, tier, heights and the prices used.")
@@ -62,15 +69,25 @@ class Quote:
     def from_data(cls, q: QuoteData) -> Quote:
         p = q.parameters
         return cls(
-            quote_id=q.quote_id, policy_type=PolicyType(p.policy_type),
-            protected_amount_sats=BigInt(p.protected_amount_sats), protected_value_usd8=BigInt(p.protected_value_usd8),
-            duration_days=p.duration_days, risk_tier=q.tier, premium_usd8=BigInt(q.premium_usd8),
-            premium_ustx=BigInt(q.premium_ustx), collateral_ustx=BigInt(q.collateral_ustx),
-            break_even_usd8=BigInt(q.break_even_usd8), btc_price_usd8=BigInt(q.btc_usd8),
-            stx_price_usd8=BigInt(q.stx_usd8), volatility_ppm=q.volatility_ppm,
-            volatility_from_history=q.volatility_from_history, price_sources=list(q.price_sources),
-            priced_at=q.priced_at, expiration_height=q.expiration_height,
-            expiration_time_estimate=q.expiration_time_estimate, quote_expiry_height=q.quote_expiry_height,
+            quote_id=q.quote_id,
+            policy_type=PolicyType(p.policy_type),
+            protected_amount_sats=BigInt(p.protected_amount_sats),
+            protected_value_usd8=BigInt(p.protected_value_usd8),
+            duration_days=p.duration_days,
+            risk_tier=q.tier,
+            premium_usd8=BigInt(q.premium_usd8),
+            premium_ustx=BigInt(q.premium_ustx),
+            collateral_ustx=BigInt(q.collateral_ustx),
+            break_even_usd8=BigInt(q.break_even_usd8),
+            btc_price_usd8=BigInt(q.btc_usd8),
+            stx_price_usd8=BigInt(q.stx_usd8),
+            volatility_ppm=q.volatility_ppm,
+            volatility_from_history=q.volatility_from_history,
+            price_sources=list(q.price_sources),
+            priced_at=q.priced_at,
+            expiration_height=q.expiration_height,
+            expiration_time_estimate=q.expiration_time_estimate,
+            quote_expiry_height=q.quote_expiry_height,
             quote_expires_at=q.quote_expires_at,
         )
 
@@ -90,11 +107,14 @@ class PreparedContractCall:
     def from_call(cls, call: PreparedCall) -> PreparedContractCall:
         wallet = call.to_wallet_json()
         return cls(
-            contract_address=wallet["contractAddress"], contract_name=wallet["contractName"],
-            function_name=wallet["functionName"], function_args=wallet["functionArgs"],
+            contract_address=wallet["contractAddress"],
+            contract_name=wallet["contractName"],
+            function_name=wallet["functionName"],
+            function_args=wallet["functionArgs"],
             post_conditions=JSON(wallet["postConditions"]),
             post_conditions_hex=[post_condition_to_hex(pc) for pc in call.post_conditions],
-            post_condition_mode=wallet["postConditionMode"], network=wallet["network"],
+            post_condition_mode=wallet["postConditionMode"],
+            network=wallet["network"],
         )
 
 
@@ -117,9 +137,14 @@ class TierAvailability:
 
     @classmethod
     def from_data(cls, t: TierAvailabilityData) -> TierAvailability:
-        return cls(tier=t.tier, capital_ustx=BigInt(t.capital_ustx), locked_ustx=BigInt(t.locked_ustx),
-                   reserved_ustx=BigInt(t.reserved_ustx), available_ustx=BigInt(t.available_ustx),
-                   updated_at=t.updated_at)
+        return cls(
+            tier=t.tier,
+            capital_ustx=BigInt(t.capital_ustx),
+            locked_ustx=BigInt(t.locked_ustx),
+            reserved_ustx=BigInt(t.reserved_ustx),
+            available_ustx=BigInt(t.available_ustx),
+            updated_at=t.updated_at,
+        )
 
 
 @strawberry.type(description="An aggregated price with the annualized volatility the premium uses.")
@@ -134,6 +159,12 @@ class Price:
 
     @classmethod
     def from_data(cls, p: AggregatedPrice) -> Price:
-        return cls(asset=p.asset, price_usd8=BigInt(p.price_usd8), sources=list(p.sources),
-                   dropped_outliers=list(p.dropped_outliers), as_of=p.as_of, volatility_ppm=p.volatility_ppm,
-                   volatility_from_history=p.volatility_from_history)
+        return cls(
+            asset=p.asset,
+            price_usd8=BigInt(p.price_usd8),
+            sources=list(p.sources),
+            dropped_outliers=list(p.dropped_outliers),
+            as_of=p.as_of,
+            volatility_ppm=p.volatility_ppm,
+            volatility_from_history=p.volatility_from_history,
+        )

@@ -16,8 +16,9 @@ from policy_registry.embedded.process import free_port
 
 
 def test_help_lists_the_commands(capsys: object) -> None:
-    result = subprocess.run([sys.executable, "-m", "policy_registry.cli", "--help"], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "policy_registry.cli", "--help"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0
     assert "serve" in result.stdout and "export-schema" in result.stdout
 
@@ -47,8 +48,14 @@ def test_serve_starts_the_embedded_stack_and_stops_cleanly(tmp_path: Path) -> No
     port = free_port()
     env = {**os.environ, "PORT": str(port), "EMBEDDED_DB_PATH": str(tmp_path / "db"), "LOG_LEVEL": "INFO"}
     env.pop("MONGODB_URI", None)
-    proc = subprocess.Popen([sys.executable, "-m", "policy_registry.cli", "serve"], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "policy_registry.cli", "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         ready = None

@@ -88,10 +88,13 @@ SESSION_INDEXES: list[IndexModel] = [
 
 # Backend transactions: at most one in flight per (policy, action) — the partial unique index is the guarantee.
 BACKEND_TX_INDEXES: list[IndexModel] = [
-    IndexModel([("policy_id", ASCENDING), ("action", ASCENDING)], name="one_active_per_policy_action", unique=True,
-               partialFilterExpression={"active": {"$eq": True}}),
-    IndexModel([("policy_id", ASCENDING), ("action", ASCENDING), ("attempt", ASCENDING)], name="attempts",
-               unique=True),
+    IndexModel(
+        [("policy_id", ASCENDING), ("action", ASCENDING)],
+        name="one_active_per_policy_action",
+        unique=True,
+        partialFilterExpression={"active": {"$eq": True}},
+    ),
+    IndexModel([("policy_id", ASCENDING), ("action", ASCENDING), ("attempt", ASCENDING)], name="attempts", unique=True),
     IndexModel([("active", ASCENDING), ("next_try_at", ASCENDING)], name="due"),
 ]
 
