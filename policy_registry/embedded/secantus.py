@@ -29,6 +29,18 @@ def _launcher_argv() -> list[str]:
     return [exe]
 
 
+def answers(uri: str) -> bool:
+    """Whether a MongoDB-protocol server at `uri` answers a ping right now."""
+    client: MongoClient[dict[str, object]] = MongoClient(uri, serverSelectionTimeoutMS=300, connectTimeoutMS=300)
+    try:
+        client.admin.command("ping")
+        return True
+    except PyMongoError:
+        return False
+    finally:
+        client.close()
+
+
 class EmbeddedMongo:
     """A SecantusDB server on a free loopback port; a context manager that stops it on exit."""
 
@@ -66,16 +78,7 @@ class EmbeddedMongo:
         return self._process
 
     def _answers(self) -> bool:
-        client: MongoClient[dict[str, object]] = MongoClient(
-            self.uri, serverSelectionTimeoutMS=300, connectTimeoutMS=300
-        )
-        try:
-            client.admin.command("ping")
-            return True
-        except PyMongoError:
-            return False
-        finally:
-            client.close()
+        return answers(self.uri)
 
     def start(self, timeout: float = 60.0) -> EmbeddedMongo:
         self._process.start()

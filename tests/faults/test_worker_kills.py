@@ -22,14 +22,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from bench import ingest
 from bench.ingest import History
-from policy_registry.embedded.process import ManagedProcess, free_port
 from services.chain import RetryPolicy, StacksApiClient
 from services.store.mongo import MongoStore
+from tests.fixtures.short_txn import short_txn_mongo_server
 from tests.services.listener.conftest import make_listener, state_digest
 from tests.services.listener.fake_chain import REGISTRY, VAULT, FakeChain, FakeTx, run_fake_chain
 
@@ -40,28 +39,9 @@ TXS_PER_BLOCK = 4
 
 @pytest.fixture(scope="module")
 def short_txn_mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    server = ManagedProcess(
-        "secantus-short-txn",
-        [sys.executable, str(ROOT / "tests" / "integration" / "secantus_short_txn.py"), str(port), "8"],
-        log_path=tmp_path_factory.mktemp("secantus-kills") / "secantus.log",
-    )
-    server.start()
-    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
-    deadline = time.monotonic() + 30
-    while True:
-        client: MongoClient[dict[str, object]] = MongoClient(uri, serverSelectionTimeoutMS=300)
-        try:
-            client.admin.command("ping")
-            break
-        except PyMongoError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-        finally:
-            client.close()
-    yield uri
-    server.stop(grace=5.0)
+    # 8 s: at 2 s a worker under this loop's load never commits a 25-event chunk before it is reaped.
+    with short_txn_mongo_server(tmp_path_factory.mktemp("secantus-short"), 8) as uri:
+        yield uri
 
 
 @pytest.fixture
