@@ -486,15 +486,15 @@ class ChainListener:
                 "applied_through": cursor.get("applied_through"),
                 "synced_height": synced,
                 "chain_marker": cursor.get("chain_marker"),
-                "lag_blocks": (report.stacks_height - synced)
-                if report.stacks_height is not None and synced is not None
-                else None,
                 "pending_events": pending,
                 "halted": report.halted,
                 "last_error": report.error,
                 "last_poll_at": now_utc(),
                 "confirmations": self.config.confirmations,
             }
+            if report.stacks_height is not None and synced is not None:
+                # A poll that failed before it saw the tip keeps the last known lag rather than erasing it.
+                fields["lag_blocks"] = report.stacks_height - synced
             if report.error:
                 fields["last_error_at"] = now_utc()
             await self.store.publish(LISTENER, fields)
