@@ -30,7 +30,6 @@ from policy_registry.embedded.devnet import LocalDevnet
 from services.chain import (
     TESTNET,
     BackendSigner,
-    ClarityBuffer,
     ClarityOk,
     QuoteTerms,
     StacksApiClient,
@@ -38,9 +37,7 @@ from services.chain import (
     sign_quote,
     stx_post_condition,
     to_python,
-    uint_cv,
 )
-from services.chain.clarity import ClarityValue, string_ascii_cv
 from services.store.mongo import MongoStore
 
 PREMIUM = 1_200_000
@@ -66,25 +63,13 @@ async def creation_tx(
         risk_tier=tier,
         quote_expiry_height=burn + 20,
     )
-    args: list[ClarityValue] = [
-        ClarityBuffer(terms.quote_id),
-        uint_cv(terms.protected_value_usd8),
-        uint_cv(terms.protected_amount_sats),
-        uint_cv(terms.expiration_height),
-        string_ascii_cv(terms.policy_type),
-        uint_cv(terms.premium_ustx),
-        uint_cv(terms.collateral_ustx),
-        string_ascii_cv(terms.risk_tier),
-        uint_cv(terms.quote_expiry_height),
-        ClarityBuffer(sign_quote(quote_key, terms)),
-    ]
     address, name = terms.registry.split(".")
     nonce = (await client.get_nonces(buyer.address)).possible_next_nonce
     tx = make_contract_call(
         contract_address=address,
         contract_name=name,
         function_name="create-policy-entry",
-        function_args=args,
+        function_args=terms.entry_args(sign_quote(quote_key, terms)),
         signer=buyer,
         nonce=nonce,
         fee=3_000,

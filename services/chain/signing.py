@@ -210,6 +210,21 @@ class QuoteTerms:
         }
         return ClarityTuple.of(fields)
 
+    def entry_args(self, signature: bytes) -> list[ClarityValue]:
+        """``create-policy-entry``'s arguments in the contract's order: the terms, then the quote signature."""
+        return [
+            ClarityBuffer(self.quote_id),
+            uint_cv(self.protected_value_usd8),
+            uint_cv(self.protected_amount_sats),
+            uint_cv(self.expiration_height),
+            string_ascii_cv(self.policy_type),
+            uint_cv(self.premium_ustx),
+            uint_cv(self.collateral_ustx),
+            string_ascii_cv(self.risk_tier),
+            uint_cv(self.quote_expiry_height),
+            ClarityBuffer(signature),
+        ]
+
 
 def quote_message_hash(terms: QuoteTerms) -> bytes:
     """sha256(to-consensus-buff? tuple): what ``create-policy-entry`` verifies."""

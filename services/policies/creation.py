@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.chain.clarity import ClarityValue, buff_cv, string_ascii_cv, uint_cv
 from services.chain.signing import HashSigner, QuoteTerms, sign_quote
 from services.chain.transactions import PostConditionMode, PreparedContractCall, StxPostCondition, prepare_contract_call
 from services.errors import BadInput, Conflict, Forbidden
@@ -52,23 +51,24 @@ def prepared_creation_call(policy: PolicyRecord, contracts: ChainContracts) -> P
     """The `create-policy-entry` call for `policy`, exactly as its quote was signed."""
     if policy.quote_id is None or policy.quote_signature is None or policy.quote_expiry_height is None:
         raise Conflict("this policy was not created through a quote: there is no call to sign", id=policy.id)
-    args: list[ClarityValue] = [
-        buff_cv(bytes.fromhex(policy.quote_id)),
-        uint_cv(policy.protected_value_usd8),
-        uint_cv(policy.protected_amount_sats),
-        uint_cv(policy.expiration_height),
-        string_ascii_cv(policy.policy_type.value),
-        uint_cv(policy.premium_ustx),
-        uint_cv(policy.collateral_ustx),
-        string_ascii_cv(policy.risk_tier.value),
-        uint_cv(policy.quote_expiry_height),
-        buff_cv(bytes.fromhex(policy.quote_signature)),
-    ]
+    terms = QuoteTerms(
+        registry=contracts.registry,
+        quote_id=bytes.fromhex(policy.quote_id),
+        owner=policy.owner,
+        protected_value_usd8=policy.protected_value_usd8,
+        protected_amount_sats=policy.protected_amount_sats,
+        expiration_height=policy.expiration_height,
+        policy_type=policy.policy_type.value,
+        premium_ustx=policy.premium_ustx,
+        collateral_ustx=policy.collateral_ustx,
+        risk_tier=policy.risk_tier.value,
+        quote_expiry_height=policy.quote_expiry_height,
+    )
     # The only STX that moves is the premium, from the buyer to the vault: deny everything else.
     return prepare_contract_call(
         contract_id=contracts.registry,
         function_name=CREATE_FUNCTION,
-        function_args=args,
+        function_args=terms.entry_args(bytes.fromhex(policy.quote_signature)),
         post_conditions=[StxPostCondition(policy.owner, "eq", policy.premium_ustx)],
         post_condition_mode=PostConditionMode.DENY,
         network=contracts.network,

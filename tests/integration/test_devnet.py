@@ -18,7 +18,6 @@ from services.chain import (
     ClarityErr,
     ClarityOk,
     ClarityUInt,
-    ClarityValue,
     ContractLogEvent,
     NonceManager,
     NoSuchPublicFunction,
@@ -36,7 +35,8 @@ from services.chain import (
     to_python,
     uint_cv,
 )
-from services.chain.clarity import ClarityBuffer, string_ascii_cv
+from services.chain.clarity import string_ascii_cv
+from tests.fixtures.creation import signed_creation_tx
 from tests.fixtures.devnet import DevnetFixture  # the `devnet` fixture comes via tests/conftest.py pytest_plugins
 
 pytestmark = pytest.mark.devnet
@@ -55,13 +55,13 @@ def signer_for(devnet: DevnetFixture, name: str) -> BackendSigner:
     return BackendSigner.from_hex(devnet.accounts[name].private_key, TESTNET)
 
 
-async def quote_args(
+async def signed_terms(
     devnet: DevnetFixture,
     client: StacksApiClient,
     owner: str,
     *,
     expires_in: int = 10,
-) -> tuple[QuoteTerms, list[ClarityValue]]:
+) -> tuple[QuoteTerms, bytes]:
     burn = (await client.get_tip()).burn_block_height
     terms = QuoteTerms(
         registry=devnet.registry,
@@ -76,38 +76,14 @@ async def quote_args(
         risk_tier="Conservative",
         quote_expiry_height=burn + 2,
     )
-    signature = sign_quote(devnet.quote_private_key, terms)
-    args: list[ClarityValue] = [
-        ClarityBuffer(terms.quote_id),
-        uint_cv(terms.protected_value_usd8),
-        uint_cv(terms.protected_amount_sats),
-        uint_cv(terms.expiration_height),
-        string_ascii_cv(terms.policy_type),
-        uint_cv(terms.premium_ustx),
-        uint_cv(terms.collateral_ustx),
-        string_ascii_cv(terms.risk_tier),
-        uint_cv(terms.quote_expiry_height),
-        ClarityBuffer(signature),
-    ]
-    return terms, args
+    return terms, sign_quote(devnet.quote_private_key, terms)
 
 
 async def create_policy(devnet: DevnetFixture, client: StacksApiClient, buyer: BackendSigner, **kw: int) -> int:
-    _, args = await quote_args(devnet, client, buyer.address, **kw)
-    address, name = devnet.registry.split(".")
+    terms, signature = await signed_terms(devnet, client, buyer.address, **kw)
     nonce = (await client.get_account(buyer.address)).nonce
-    tx = make_contract_call(
-        contract_address=address,
-        contract_name=name,
-        function_name="create-policy-entry",
-        function_args=args,
-        signer=buyer,
-        nonce=nonce,
-        fee=2_000,
-        network=TESTNET,
-        post_conditions=[stx_post_condition("origin", "eq", PREMIUM)],
-    )
-    txid = await client.broadcast_transaction(tx.serialize())
+    tx = signed_creation_tx(terms, signature, buyer, nonce, fee=2_000)
+    txid = await client.broadcast_transaction(tx)
     await devnet.amine()
     outcome = await monitor_transaction(client, txid, timeout=5, poll_interval=0.05)
     assert outcome.state == "success", outcome
@@ -135,21 +111,10 @@ async def test_node_surface_through_the_client(devnet: DevnetFixture, client: St
 
 async def test_broadcast_pending_mined_success_with_events(devnet: DevnetFixture, client: StacksApiClient) -> None:
     buyer = signer_for(devnet, "wallet_1")
-    terms, args = await quote_args(devnet, client, buyer.address)
-    address, name = devnet.registry.split(".")
+    terms, signature = await signed_terms(devnet, client, buyer.address)
     before = await client.get_account(buyer.address)
-    tx = make_contract_call(
-        contract_address=address,
-        contract_name=name,
-        function_name="create-policy-entry",
-        function_args=args,
-        signer=buyer,
-        nonce=before.nonce,
-        fee=3_000,
-        network=TESTNET,
-        post_conditions=[stx_post_condition("origin", "eq", PREMIUM)],
-    )
-    txid = await client.broadcast_transaction(tx.serialize())
+    tx = signed_creation_tx(terms, signature, buyer, before.nonce)
+    txid = await client.broadcast_transaction(tx)
     assert (await client.get_transaction(txid)).is_pending
 
     await devnet.amine()

@@ -18,15 +18,13 @@ from services.chain import (
     NonceManager,
     QuoteTerms,
     StacksApiClient,
-    make_contract_call,
     monitor_transaction,
     sign_and_broadcast_contract_call,
     sign_quote,
-    stx_post_condition,
     to_python,
     uint_cv,
 )
-from services.chain.clarity import ClarityBuffer, ClarityValue, ResponseOk, string_ascii_cv
+from services.chain.clarity import ResponseOk, string_ascii_cv
 from services.jobs.leases import Unfenced
 from services.jobs.reconciliation import Reconciler
 from services.jobs.tx_monitor import CreationTxMonitor, QuoteExpiryJob
@@ -35,6 +33,7 @@ from services.policies.models import PolicyRecord
 from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository, new_policy_id
+from tests.fixtures.creation import signed_creation_tx
 from tests.fixtures.devnet import DevnetFixture
 
 pytestmark = pytest.mark.devnet
@@ -65,7 +64,7 @@ async def sync(listener: ChainListener) -> None:
 
 async def signed_quote(
     devnet: DevnetFixture, client: StacksApiClient, owner: str, *, expiry_in: int = 5, tier: str = "Balanced"
-) -> tuple[QuoteTerms, list[ClarityValue]]:
+) -> tuple[QuoteTerms, bytes]:
     burn = (await client.get_tip()).burn_block_height
     terms = QuoteTerms(
         registry=devnet.registry,
@@ -80,35 +79,7 @@ async def signed_quote(
         risk_tier=tier,
         quote_expiry_height=burn + expiry_in,
     )
-    signature = sign_quote(devnet.quote_private_key, terms)
-    return terms, [
-        ClarityBuffer(terms.quote_id),
-        uint_cv(terms.protected_value_usd8),
-        uint_cv(terms.protected_amount_sats),
-        uint_cv(terms.expiration_height),
-        string_ascii_cv(terms.policy_type),
-        uint_cv(terms.premium_ustx),
-        uint_cv(terms.collateral_ustx),
-        string_ascii_cv(terms.risk_tier),
-        uint_cv(terms.quote_expiry_height),
-        ClarityBuffer(signature),
-    ]
-
-
-def creation_call(devnet: DevnetFixture, signer: BackendSigner, args: list[ClarityValue], nonce: int) -> bytes:
-    address, name = devnet.registry.split(".")
-    tx = make_contract_call(
-        contract_address=address,
-        contract_name=name,
-        function_name="create-policy-entry",
-        function_args=args,
-        signer=signer,
-        nonce=nonce,
-        fee=3_000,
-        network=TESTNET,
-        post_conditions=[stx_post_condition("origin", "eq", PREMIUM)],
-    )
-    return tx.serialize()
+    return terms, sign_quote(devnet.quote_private_key, terms)
 
 
 async def store_pending(store: MongoStore, terms: QuoteTerms, vault: str, tx_id: str | None = None) -> PolicyRecord:
@@ -164,10 +135,10 @@ async def test_the_creation_path_ends_active_then_reconciliation_and_the_event_s
     devnet: DevnetFixture, client: StacksApiClient, store: MongoStore
 ) -> None:
     buyer = BackendSigner.from_hex(devnet.accounts["wallet_2"].private_key, TESTNET)
-    terms, args = await signed_quote(devnet, client, buyer.address)
+    terms, signature = await signed_quote(devnet, client, buyer.address)
     nonce = (await client.get_nonces(buyer.address)).possible_next_nonce
     pending = await store_pending(store, terms, devnet.vault)
-    txid = await client.broadcast_transaction(creation_call(devnet, buyer, args, nonce))
+    txid = await client.broadcast_transaction(signed_creation_tx(terms, signature, buyer, nonce))
     repo = PolicyRepository(store)
     await store.db.policies.update_one({"_id": ObjectId(pending.id)}, {"$set": {"tx_id_creation": txid}})  # submit…Tx
 
@@ -230,9 +201,9 @@ async def test_an_aborted_creation_and_a_lapsed_quote_fail_and_release_their_res
     devnet: DevnetFixture, client: StacksApiClient, store: MongoStore
 ) -> None:
     buyer = BackendSigner.from_hex(devnet.accounts["wallet_3"].private_key, TESTNET)
-    terms, args = await signed_quote(devnet, client, buyer.address, expiry_in=1)
+    terms, signature = await signed_quote(devnet, client, buyer.address, expiry_in=1)
     nonce = (await client.get_nonces(buyer.address)).possible_next_nonce
-    txid = await client.broadcast_transaction(creation_call(devnet, buyer, args, nonce))
+    txid = await client.broadcast_transaction(signed_creation_tx(terms, signature, buyer, nonce))
     doomed = await store_pending(store, terms, devnet.vault, tx_id=txid)
     lapsed_terms, _ = await signed_quote(devnet, client, buyer.address, expiry_in=0)
     lapsed = await store_pending(store, lapsed_terms, devnet.vault)

@@ -32,9 +32,10 @@ from services.chain import (
 )
 from services.chain.clarity import string_ascii_cv
 from services.store.mongo import MongoStore
+from tests.fixtures.creation import signed_creation_tx
 from tests.fixtures.devnet import DevnetFixture
 from tests.fixtures.short_txn import short_txn_mongo_server
-from tests.integration.test_listener_devnet import creation_call, listener_for, signed_quote
+from tests.integration.test_listener_devnet import listener_for, signed_quote
 from tests.services.listener.conftest import state_digest
 
 pytestmark = pytest.mark.devnet
@@ -77,10 +78,10 @@ async def make_history(devnet: DevnetFixture, client: StacksApiClient) -> None:
     nonce = (await client.get_nonces(buyer.address)).possible_next_nonce
     txids = [s.txid for s in sent]
     for i in range(13):
-        _, args = await signed_quote(
+        terms, signature = await signed_quote(
             devnet, client, buyer.address, tier=("Conservative", "Balanced", "Aggressive")[i % 3]
         )
-        txids.append(await client.broadcast_transaction(creation_call(devnet, buyer, args, nonce + i)))
+        txids.append(await client.broadcast_transaction(signed_creation_tx(terms, signature, buyer, nonce + i)))
     await devnet.amine()
     for txid in txids:
         assert (await monitor_transaction(client, txid, timeout=10, poll_interval=0.05)).state == "success"
