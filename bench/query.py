@@ -4,6 +4,7 @@ the whole HTTP stack (a real `policy-registry serve` process on loopback, httpx 
 
     python -m bench.query            # full: 100,000 policies
     python -m bench.query --smoke    # 200 policies, 3 samples per figure (the test suite runs this)
+    python -m bench.query --policies 10000 --only policy,count   # only some figures (default: all of them)
 
 Samples alternate GraphQL and raw so both see the same server state. Each GraphQL page is checked to hold
 exactly the raw page's ids. The raw query is the repository's own (same filter document, sort, limit + 1 and
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ PAGE_QUERY = (
 )
 COUNT_QUERY = "query($f: PolicyFilterInput) { policies(filter: $f, first: 1) { totalCount } }"
 ONE_QUERY = f"query($id: ID!) {{ policy(id: $id) {{ {NODE_FIELDS} }} }}"
+FIGURES = ("pages", "policy", "count")  # --only picks among these; the default runs all of them
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,39 @@ async def gql(http: httpx.AsyncClient, query: str, variables: dict[str, Any]) ->
     return body["data"]  # type: ignore[no-any-return]
 
 
+class PlainHttp:
+    """One keep-alive HTTP/1.1 connection with no client library: a second `policy(id)` row measures the API
+    without httpx's own per-request cost (about a millisecond or more of client CPU here, on top of a read that
+    takes a few). The server sends Content-Length (Starlette responses always do)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str) -> None:
+        self._reader, self._writer, self._host = reader, writer, host
+
+    @classmethod
+    async def connect(cls, url: str) -> PlainHttp:
+        parsed = httpx.URL(url)
+        reader, writer = await asyncio.open_connection(parsed.host, parsed.port)
+        return cls(reader, writer, f"{parsed.host}:{parsed.port}")
+
+    async def gql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps({"query": query, "variables": variables}).encode()
+        head = (
+            f"POST /graphql HTTP/1.1\r\nhost: {self._host}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n\r\n"
+        )
+        self._writer.write(head.encode() + body)
+        status_line, *lines = (await self._reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        headers = dict(line.lower().split(": ", 1) for line in lines if ": " in line)
+        payload: dict[str, Any] = json.loads(await self._reader.readexactly(int(headers["content-length"])))
+        if " 200 " not in status_line or payload.get("errors"):
+            raise RuntimeError(f"GraphQL error {status_line}: {payload}")
+        return payload["data"]  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        self._writer.close()
+        await self._writer.wait_closed()
+
+
 def row(report: Report, name: str, graphql: list[float], raw: list[float], **extra: Any) -> None:
     g, r = summary_ms(graphql), summary_ms(raw)
     report.add(
@@ -149,7 +185,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.uri)
             policies = client[database].policies
             async with httpx.AsyncClient(base_url=api.url, timeout=600) as http:
-                for case in cases(busiest):
+                for case in cases(busiest) if "pages" in args.only else ():
                     flt = case.flt
 
                     async def via_graphql(case: Case = case) -> list[str]:
@@ -191,11 +227,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     doc = await policies.find_one({"_id": target_doc["_id"]})
                     return str(doc["_id"]) if doc else ""
 
-                tg, tr, rg, rr = await paired(one_graphql, one_driver, args.samples * 4, args.budget_s)
-                assert rg[-1] == rr[-1] == target
-                row(report, "policy(id)", tg, tr)
+                if "policy" in args.only:
+                    tg, tr, rg, rr = await paired(one_graphql, one_driver, args.samples * 4, args.budget_s)
+                    assert rg[-1] == rr[-1] == target
+                    row(report, "policy(id)", tg, tr)
 
-                for case in (cases(busiest)[0], cases(busiest)[3]):
+                    plain = await PlainHttp.connect(api.url)
+
+                    async def one_plain() -> str:
+                        return str((await plain.gql(ONE_QUERY, {"id": target}))["policy"]["id"])
+
+                    tg, tr, rg, rr = await paired(one_plain, one_driver, args.samples * 4, args.budget_s)
+                    await plain.close()
+                    assert rg[-1] == rr[-1] == target
+                    row(report, "policy(id) plain HTTP client", tg, tr)
+
+                for case in (cases(busiest)[0], cases(busiest)[3]) if "count" in args.only else ():
                     flt = case.flt
 
                     async def count_graphql(case: Case = case) -> int:
@@ -208,14 +255,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     assert rg[-1] == rr[-1], (rg[-1], rr[-1])
                     row(report, f"totalCount {case.name}", tg, tr, count=rr[-1])
 
-                explain = (
-                    await policies.find(cases(busiest)[3].flt.query())
-                    .sort("_id", DESCENDING)
-                    .limit(PAGE + 1)
-                    .hint("status_id")
-                    .explain()
-                )
-                report.extra["explain_status_page"] = _plan_summary(explain)
+                if "pages" in args.only:
+                    explain = (
+                        await policies.find(cases(busiest)[3].flt.query())
+                        .sort("_id", DESCENDING)
+                        .limit(PAGE + 1)
+                        .hint("status_id")
+                        .explain()
+                    )
+                    report.extra["explain_status_page"] = _plan_summary(explain)
             await client.close()
     return report.emit()
 
@@ -237,12 +285,23 @@ def _plan_summary(explain: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _figures(value: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in value.split(",") if part.strip())
+    unknown = sorted(set(chosen) - set(FIGURES))
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"choose among {','.join(FIGURES)} (got {value!r})")
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="a few hundred policies and a few samples")
     parser.add_argument("--policies", type=int)
     parser.add_argument("--samples", type=int, help="pairs per figure (GraphQL and raw)")
     parser.add_argument("--budget-s", type=float, help="stop sampling a figure after this long (at least 3 pairs)")
+    parser.add_argument(
+        "--only", type=_figures, default=FIGURES, help=f"comma-separated figures to run, of {','.join(FIGURES)}"
+    )
     args = parser.parse_args(argv)
     args.policies = args.policies or (200 if args.smoke else 100_000)
     args.samples = args.samples or (3 if args.smoke else 50)

@@ -17,7 +17,7 @@ def _serve(args: argparse.Namespace) -> int:
     from policy_registry.app import create_app
     from policy_registry.embedded.stack import banner, start_embedded
     from policy_registry.logging_setup import configure_logging
-    from policy_registry.server import GracefulServer
+    from policy_registry.server import GracefulServer, uvicorn_options
     from policy_registry.settings import get_settings
 
     settings = get_settings()
@@ -31,17 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
         uri = parts.mongodb_uri
         app = create_app(settings, uri)
         log.info("GraphQL API and GraphiQL at http://%s:%s/graphql", settings.host, settings.port)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            lifespan="on",
-            ws="websockets-sansio",
-            ws_max_size=settings.max_request_bytes,
-            proxy_headers=False,
-            timeout_graceful_shutdown=10,  # open subscriptions must not hold a shutdown forever
-        )
+        config = uvicorn.Config(app, **uvicorn_options(settings))
         print(banner(settings, parts), flush=True)
         GracefulServer(config).run()
     log.info("stopped")

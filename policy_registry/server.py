@@ -1,10 +1,32 @@
-"""uvicorn's server, minus the signal re-raise, so that children are stopped in order on Ctrl-C."""
+"""uvicorn's server, minus the signal re-raise, so that children are stopped in order on Ctrl-C; and the uvicorn
+options `policy-registry serve` runs with, shared with the benches so they measure what production runs."""
 
 from __future__ import annotations
 
 from types import FrameType
+from typing import Any
 
 import uvicorn
+
+from policy_registry.settings import Settings
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """httptools is named (uvicorn[standard] installs it everywhere) so a missing one fails at start-up instead of
+    silently serving with the slower pure-Python parser; the loop stays "auto": uvloop where uvicorn[standard]
+    installs it (not on Windows), asyncio elsewhere."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "http": "httptools",
+        "loop": "auto",
+        "log_config": None,
+        "lifespan": "on",
+        "ws": "websockets-sansio",
+        "ws_max_size": settings.max_request_bytes,
+        "proxy_headers": False,  # the rate limiter keys on the socket peer (policy_registry/ratelimit.py)
+        "timeout_graceful_shutdown": 10,  # open subscriptions must not hold a shutdown forever
+    }
 
 
 class GracefulServer(uvicorn.Server):

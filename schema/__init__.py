@@ -5,22 +5,18 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import strawberry
+from graphql import ASTValidationRule
 from graphql.error import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-)
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.printer import print_schema
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from schema.documents import DocumentCache, QueryLimits
 from schema.errors import CodedErrors
 from schema.root import Mutation, Query, Subscription
 from schema.scalars import SCALAR_MAP
@@ -36,18 +32,17 @@ class RegistrySchema(strawberry.Schema):
 
 
 def build_schema(
-    max_depth: int = 10, max_tokens: int = 2000, max_aliases: int = 30, introspection: bool = True
+    max_depth: int = 10,
+    max_tokens: int = 2000,
+    max_aliases: int = 30,
+    introspection: bool = True,
+    document_cache: DocumentCache | None = None,
 ) -> strawberry.Schema:
-    extensions: list[Any] = [
-        CodedErrors,
-        partial(QueryDepthLimiter, max_depth=max_depth),
-        partial(MaxTokensLimiter, max_token_count=max_tokens),
-        partial(MaxAliasesLimiter, max_alias_count=max_aliases),
-    ]
-    if not introspection:
-        from graphql.validation import NoSchemaIntrospectionCustomRule
-
-        extensions.append(partial(AddValidationRules, [NoSchemaIntrospectionCustomRule]))
+    # One extension applies every query limit, with rules built once, and reuses documents that passed them
+    # (schema/documents.py); Strawberry's limiter extensions would rebuild their rules on every request.
+    extra_rules: tuple[type[ASTValidationRule], ...] = () if introspection else (NoSchemaIntrospectionCustomRule,)
+    limits = QueryLimits(max_depth, max_tokens, max_aliases, extra_rules, document_cache)
+    extensions: list[Any] = [CodedErrors, limits.extension]
     return RegistrySchema(
         query=Query,
         mutation=Mutation,

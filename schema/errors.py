@@ -58,9 +58,11 @@ class CodedErrors(MaskErrors):
         if isinstance(original, (InvalidOperationTypeError, CannotGetOperationTypeError)):
             # e.g. a query sent over graphql-ws, which carries subscriptions only
             return self._with(error, error.message, {"code": "BAD_INPUT"})
-        # A ValueError/TypeError located in the document (variable coercion) is the client's; one raised inside
-        # a subscription's source stream has neither path nor location: that is ours, and masked.
-        if original is None or (error.path is None and error.nodes and isinstance(original, (ValueError, TypeError))):
+        # An error located in the document but not in a field (variable coercion: graphql-core 3.3 wraps the
+        # scalar's or enum's GraphQLError) is the client's; one raised inside a subscription's source stream has
+        # neither path nor location: that is ours, and masked.
+        client_side = (ValueError, TypeError, GraphQLError)
+        if original is None or (error.path is None and error.nodes and isinstance(original, client_side)):
             return self._with(error, error.message, {"code": "BAD_INPUT"})
         log.error("unexpected error in %s (request %s)", error.path, request_id, exc_info=original)
         return self._with(error, self.error_message, {"code": "INTERNAL", "requestId": request_id})
