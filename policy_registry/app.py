@@ -23,6 +23,7 @@ from strawberry.asgi import GraphQL
 
 from policy_registry.body_limit import BodySizeLimitMiddleware
 from policy_registry.container import Services
+from policy_registry.fanout import share_subscription_events
 from policy_registry.jobs import service_jobs
 from policy_registry.metrics import RequestMetricsMiddleware, instrument_schema, metrics_endpoint
 from policy_registry.ratelimit import RateLimitMiddleware
@@ -93,6 +94,7 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
         introspection=settings.introspection_enabled,
     )
     instrument_schema(schema)  # GraphQL request latency by operation type at /metrics
+    share_subscription_events(schema)  # one execution per change and operation, not per subscriber (fanout.py)
     graphql_app = RegistryGraphQL(
         schema,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,

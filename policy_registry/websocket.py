@@ -6,23 +6,31 @@
 - Each connection may start WS_RATE_LIMIT_PER_S operations per second (burst WS_RATE_LIMIT_BURST). An operation
   over the limit is answered with an error whose code is RATE_LIMITED; a connection that keeps going after a
   whole burst of refusals is closed with 4429.
+- A subscription event whose data is shared by several subscribers (policy_registry/fanout.py) goes out as its
+  pre-encoded payload with this operation's id spliced in: one encoding per change, not one per subscriber.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from graphql import GraphQLFormattedError
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage as TransportErrorMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message as TransportMessage
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage as GraphQLWSErrorMessage
-from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 from strawberry.types.unset import UNSET, UnsetType
 
+from policy_registry.fanout import Encode, shared_frame
 from policy_registry.ratelimit import TokenBucket
 from resolvers.context import RequestContext
 from resolvers.permissions import session_of
@@ -57,6 +65,20 @@ class _ConnectionLimit:
         return self._refused_in_a_row > self._burst
 
 
+async def _send_shared(websocket: object, encode: Encode, message: Mapping[str, object]) -> bool:
+    """Send a message carrying shared data as its pre-encoded frame; False when it is not one (send it as usual)."""
+    if not isinstance(websocket, ASGIWebSocketAdapter):
+        return False
+    frame = shared_frame(message, encode)
+    if frame is None:
+        return False
+    try:
+        await websocket.ws.send_text(frame)
+    except WebSocketDisconnect as exc:  # what Strawberry's own send_json raises, so its handlers stop cleanly
+        raise WebSocketDisconnected from exc
+    return True
+
+
 class RateLimitedTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -72,6 +94,10 @@ class RateLimitedTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext
             )
             return
         await super().handle_subscribe(message)
+
+    async def send_message(self, message: TransportMessage) -> None:
+        if not await _send_shared(self.websocket, self.view.encode_json, message):
+            await super().send_message(message)
 
 
 class RateLimitedGraphQLWSHandler(BaseGraphQLWSHandler[RequestContext, None]):
@@ -89,6 +115,10 @@ class RateLimitedGraphQLWSHandler(BaseGraphQLWSHandler[RequestContext, None]):
             )
             return
         await super().handle_start(message)
+
+    async def send_message(self, message: OperationMessage) -> None:
+        if not await _send_shared(self.websocket, self.view.encode_json, message):
+            await super().send_message(message)
 
 
 class WebSocketAuth:

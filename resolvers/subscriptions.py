@@ -3,12 +3,16 @@
 Each subscription registers with the process's broker first and only then reads the current state, so no change
 falls between the two; every message carries a whole object at a version and a subscriber never receives a
 version it has already had (or an older one). See docs/subscriptions.md.
+
+A change is published as one record object to every subscriber; each turns it into the same GraphQL object
+(`_shared`), so the executor can run the selection once per change and operation (policy_registry/fanout.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -28,6 +32,7 @@ from services.policies.models import PolicyRecord
 from services.pubsub.events import ChainTip as ChainTipRecord
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 async def _io(call: Awaitable[T]) -> T:
@@ -40,16 +45,45 @@ async def _io(call: Awaitable[T]) -> T:
     return result
 
 
+class _Shared:
+    """The GraphQL object of each recently published record, built once and handed to every subscriber of it.
+    Keyed by the record's identity (the broker publishes one object to all); an entry keeps its record alive so
+    the identity is not reused while the entry lives."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[int, tuple[object, object]] = OrderedDict()
+
+    def get(self, record: T, build: Callable[[T], R]) -> R:
+        entry = self._entries.get(id(record))
+        if entry is not None and entry[0] is record:
+            return entry[1]  # type: ignore[return-value]  # built by `build` from this very record
+        value = build(record)
+        self._entries[id(record)] = (record, value)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return value
+
+
+_shared = _Shared(256)
+
+
+def _policy(record: PolicyRecord) -> Policy:
+    return _shared.get(record, Policy.from_record)
+
+
 class _Audience:
-    """What one subscriber may see: pending creations only if it is their owner's live session."""
+    """What one subscriber may see: pending creations only if it is their owner's live session. Callers check
+    `is_private` first, so a public record costs no coroutine."""
 
     def __init__(self, auth: AuthService, session: Session | None) -> None:
         self._auth = auth
         self._session = session
 
     async def sees(self, record: PolicyRecord) -> bool:
-        if not is_private(record):
-            return True
+        return not is_private(record) or await self.sees_private(record)
+
+    async def sees_private(self, record: PolicyRecord) -> bool:
         if self._session is None or self._session.address != record.owner:
             return False
         # Private details go out only while the session lives (the connection may outlast a sign-out).
@@ -82,8 +116,8 @@ async def policy_updated(
             if record.version <= last:
                 continue
             last = record.version
-            if await audience.sees(record):
-                yield Policy.from_record(record)
+            if not is_private(record) or await audience.sees_private(record):
+                yield _policy(record)
 
 
 async def policies_updated(
@@ -111,8 +145,8 @@ async def policies_updated(
             if record.version <= seen.get(record.id, -1):
                 continue
             seen[record.id] = record.version
-            if await audience.sees(record):
-                yield Policy.from_record(record)
+            if not is_private(record) or await audience.sees_private(record):
+                yield _policy(record)
 
 
 def _moves(tip: ChainTipRecord, last: ChainTipRecord | None) -> bool:
@@ -137,4 +171,4 @@ async def chain_tip(info: Info) -> AsyncGenerator[ChainTip, None]:
             tip = await changes.get()
             if _moves(tip, last):
                 last = tip
-                yield ChainTip.from_record(tip)
+                yield _shared.get(tip, ChainTip.from_record)

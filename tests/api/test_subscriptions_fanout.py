@@ -1,0 +1,164 @@
+"""Fan-out sharing (policy_registry/fanout.py): one execution and one encoding per change and operation, never
+a payload for a subscriber that may not see it. Real WebSockets and SecantusDB, as tests/api/test_subscriptions_ws."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import strawberry
+from strawberry.types import ExecutionResult
+
+from policy_registry import fanout
+from policy_registry.embedded.secantus import EmbeddedMongo
+from policy_registry.settings import Settings
+from services.policies.status import Cause, StatusDetailed
+from services.store.mongo import MongoStore
+from services.store.policies import PolicyRepository
+from tests.api.gql_ws import GRAPHQL_WS, GraphQLSocket
+from tests.api.live import serve_in_loop
+from tests.api.sessions import open_session
+from tests.factories import OWNER_A, OWNER_B, make_policy
+
+S = StatusDetailed
+
+BY_OWNER = "subscription($owner: String!) { policiesUpdated(owner: $owner) { id version statusDetailed quoteId } }"
+BY_ID = "subscription($id: ID!) { policyUpdated(id: $id) { id version statusDetailed } }"
+BY_ID_WIDER = "subscription($id: ID!) { policyUpdated(id: $id) { id version owner premiumUstx updatedAt } }"
+
+
+@pytest.fixture
+async def ws_url(mongo_server: EmbeddedMongo, settings: Settings) -> AsyncIterator[str]:
+    live = settings.model_copy(update={"instance_id": f"fanout-test-{uuid.uuid4().hex[:8]}", "run_worker": False})
+    async with serve_in_loop(live, mongo_server.uri) as url:
+        yield url
+
+
+@pytest.fixture
+def repo(store: MongoStore) -> PolicyRepository:
+    return PolicyRepository(store)
+
+
+def _since(before: fanout.FanoutStats) -> tuple[int, int, int]:
+    now = fanout.stats
+    return now.executed - before.executed, now.shared - before.shared, now.encoded - before.encoded
+
+
+async def test_subscribers_of_one_operation_share_one_execution_and_encoding(
+    ws_url: str, repo: PolicyRepository
+) -> None:
+    policy = await repo.insert(make_policy(status_detailed=S.Active), Cause.CHAIN)
+    first = await GraphQLSocket.open(ws_url)
+    second = await GraphQLSocket.open(ws_url)
+    legacy = await GraphQLSocket.open(ws_url, protocol=GRAPHQL_WS)
+    try:
+        await first.subscribe("a", BY_ID, {"id": policy.id})
+        await first.subscribe("wider", BY_ID_WIDER, {"id": policy.id})  # another operation: its own result
+        await second.subscribe("b", BY_ID, {"id": policy.id})
+        await legacy.subscribe("c", BY_ID, {"id": policy.id})
+        await asyncio.sleep(0.3)
+        before = replace(fanout.stats)
+
+        settling = await repo.transition(policy, S.Settling, Cause.REQUEST)
+        got = [await first.next_data("a", "policyUpdated"), await second.next_data("b", "policyUpdated")]
+        got.append(await legacy.next_data("c", "policyUpdated"))
+        wider = await first.next_data("wider", "policyUpdated")
+
+        expected = {"id": policy.id, "version": settling.version, "statusDetailed": "Settling"}
+        assert got == [expected] * 3
+        assert (wider["owner"], wider["version"]) == (policy.owner, settling.version)
+        # two distinct operations: executed and encoded twice; the two other BY_ID subscribers reused the result
+        assert _since(before) == (2, 2, 2)
+    finally:
+        for client in (first, second, legacy):
+            await client.close()
+
+
+async def test_a_private_payload_never_reaches_a_subscriber_of_the_same_operation_who_may_not_see_it(
+    ws_url: str, repo: PolicyRepository, store: MongoStore
+) -> None:
+    owner = await GraphQLSocket.open(ws_url, payload={"token": await open_session(store, OWNER_A)})
+    other = await GraphQLSocket.open(ws_url, payload={"token": await open_session(store, OWNER_B)})
+    anonymous = await GraphQLSocket.open(ws_url, protocol=GRAPHQL_WS)
+    try:
+        for client in (other, anonymous, owner):  # same query text and variables for all three
+            await client.subscribe("mine", BY_OWNER, {"owner": OWNER_A})
+        await asyncio.sleep(0.3)
+        before = replace(fanout.stats)
+
+        pending = await repo.insert(make_policy(owner=OWNER_A, quote_id="cd" * 16), Cause.REQUEST)
+        got = await owner.next_data("mine", "policiesUpdated")
+        assert (got["id"], got["statusDetailed"], got["quoteId"]) == (pending.id, "PendingCreation", "cd" * 16)
+        await other.nothing_for(0.3)
+        await anonymous.nothing_for(0.1)
+        assert _since(before) == (1, 0, 1)  # executed for the owner alone; nobody else reused it
+
+        before = replace(fanout.stats)
+        active = await repo.transition(pending, S.Active, Cause.CHAIN)  # public now: shared by all three
+        for client in (owner, other, anonymous):
+            got = await client.next_data("mine", "policiesUpdated")
+            assert (got["id"], got["version"], got["statusDetailed"]) == (pending.id, active.version, "Active")
+        assert _since(before) == (1, 2, 1)
+    finally:
+        for client in (owner, other, anonymous):
+            await client.close()
+
+
+# --- which operations may share: a small schema with a field that reads the context ------------------------
+
+
+@strawberry.type
+class _Item:
+    name: str
+
+    @strawberry.field
+    def viewer(self, info: strawberry.Info) -> str:
+        return str(info.context["who"])
+
+
+_EVENT = _Item(name="one event, many subscribers")
+
+
+@strawberry.type
+class _Query:
+    ok: bool = True
+
+
+@strawberry.type
+class _Subscription:
+    @strawberry.subscription
+    async def item(self) -> AsyncGenerator[_Item, None]:
+        yield _EVENT
+
+
+async def _first(schema: strawberry.Schema, query: str, who: str) -> dict[str, Any] | None:
+    stream = await schema.subscribe(query, context_value={"who": who})
+    assert not isinstance(stream, ExecutionResult), stream
+    async with aclosing(stream):
+        async for result in stream:
+            assert not result.errors, result.errors
+            return result.data
+    return None
+
+
+async def test_only_operations_that_cannot_see_the_context_share_a_result() -> None:
+    schema = strawberry.Schema(_Query, subscription=_Subscription)
+    fanout.share_subscription_events(schema)
+
+    before = replace(fanout.stats)
+    plain = "subscription { item { name } }"
+    assert await _first(schema, plain, "a") == await _first(schema, plain, "b") == {"item": {"name": _EVENT.name}}
+    assert _since(before)[:2] == (1, 1)
+
+    before = replace(fanout.stats)
+    personal = "subscription { item { name viewer } }"
+    assert (await _first(schema, personal, "a"), await _first(schema, personal, "b")) == (
+        {"item": {"name": _EVENT.name, "viewer": "a"}},
+        {"item": {"name": _EVENT.name, "viewer": "b"}},
+    )
+    assert _since(before)[:2] == (0, 0)  # executed the ordinary way, per subscriber
