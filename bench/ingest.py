@@ -9,8 +9,9 @@ premium-received, policy-created; half of them for policies the service already 
 held reservation, half unknown to it), and later settlements (settlement-paid, collateral-released,
 policy-status-updated u1) and expiries (collateral-released, policy-status-updated u2). They are turned into
 `chain_events` documents by the listener's own ingestion code (decoding included), stored as pending, and then
-applied by `ChainListener._apply_confirmed`, the loop a poll runs: one transaction per event with its handler's
-writes, the event's outcome and the cursor. Only that loop is timed.
+applied by `ChainListener._apply_confirmed`, the loop a poll runs: one transaction per chunk of events with their
+handlers' writes (read once, applied in memory, written in bulk), the events' outcomes and the cursor. Only that
+loop is timed.
 
 Baseline: a second database starts from the same state (pending events, pending policies, held reservations) and
 receives, by one unordered `bulk_write` per collection, exactly the documents the apply left in the first

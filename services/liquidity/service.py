@@ -126,6 +126,18 @@ class LiquidityService:
         """The policy is on chain: the vault's lock replaces the reservation. False if it was not held."""
         return await self._finish(quote_id, CONVERTED, "created on chain", session)
 
+    async def confirm_created(self, quote_ids: list[str], session: AsyncClientSession) -> int:
+        """The creations of these quotes are confirmed on chain (the listener): the vault's lock replaces their
+        reservations, held or already released (a late confirmation wins over a lapse), in one write."""
+        if not quote_ids:
+            return 0
+        result = await self._reservations.update_many(
+            {"_id": {"$in": quote_ids}, "status": {"$in": [HELD, RELEASED]}},
+            {"$set": {"status": CONVERTED, "reason": "policy-created confirmed", "updated_at": now_utc()}},
+            session=session,
+        )
+        return result.modified_count
+
     async def _finish(self, quote_id: str, status: str, reason: str, session: AsyncClientSession | None) -> bool:
         result = await self._reservations.update_one(
             {"_id": quote_id, "status": HELD},

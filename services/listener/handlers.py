@@ -1,41 +1,33 @@
-"""Applying one confirmed event: the idempotent handlers behind the listener.
+"""Applying confirmed events: the idempotent handlers behind the listener.
 
-Each handler runs inside the listener's transaction for that event (with the lease fence, the event's
-``applied`` flag and the cursor), so the state it writes and the checkpoint that covers it commit together.
-Handlers are idempotent on their own as well: applying an event whose effect is already present changes nothing.
+Handlers work on a chunk's state in memory (:mod:`services.listener.chunk`): `apply_events` loads what a chunk's
+events need, runs their handlers in the order given (chain order), and writes the result back inside the caller's
+transaction, where the listener adds the events' outcomes and the cursor, so state and checkpoint commit together.
+Every status change still goes through the status machine as it is staged. Handlers are idempotent on their own as
+well: applying an event whose effect is already present changes nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bson import ObjectId
-from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
 
-from services.errors import Conflict
+from services.listener.chunk import EMPTY_TIER, ChunkState, quote_id_of, tier_snapshot
 from services.listener.events import TIERS
-from services.listener.store import REVERSE_CHAIN_ORDER, Document, now_utc, position_doc, position_of
+from services.listener.store import Document, HandlerResult, now_utc, position_of
 from services.policies.models import PolicyRecord
 from services.policies.status import TERMINAL, Cause, OnChainStatus, StatusDetailed, is_allowed
-from services.store.policies import PolicyRepository, new_policy_id
+from services.store.mongo import MongoStore
+from services.store.policies import new_policy_id
 
 log = logging.getLogger(__name__)
 
 S = StatusDetailed
 
-
-@dataclass
-class HandlerResult:
-    """``outcome`` applied (state written or already present) / invalid (inconsistent: nothing written)."""
-
-    outcome: str
-    reason: str | None = None
-    extra: Document = field(default_factory=dict)
+__all__ = ["EMPTY_TIER", "HandlerResult", "apply_event", "apply_events", "quote_id_of", "to_record"]
 
 
 def to_record(doc: Document) -> PolicyRecord:
@@ -61,41 +53,17 @@ def _details(event: Document) -> Document:
     }
 
 
-async def fill_fields(
-    db: AsyncDatabase[Document],
-    policy: PolicyRecord,
-    changes: Document,
-    cause: Cause,
-    details: Document,
-    session: AsyncClientSession,
-) -> bool:
-    """Set fields a policy already in the right status lacks (e.g. the txid after a reconciliation): a
-    conditional update with the version bump and an audit entry, like a transition without a status change."""
+def _plain(value: Any) -> Any:
+    return value.value if hasattr(value, "value") and type(value).__module__.startswith("services.") else value
+
+
+def fill_fields(state: ChunkState, policy: PolicyRecord, changes: Document, cause: Cause, details: Document) -> bool:
+    """Set fields a policy already in the right status lacks (e.g. the txid after a reconciliation): a change
+    with the version bump and an audit entry, like a transition without a status change."""
     missing = {k: v for k, v in changes.items() if _plain(getattr(policy, k, None)) != v}
     if not missing:
         return False
-    now = now_utc()
-    oid = ObjectId(policy.id)
-    doc = await db.policies.find_one_and_update(
-        {"_id": oid, "status_detailed": policy.status_detailed.value, "version": policy.version},
-        {"$set": {**missing, "updated_at": now}, "$inc": {"version": 1}},
-        return_document=ReturnDocument.AFTER,
-        session=session,
-    )
-    if doc is None:
-        raise Conflict(f"policy {policy.id} changed while the listener filled its fields")
-    await db.policy_events.insert_one(
-        {
-            "policy_id": oid,
-            "version": doc["version"],
-            "from_status": policy.status_detailed.value,
-            "to_status": policy.status_detailed.value,
-            "cause": cause.value,
-            "at": now,
-            "details": {**details, "filled": sorted(missing)},
-        },
-        session=session,
-    )
+    state.policies.update_fields(policy, missing, cause, {**details, "filled": sorted(missing)})
     return True
 
 
@@ -116,13 +84,7 @@ def _terms(payload: Document) -> Document:
     }
 
 
-def quote_id_of(payload: Document) -> str:
-    return str(payload["quote-id"]).removeprefix("0x").lower()
-
-
-async def update_policy_from_creation_event(
-    db: AsyncDatabase[Document], policies: PolicyRepository, event: Document, session: AsyncClientSession
-) -> HandlerResult:
+def update_policy_from_creation_event(state: ChunkState, event: Document) -> HandlerResult:
     """Make the policy the event created Active (creating it if the service never saw the request) and
     convert its quote's reservation."""
     payload = event["payload"]
@@ -139,11 +101,11 @@ async def update_policy_from_creation_event(
     }
     details = {**_details(event), "policy_id_onchain": onchain_id, "quote_id": quote_id}
 
-    doc = await db.policies.find_one({"quote_id": quote_id}, session=session)
-    if doc is None:
-        holder = await db.policies.find_one({"policy_id_onchain": onchain_id}, session=session)
+    policy = state.policies.by_quote_id(quote_id)
+    holder = state.policies.by_onchain_id(onchain_id)
+    if policy is None:
         if holder is not None:
-            return HandlerResult("invalid", f"on-chain id {onchain_id} already belongs to policy {holder['_id']}")
+            return HandlerResult("invalid", f"on-chain id {onchain_id} already belongs to policy {holder.id}")
         now = now_utc()
         record = PolicyRecord.model_validate(
             {
@@ -156,17 +118,13 @@ async def update_policy_from_creation_event(
                 "updated_at": now,
             }
         )
-        created = await policies.insert(record, Cause.CHAIN, {**details, "origin": "chain"}, session=session)
+        created = state.policies.insert(record, Cause.CHAIN, {**details, "origin": "chain"})
         log.info("policy %s created from chain (on-chain id %d, tx %s)", created.id, onchain_id, event["tx_id"])
-        await _convert_reservation(db, quote_id, session)
-        return HandlerResult("applied", extra={"policy": created.id})
+        state.confirm_created(quote_id)
+        return HandlerResult("applied")
 
-    policy = to_record(doc)
-    other = await db.policies.find_one(
-        {"policy_id_onchain": onchain_id, "_id": {"$ne": doc["_id"]}}, projection={"_id": 1}, session=session
-    )
-    if other is not None:
-        return HandlerResult("invalid", f"on-chain id {onchain_id} already belongs to policy {other['_id']}")
+    if holder is not None and holder.id != policy.id:
+        return HandlerResult("invalid", f"on-chain id {onchain_id} already belongs to policy {holder.id}")
     if policy.policy_id_onchain is not None and policy.policy_id_onchain != onchain_id:
         return HandlerResult(
             "invalid", f"quote {quote_id} is policy {policy.id} with on-chain id {policy.policy_id_onchain}"
@@ -180,7 +138,7 @@ async def update_policy_from_creation_event(
         details["terms_corrected"] = mismatched
     if policy.status_detailed in (S.PendingCreation, S.FailedCreation):
         changes = {**terms, **chain_fields, "failure_reason": None}
-        await policies.transition(policy, S.Active, Cause.CHAIN, changes=changes, details=details, session=session)
+        state.policies.transition(policy, S.Active, Cause.CHAIN, changes=changes, details=details)
         log.info("policy %s active (on-chain id %d, tx %s)", policy.id, onchain_id, event["tx_id"])
     else:
         # Already past creation (a replay, or reconciliation got there first): only fill what is missing; the
@@ -188,39 +146,23 @@ async def update_policy_from_creation_event(
         fill = {**terms, **chain_fields}
         if policy.status_onchain is not None:
             fill.pop("status_onchain")
-        await fill_fields(db, policy, fill, Cause.CHAIN, details, session)
-    await _convert_reservation(db, quote_id, session)
-    return HandlerResult("applied", extra={"policy": policy.id})
-
-
-def _plain(value: Any) -> Any:
-    return value.value if hasattr(value, "value") and type(value).__module__.startswith("services.") else value
-
-
-async def _convert_reservation(db: AsyncDatabase[Document], quote_id: str, session: AsyncClientSession) -> None:
-    """The collateral is locked on chain now: the off-chain reservation is converted (never counted twice)."""
-    await db.reservations.update_one(
-        {"_id": quote_id, "status": {"$in": ["held", "released"]}},
-        {"$set": {"status": "converted", "reason": "policy-created confirmed", "updated_at": now_utc()}},
-        session=session,
-    )
+        fill_fields(state, policy, fill, Cause.CHAIN, details)
+    state.confirm_created(quote_id)
+    return HandlerResult("applied")
 
 
 # --- policy-status-updated ------------------------------------------------------------------------------
 
 
-async def update_policy_from_status_event(
-    db: AsyncDatabase[Document], policies: PolicyRepository, event: Document, session: AsyncClientSession
-) -> HandlerResult:
+def update_policy_from_status_event(state: ChunkState, event: Document) -> HandlerResult:
     """Move the policy to Settled / Expired with the settlement fields the event carries."""
     payload = event["payload"]
     onchain_id = int(payload["policy-id"])
     new_status = OnChainStatus(int(payload["new-status"]))
     target = S.Settled if new_status is OnChainStatus.SETTLED else S.Expired
-    doc = await db.policies.find_one({"policy_id_onchain": onchain_id}, session=session)
-    if doc is None:
+    policy = state.policies.by_onchain_id(onchain_id)
+    if policy is None:
         return HandlerResult("invalid", f"no policy with on-chain id {onchain_id} (its creation was never applied)")
-    policy = to_record(doc)
     changes: Document = {
         "status_onchain": int(new_status),
         "settlement_ustx": payload["settlement-ustx"],
@@ -230,26 +172,25 @@ async def update_policy_from_status_event(
     }
     details = {**_details(event), "policy_id_onchain": onchain_id, "new_status": int(new_status)}
     if policy.status_detailed is target:
-        await fill_fields(db, policy, changes, Cause.CHAIN, details, session)
-        return HandlerResult("applied", extra={"policy": policy.id})
+        fill_fields(state, policy, changes, Cause.CHAIN, details)
+        return HandlerResult("applied")
     if policy.status_detailed in TERMINAL or not is_allowed(policy.status_detailed, target, Cause.CHAIN):
+        # Nothing is staged for a rejected move: the event is recorded invalid and the chunk goes on.
         return HandlerResult(
             "invalid", f"policy {policy.id} is {policy.status_detailed.value}; the chain says {target.value}"
         )
-    await policies.transition(policy, target, Cause.CHAIN, changes=changes, details=details, session=session)
+    state.policies.transition(policy, target, Cause.CHAIN, changes=changes, details=details)
     log.info("policy %s %s (on-chain id %d, tx %s)", policy.id, target.value, onchain_id, event["tx_id"])
-    return HandlerResult("applied", extra={"policy": policy.id})
+    return HandlerResult("applied")
 
 
 # --- vault: the tier ledger -----------------------------------------------------------------------------
-
-EMPTY_TIER: Document = {"capital_ustx": 0, "locked_ustx": 0, "premiums_ustx": 0, "settlements_ustx": 0}
 
 
 def next_tier_state(state: Document, name: str, payload: Document) -> Document:
     """The tier totals after one vault event. Events carry the tier's totals after them where the vault prints
     them (tier-capital-ustx, tier-locked-ustx); the running premium and settlement totals are summed."""
-    new = {k: int(state.get(k, 0)) for k in EMPTY_TIER}
+    new = tier_snapshot(state)
     amount = int(payload.get("amount-ustx", 0))
     if name in ("funds-deposited", "funds-withdrawn"):
         new["capital_ustx"] = int(payload["tier-capital-ustx"])
@@ -265,58 +206,30 @@ def next_tier_state(state: Document, name: str, payload: Document) -> Document:
     return new
 
 
-async def apply_vault_event(db: AsyncDatabase[Document], event: Document, session: AsyncClientSession) -> HandlerResult:
+async def apply_vault_event(state: ChunkState, event: Document) -> HandlerResult:
     payload = event["payload"]
     tier = str(payload["tier"])
     if tier not in TIERS:
         return HandlerResult("invalid", f"unknown tier {tier!r}")
-    current = await db.tiers.find_one({"_id": tier}, session=session) or {"_id": tier, **EMPTY_TIER}
+    current = state.tier(tier)
     last = current.get("last_event")
     if last is not None and position_of(last) >= position_of(event):
-        return HandlerResult("applied", "tier already past this event", extra={"tier_after": _snapshot(current)})
+        return HandlerResult("applied", "tier already past this event", tier_after=tier_snapshot(current))
     if last is not None:
         # Once the listener has applied an event of this tier, only the listener (and a reorg's re-derivation)
         # writes its `tiers` document, which is then exactly the snapshot after that event: fold from it. (A scan
         # of the tier's earlier events per event made ingestion quadratic in the stored history.)
-        base: Document = _snapshot(current)
+        base: Document = tier_snapshot(current)
     else:
         # The first event of this tier the listener applies: fold from the snapshot of an earlier applied event if
         # a re-derivation left one, not from the document, which a get-tier resync (services/liquidity) may have
         # filled with the chain tip's totals, ahead of this event.
-        previous = await db.chain_events.find_one(
-            {
-                "tier": tier,
-                "canonical": True,
-                "applied": True,
-                "tier_after": {"$ne": None},
-                "$or": [
-                    {"block_height": {"$lt": event["block_height"]}},
-                    {"block_height": event["block_height"], "tx_index": {"$lt": event.get("tx_index") or 0}},
-                    {
-                        "block_height": event["block_height"],
-                        "tx_index": event.get("tx_index") or 0,
-                        "event_index": {"$lt": event["event_index"]},
-                    },
-                ],
-            },
-            sort=REVERSE_CHAIN_ORDER,
-            session=session,
-        )
-        base = previous["tier_after"] if previous else EMPTY_TIER
-    state = next_tier_state(base, event["event"], payload)
-    if state["capital_ustx"] < 0 or state["locked_ustx"] < 0:
-        return HandlerResult("invalid", f"tier {tier} would go negative: {state}")
-    await db.tiers.update_one(
-        {"_id": tier},
-        {"$set": {**state, "last_event": position_doc(event), "updated_at": now_utc()}},
-        upsert=True,
-        session=session,
-    )
-    return HandlerResult("applied", extra={"tier_after": state})
-
-
-def _snapshot(doc: Document) -> Document:
-    return {k: int(doc.get(k, 0)) for k in EMPTY_TIER}
+        base = await state.tier_snapshot_before(tier, event) or EMPTY_TIER
+    after = next_tier_state(base, event["event"], payload)
+    if after["capital_ustx"] < 0 or after["locked_ustx"] < 0:
+        return HandlerResult("invalid", f"tier {tier} would go negative: {after}")
+    state.set_tier(tier, after, event)
+    return HandlerResult("applied", tier_after=after)
 
 
 # --- dispatch -------------------------------------------------------------------------------------------
@@ -334,16 +247,27 @@ VAULT_EVENTS = frozenset(
 )
 
 
-async def apply_event(
-    db: AsyncDatabase[Document], policies: PolicyRepository, event: Document, session: AsyncClientSession
-) -> HandlerResult:
+async def _apply(state: ChunkState, event: Document) -> HandlerResult:
     name = event.get("event")
     if name == "policy-created":
-        return await update_policy_from_creation_event(db, policies, event, session)
+        return update_policy_from_creation_event(state, event)
     if name == "policy-status-updated":
-        return await update_policy_from_status_event(db, policies, event, session)
+        return update_policy_from_status_event(state, event)
     if name in VAULT_EVENTS:
-        return await apply_vault_event(db, event, session)
+        return await apply_vault_event(state, event)
     if name in NO_STATE_EVENTS:
         return HandlerResult("applied", "no off-chain state")
     return HandlerResult("ignored", f"unknown event {name!r}")
+
+
+async def apply_events(mongo: MongoStore, events: list[Document], session: AsyncClientSession) -> list[HandlerResult]:
+    """Apply ``events`` in the order given, in ``session``'s transaction: read once, staged in memory, written
+    back with a few bulk writes. Conflict (the caller's transaction aborts) if a policy changed under it."""
+    state = await ChunkState.load(mongo, events, session)
+    results = [await _apply(state, event) for event in events]
+    await state.flush()
+    return results
+
+
+async def apply_event(mongo: MongoStore, event: Document, session: AsyncClientSession) -> HandlerResult:
+    return (await apply_events(mongo, [event], session))[0]

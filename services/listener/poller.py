@@ -8,8 +8,9 @@
 - **Confirmations.** An event applies once ``burn tip − its burn height ≥ CHAIN_CONFIRMATIONS`` and its block
   is at or below the Stacks tip read at the start of the poll (both contracts have been ingested up to there).
 - **Order.** Events apply in chain order: block height, tx index in the block, event index in the tx; both
-  contracts interleaved. Each event applies in its own transaction with the lease fence, its handler's writes,
-  its ``applied`` flag and the cursor (``chain_cursor.applied_through``).
+  contracts interleaved. A chunk of events applies in one transaction with the lease fence, its handlers' writes
+  (read once, applied in memory, written in bulk: :mod:`services.listener.chunk`), the events' outcomes and the
+  cursor (``chain_cursor.applied_through``).
 - **Reorgs.** Blocks holding our events within ``reorg_window`` Stacks blocks of the tip are re-checked every
   poll; see :mod:`services.listener.reorg`.
 - **Chain restarts.** The chain marker (the devnet's ``devnet_chain_marker``, else network id + genesis
@@ -43,9 +44,9 @@ from services.chain import (
 from services.errors import Conflict
 from services.jobs.leases import Fence, LeaseLost
 from services.listener.events import InvalidEvent, Source, decode_event
-from services.listener.handlers import apply_event, quote_id_of
+from services.listener.handlers import apply_events, quote_id_of
 from services.listener.reorg import OrphanReport, orphan_events, orphaned_blocks
-from services.listener.store import LISTENER, Document, ListenerStore, event_key, now_utc, position_doc
+from services.listener.store import LISTENER, Document, ListenerStore, event_key, now_utc
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 
@@ -67,8 +68,8 @@ class ListenerConfig:
     confirmations: int = 1
     reorg_window: int = 64  # Stacks blocks below the tip whose canonical status is re-checked each poll
     page_size: int = 50
-    apply_batch: int = 200  # events read per query
-    apply_chunk: int = 25  # events applied per transaction
+    apply_batch: int = 200  # events aimed at per read (a window of block heights)
+    apply_chunk: int = 100  # events applied per transaction (read, applied in memory, written in bulk)
     restart_policy: Literal["halt", "orphan"] = "halt"
 
 
@@ -391,8 +392,7 @@ class ChainListener:
     async def _apply_confirmed(self, tip: ChainTip, report: PollReport) -> None:
         max_burn = tip.burn_block_height - self.config.confirmations
         chunk = max(1, self.config.apply_chunk)
-        while True:
-            batch = await self.store.confirmed_pending(max_burn, tip.block_height, self.config.apply_batch)
+        async for batch in self.store.confirmed_pending(max_burn, tip.block_height, self.config.apply_batch):
             for start in range(0, len(batch), chunk):
                 keys = [e["_id"] for e in batch[start : start + chunk]]
                 try:
@@ -407,8 +407,6 @@ class ChainListener:
                     elif outcome == "invalid":
                         report.invalid += 1
                         self.metrics["invalid"] += 1
-            if len(batch) < self.config.apply_batch:
-                return
 
     async def _apply_with_retries(self, key: str) -> str | None:
         for attempt in range(APPLY_ATTEMPTS):
@@ -426,41 +424,23 @@ class ChainListener:
 
     async def apply_many(self, keys: list[str]) -> list[str | None]:
         """Apply stored events, in the order given (chain order), in one fenced transaction: their handlers'
-        writes, their ``applied`` flags and the cursor commit together or not at all."""
+        writes, their outcomes and the cursor commit together or not at all. The chunk is read with one query,
+        applied in memory and written with a few bulk writes (:func:`services.listener.handlers.apply_events`)."""
 
         async def work(session: AsyncClientSession) -> list[str | None]:
             # First: the lease document is then locked by this transaction, so a takeover waits for its commit
             # (fencing last would conflict with every renewal made meanwhile and retry the chunk forever).
             await self.fence.fence(session)
-            outcomes: list[str | None] = []
-            applied_through: Document | None = None
-            for key in keys:
-                event = await self.store.events.find_one(
-                    {"_id": key, "outcome": "pending", "canonical": True}, session=session
-                )
-                if event is None:
-                    outcomes.append(None)
-                    continue
-                result = await apply_event(self.store.db, self.policies, event, session)
-                fields: Document = {
-                    "outcome": result.outcome,
-                    "applied": result.outcome == "applied",
-                    "reason": result.reason,
-                    "applied_at": now_utc(),
-                }
-                if "tier_after" in result.extra:
-                    fields["tier_after"] = result.extra["tier_after"]
-                update: Document = {"$set": fields}
-                if result.outcome == "applied":
-                    update["$inc"] = {"apply_count": 1}
-                    applied_through = position_doc(event)
-                await self.store.events.update_one({"_id": key}, update, session=session)
+            pending = await self.store.pending_by_keys(keys, session)
+            events = [pending[key] for key in keys if key in pending]  # gone: applied by another run meanwhile
+            results = await apply_events(self.mongo, events, session)
+            await self.store.record_outcomes(list(zip(events, results, strict=True)), session)
+            by_key: dict[str, str | None] = {}
+            for event, result in zip(events, results, strict=True):
+                by_key[event["_id"]] = result.outcome
                 if result.outcome == "invalid":
-                    log.error("event %s (%s) not applied: %s", key, event.get("event"), result.reason)
-                outcomes.append(result.outcome)
-            if applied_through is not None:
-                await self.store.set_cursor({"applied_through": applied_through}, session=session)
-            return outcomes
+                    log.error("event %s (%s) not applied: %s", event["_id"], event.get("event"), result.reason)
+            return [by_key.get(key) for key in keys]
 
         return await self.mongo.transaction(work)
 

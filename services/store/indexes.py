@@ -40,6 +40,11 @@ POLICY_INDEXES: dict[str, IndexModel] = {
         unique=True,
         partialFilterExpression={"idempotency_key": {"$type": "string"}},
     ),
+    # Lookups by quote / on-chain id (the listener's `$in` over a chunk's events). SecantusDB's planner only uses a
+    # partial index when the query implies its filter, which it cannot prove for `$type`, so the unique partial
+    # indexes above left those lookups scanning every policy; these plain ones serve them.
+    "quote_id": IndexModel([("quote_id", ASCENDING)], name="quote_id"),
+    "policy_id_onchain": IndexModel([("policy_id_onchain", ASCENDING)], name="policy_id_onchain"),
 }
 
 POLICY_EVENT_INDEXES: list[IndexModel] = [
