@@ -24,6 +24,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "lifespan": "on",
         "ws": "websockets-sansio",
         "ws_max_size": settings.max_request_bytes,
+        # Off by default: a deflate context costs each connection ~50 KiB, and every frame is compressed once per
+        # subscriber; policy frames are small (docs/subscriptions.md).
+        "ws_per_message_deflate": settings.ws_compression,
         "proxy_headers": False,  # the rate limiter keys on the socket peer (policy_registry/ratelimit.py)
         "timeout_graceful_shutdown": 10,  # open subscriptions must not hold a shutdown forever
     }

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=60, ge=1, description="HTTP requests a client IP may send at once.")
     ws_rate_limit_per_s: float = Field(default=10.0, ge=0, description="WS operations/s per connection; 0 = off.")
     ws_rate_limit_burst: int = Field(default=30, ge=1, description="WS operations a connection may start at once.")
+    ws_compression: bool = Field(
+        default=False, description="permessage-deflate on WebSockets (~50 KiB and a compression per frame each)."
+    )
     max_request_bytes: int = Field(default=131_072, ge=1024, description="Largest HTTP body / WebSocket message.")
     subscription_max_pending: int = Field(default=100, ge=1, description="Distinct messages a subscriber may lag.")
     subscription_stall_timeout_s: float = Field(default=30.0, gt=0, description="Drop a subscriber stuck this long.")

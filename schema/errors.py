@@ -39,6 +39,13 @@ class CodedErrors(MaskErrors):
         request_id = _request_id(context)
         return [self._coded(error, request_id) for error in errors]
 
+    def _process_result(self, result: object) -> None:
+        # The base class tests `result` against a runtime-checkable Protocol, which is slow enough to show once per
+        # subscriber per change; every result here has `errors`, so read it directly.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
     def _subscription_over_http(self, context: Any) -> bool:
         request = getattr(context, "request", None)
         if request is None or request.scope.get("type") != "http":

@@ -18,6 +18,7 @@ import uvicorn
 
 from policy_registry.app import create_app
 from policy_registry.embedded.process import free_port
+from policy_registry.server import uvicorn_options
 from policy_registry.settings import Settings
 
 
@@ -97,14 +98,8 @@ async def serve_in_loop(settings: Settings, mongodb_uri: str) -> AsyncIterator[s
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        log_config=None,
-        lifespan="on",
-        ws="websockets-sansio",
-        ws_max_size=settings.max_request_bytes,
-        proxy_headers=False,
-    )
+    options = {k: v for k, v in uvicorn_options(settings).items() if k not in ("host", "port")}
+    config = uvicorn.Config(app, **options)
     server = _LoopServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

@@ -181,3 +181,17 @@ async def test_websocket_messages_above_the_limit_close_the_connection(strict_ws
         assert too_big.value.rcvd is not None and too_big.value.rcvd.code == 1009
     finally:
         await big.close()
+
+
+@pytest.mark.parametrize("compression", [False, True])
+async def test_websocket_compression_is_negotiated_only_when_configured(
+    mongo_server: EmbeddedMongo, settings: Settings, compression: bool
+) -> None:
+    live = settings.model_copy(
+        update={"instance_id": f"deflate-{uuid.uuid4().hex[:8]}", "run_worker": False, "ws_compression": compression}
+    )
+    async with serve_in_loop(live, mongo_server.uri) as url:
+        # The client offers permessage-deflate (websockets' default); the server accepts it only when configured.
+        async with connect(url, subprotocols=[TRANSPORT_WS]) as ws:  # type: ignore[list-item]
+            extensions = ws.response.headers.get("Sec-WebSocket-Extensions") if ws.response else None
+    assert (extensions is not None and "permessage-deflate" in extensions) is compression
