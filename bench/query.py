@@ -8,7 +8,9 @@ the whole HTTP stack (a real `policy-registry serve` process on loopback, httpx 
 
 Samples alternate GraphQL and raw so both see the same server state. Each GraphQL page is checked to hold
 exactly the raw page's ids. The raw query is the repository's own (same filter document, sort, limit + 1 and
-index hint); an extra raw row without the hint shows what the hint costs on this database.
+index hint); an extra raw row without the hint shows what the hint costs on this database. `policy(id)` is also
+measured with a plain HTTP/1.1 client and as an in-process ASGI call, each beside `{ __typename }` (the same path
+without a read), which splits its time into the client, the HTTP hop, the app and the read.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import httpx
 from pymongo import DESCENDING, AsyncMongoClient
 
 from bench.common import Report, api_server, owners, policy_documents, say, secantus, summary_ms, workdir
+from policy_registry.app import create_app
+from policy_registry.settings import Settings
 from services.policies.models import RiskTier
 from services.policies.status import StatusDetailed
 from services.store.indexes import ensure_indexes
@@ -38,6 +42,7 @@ PAGE_QUERY = (
 )
 COUNT_QUERY = "query($f: PolicyFilterInput) { policies(filter: $f, first: 1) { totalCount } }"
 ONE_QUERY = f"query($id: ID!) {{ policy(id: $id) {{ {NODE_FIELDS} }} }}"
+TYPENAME_QUERY = "{ __typename }"  # the whole request path without a database read
 FIGURES = ("pages", "policy", "count")  # --only picks among these; the default runs all of them
 
 
@@ -101,6 +106,54 @@ async def paired(
             results.append(await fn())
             times.append(time.perf_counter() - t0)
     return ta, tb, ra, rb
+
+
+class InProcessApp:
+    """The same app called as an ASGI callable in this process: no socket, no HTTP parsing, no client library.
+    With the `{ __typename }` rows it splits `policy(id)`'s time into the read, the app and the HTTP hop."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def gql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps({"query": query, "variables": variables}).encode()
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/graphql",
+            "raw_path": b"/graphql",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"bench"),
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+        }
+        request: list[dict[str, Any]] = [{"type": "http.request", "body": body, "more_body": False}]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            if request:
+                return request.pop()
+            await asyncio.Event().wait()  # a disconnect never comes: the app answers first
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await self.app(scope, receive, send)
+        payload: dict[str, Any] = json.loads(
+            b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        )
+        if sent[0]["status"] != 200 or payload.get("errors"):
+            raise RuntimeError(f"GraphQL error {sent[0]['status']}: {payload}")
+        return payload["data"]  # type: ignore[no-any-return]
 
 
 async def gql(http: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -238,9 +291,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         return str((await plain.gql(ONE_QUERY, {"id": target}))["policy"]["id"])
 
                     tg, tr, rg, rr = await paired(one_plain, one_driver, args.samples * 4, args.budget_s)
-                    await plain.close()
                     assert rg[-1] == rr[-1] == target
                     row(report, "policy(id) plain HTTP client", tg, tr)
+
+                    # Where the time goes: the same request with no read ({ __typename }), and without HTTP.
+                    async def typename_plain() -> str:
+                        return str((await plain.gql(TYPENAME_QUERY, {}))["__typename"])
+
+                    tg, tr, _, _ = await paired(typename_plain, one_driver, args.samples * 4, args.budget_s)
+                    await plain.close()
+                    row(report, "{ __typename } plain HTTP client", tg, tr)
+                    await in_process_rows(report, mongo.uri, database, target, one_driver, args)
 
                 for case in (cases(busiest)[0], cases(busiest)[3]) if "count" in args.only else ():
                     flt = case.flt
@@ -266,6 +327,36 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     report.extra["explain_status_page"] = _plan_summary(explain)
             await client.close()
     return report.emit()
+
+
+async def in_process_rows(
+    report: Report, uri: str, database: str, target: str, one_driver: Callable[[], Awaitable[str]], args: Any
+) -> None:
+    """`policy(id)` and `{ __typename }` through the app called in this process (as the API process builds it)."""
+    settings = Settings(
+        _env_file=None,
+        mongodb_database=database,
+        run_worker=False,
+        rate_limit_per_s=0,
+        log_level="WARNING",
+        graphiql_enabled=False,
+        mongodb_timeout_ms=120_000,
+    )  # what bench/common.py api_env gives the API process
+    app = create_app(settings, uri)
+    async with app.router.lifespan_context(app):
+        local = InProcessApp(app)
+
+        async def one_local() -> str:
+            return str((await local.gql(ONE_QUERY, {"id": target}))["policy"]["id"])
+
+        async def typename_local() -> str:
+            return str((await local.gql(TYPENAME_QUERY, {}))["__typename"])
+
+        tg, tr, rg, rr = await paired(one_local, one_driver, args.samples * 4, args.budget_s)
+        assert rg[-1] == rr[-1] == target
+        row(report, "policy(id) in-process ASGI call", tg, tr)
+        tg, tr, _, _ = await paired(typename_local, one_driver, args.samples * 4, args.budget_s)
+        row(report, "{ __typename } in-process ASGI call", tg, tr)
 
 
 def _plan_summary(explain: dict[str, Any]) -> dict[str, Any]:
