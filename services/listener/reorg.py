@@ -5,7 +5,10 @@ and has another block at its height. Its events become non-canonical in one tran
 every affected policy and tier from the events that remain canonical and applied (never a blind overwrite):
 
 - a policy whose `policy-created` is gone goes back to PendingCreation (its on-chain fields cleared, its
-  reservation held again); the transaction monitor then follows its creation tx as for any pending policy;
+  reservation held again); the transaction monitor then follows its creation tx as for any pending policy, and
+  the quote-expiry rules end it if the tx never comes back. A policy with no quote of ours behind it (inserted
+  from its `policy-created`: no `quote_expiry_height`) has nothing that would ever end that pending creation, so
+  it goes on to FailedCreation ("creation block orphaned: …", Cause.JOB); a re-mined creation makes it Active again;
 - a policy whose `policy-status-updated` is gone reopens to the status its audit trail shows before that event;
 - a tier is restored to the snapshot stored with its newest remaining vault event (zeros if none).
 
@@ -26,6 +29,7 @@ from services.chain import NotFound, StacksApiClient
 from services.jobs.leases import Fence
 from services.listener.handlers import EMPTY_TIER, to_record
 from services.listener.store import REVERSE_CHAIN_ORDER, Document, ListenerStore, now_utc, position_doc
+from services.policies.models import PolicyRecord
 from services.policies.status import TERMINAL, Cause, StatusDetailed, is_allowed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
@@ -189,7 +193,7 @@ async def rederive_policy(
         if policy.status_detailed in (S.PendingCreation, S.FailedCreation):
             return None
         changes = {**_CREATION_FIELDS_CLEARED, **_STATUS_FIELDS_CLEARED}
-        await policies.transition(
+        pending = await policies.transition(
             policy, S.PendingCreation, Cause.REORG, changes=changes, details=details, session=session
         )
         if policy.quote_id:
@@ -198,6 +202,8 @@ async def rederive_policy(
                 {"$set": {"status": "held", "reason": "reorg: policy-created orphaned", "updated_at": now_utc()}},
                 session=session,
             )
+        if pending.quote_expiry_height is None:
+            return await _fail_orphaned_creation(policies, pending, details, session)
         log.warning("policy %s back to PendingCreation: its policy-created was orphaned", policy.id)
         return S.PendingCreation
     closing = await events.find_one(
@@ -216,6 +222,30 @@ async def rederive_policy(
         log.warning("policy %s reopened to %s: its policy-status-updated was orphaned", policy.id, target.value)
         return target
     return None
+
+
+async def _fail_orphaned_creation(
+    policies: PolicyRepository,
+    pending: PolicyRecord,
+    details: Document,
+    session: AsyncClientSession,
+) -> S:
+    """PendingCreation → FailedCreation for a policy with no quote of ours behind it (inserted from its
+    `policy-created`, so no `quote_expiry_height`): neither the quote-expiry job nor the creation monitor would ever
+    end that pending creation. The verdict is the listener's (Cause.JOB, as for a lapsed quote); a re-mined creation
+    makes it Active again (FailedCreation → Active by the chain). There is no reservation to release: only our
+    own quotes reserve collateral, and the tiers are re-derived from the remaining vault events by the caller."""
+    reason = f"creation block orphaned: {details['why']}; no quote of ours to wait on"
+    await policies.transition(
+        pending,
+        S.FailedCreation,
+        Cause.JOB,
+        changes={"failure_reason": reason},
+        details={**details, "reason": reason, "tx_id": pending.tx_id_creation},
+        session=session,
+    )
+    log.warning("policy %s FailedCreation: %s", pending.id, reason)
+    return S.FailedCreation
 
 
 async def rederive_tier(lstore: ListenerStore, tier: str, session: AsyncClientSession) -> None:

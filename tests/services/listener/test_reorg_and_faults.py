@@ -94,7 +94,7 @@ async def test_a_reorged_tx_mined_again_is_applied_again_in_its_new_block(
     first_hash = (await store.db.chain_events.find_one({"tx_id": create.txid}))["block_hash"]
 
     chain.reorg(fork)
-    await listener.poll_once()  # the tx is pending again: the policy is back to PendingCreation
+    await listener.poll_once()  # the tx is pending again; with no quote of ours behind it, the policy failed
     assert (await PolicyRepository(store).get_by_onchain_id(1)) is None
     chain.burn()  # an empty block first: the re-mined tx lands at another height
     block = chain.mine([create])
@@ -108,6 +108,7 @@ async def test_a_reorged_tx_mined_again_is_applied_again_in_its_new_block(
     assert [(h.to_status, h.cause) for h in await PolicyRepository(store).history(policy.id)] == [
         (S.Active, "chain"),
         (S.PendingCreation, "reorg"),
+        (S.FailedCreation, "job"),
         (S.Active, "chain"),
     ]
     tier = await store.db.tiers.find_one({"_id": "Aggressive"})
@@ -213,8 +214,10 @@ async def test_a_chain_restart_halts_until_accepted_then_follows_the_new_chain(
     listener.accept_restart_once = True
     accepted = await listener.poll_once()
     assert accepted.error is None and not accepted.halted
+    # known only from the old chain's event (no quote of ours): nothing would end a pending creation, so it failed
     policy = await store.db.policies.find_one({"quote_id": t.quote_id.hex()})
-    assert policy["status_detailed"] == "PendingCreation" and policy["policy_id_onchain"] is None
+    assert policy["status_detailed"] == "FailedCreation" and policy["policy_id_onchain"] is None
+    assert policy["failure_reason"].startswith("creation block orphaned: chain restarted")
     tier = await store.db.tiers.find_one({"_id": "Balanced"})
     assert (tier["capital_ustx"], tier["locked_ustx"]) == (5_000_000, 0)
     cursor = await store.db.chain_cursor.find_one({"_id": "listener"})
