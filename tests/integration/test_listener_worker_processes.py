@@ -56,7 +56,9 @@ async def client(devnet: DevnetFixture) -> AsyncIterator[StacksApiClient]:
 
 
 async def make_history(devnet: DevnetFixture, client: StacksApiClient) -> None:
-    """~70 more contract events: 30 deposits (1 event each) and 13 creations (3 events each)."""
+    """~70 more contract events: 30 deposits (1 event each) and 13 creations (3 events each). The deposits alone
+    cover the creations' collateral (10 x 50 STX per tier against at most 5 x 30 STX), whatever capital earlier tests
+    left locked on the shared devnet."""
     provider = BackendSigner.from_hex(devnet.accounts["wallet_4"].private_key, TESTNET)
     nonces = NonceManager(client, provider.address)
     sent = []
@@ -69,9 +71,9 @@ async def make_history(devnet: DevnetFixture, client: StacksApiClient) -> None:
                 nonces,
                 contract_id=devnet.vault,
                 function_name="deposit",
-                function_args=[string_ascii_cv(tier), uint_cv(2_000_000 + i)],
+                function_args=[string_ascii_cv(tier), uint_cv(50_000_000 + i)],
                 fee=1_000,
-                post_conditions=[stx_post_condition("origin", "eq", 2_000_000 + i)],
+                post_conditions=[stx_post_condition("origin", "eq", 50_000_000 + i)],
             )
         )
     buyer = BackendSigner.from_hex(devnet.accounts["wallet_1"].private_key, TESTNET)
@@ -84,7 +86,8 @@ async def make_history(devnet: DevnetFixture, client: StacksApiClient) -> None:
         txids.append(await client.broadcast_transaction(signed_creation_tx(terms, signature, buyer, nonce + i)))
     await devnet.amine()
     for txid in txids:
-        assert (await monitor_transaction(client, txid, timeout=10, poll_interval=0.05)).state == "success"
+        outcome = await monitor_transaction(client, txid, timeout=10, poll_interval=0.05)
+        assert outcome.state == "success", outcome
     await devnet.amine(blocks=0, burn_blocks=1)
 
 
