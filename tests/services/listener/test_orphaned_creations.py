@@ -9,16 +9,19 @@ quote-expiry job and the creation monitor decide, as before.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from services.chain import StacksApiClient
 from services.jobs.leases import Unfenced
 from services.jobs.tx_monitor import CreationTxMonitor
+from services.listener.poller import ChainListener, PollReport
 from services.policies.status import StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 
 from .conftest import make_listener, pending_policy
-from .fake_chain import FakeChain, PolicyTerms, creation_tx, deposit_tx, settlement_tx
+from .fake_chain import FakeChain, FakeTx, PolicyTerms, creation_tx, deposit_tx, settlement_tx
 
 S = StatusDetailed
 BASE = 1_000_000_000
@@ -34,24 +37,55 @@ async def _tier(store: MongoStore, name: str = "Balanced") -> tuple[int, int, in
     return tier["capital_ustx"], tier["locked_ustx"], tier["premiums_ustx"], tier["settlements_ustx"]
 
 
-async def test_a_chain_only_policy_whose_creation_is_orphaned_fails_with_the_reason(
-    store: MongoStore, chain: FakeChain, client: StacksApiClient
-) -> None:
+@dataclass
+class Created:
+    """A deposit, then policy 1's creation (and perhaps one more transaction) mined above `fork`, applied by
+    `listener`."""
+
+    listener: ChainListener
+    fork: int
+    terms: PolicyTerms
+    create: FakeTx
+
+    async def orphan(self, chain: FakeChain) -> PollReport:
+        """Reorg back to `fork` (the creation's transactions return to the mempool) and let the listener see it."""
+        chain.reorg(self.fork)
+        chain.burn()
+        return await self.listener.poll_once()
+
+
+async def created_on_chain(
+    store: MongoStore,
+    chain: FakeChain,
+    client: StacksApiClient,
+    then: Callable[[PolicyTerms], FakeTx] | None = None,
+    quote_backed: bool = False,
+) -> Created:
     chain.mine([deposit_tx("Balanced", BASE, BASE, BASE, "base")])
     fork = len(chain.blocks)
     t = terms(1)
     create = creation_tx(t, t.collateral, BASE + t.premium)
+    if quote_backed:
+        await pending_policy(store, t, tx_id=create.txid)
     chain.mine([create])
+    if then is not None:
+        chain.mine([then(t)])  # built after the creation's block, at its burn height
     chain.burn()
     listener = make_listener(store, client)
     await listener.poll_once()
+    return Created(listener, fork, t, create)
+
+
+async def test_a_chain_only_policy_whose_creation_is_orphaned_fails_with_the_reason(
+    store: MongoStore, chain: FakeChain, client: StacksApiClient
+) -> None:
+    created = await created_on_chain(store, chain, client)
+    listener, create = created.listener, created.create
     repo = PolicyRepository(store)
     policy = await repo.get_by_onchain_id(1)
     assert policy is not None and policy.status_detailed is S.Active and policy.quote_expiry_height is None
 
-    chain.reorg(fork)  # the tx is back in the mempool, and may never be mined again
-    chain.burn()
-    report = await listener.poll_once()
+    report = await created.orphan(chain)  # the tx is back in the mempool, and may never be mined again
     assert report.error is None and report.orphaned == 3
     assert report.details["reorg"]["policies"] == {policy.id: "FailedCreation"}
 
@@ -83,21 +117,13 @@ async def test_a_chain_only_policy_whose_creation_is_orphaned_fails_with_the_rea
 async def test_a_failed_orphaned_creation_mined_again_is_active_again(
     store: MongoStore, chain: FakeChain, client: StacksApiClient
 ) -> None:
-    chain.mine([deposit_tx("Balanced", BASE, BASE, BASE, "base")])
-    fork = len(chain.blocks)
-    t = terms(1)
-    create = creation_tx(t, t.collateral, BASE + t.premium)
-    chain.mine([create])
-    chain.burn()
-    listener = make_listener(store, client)
-    await listener.poll_once()
+    created = await created_on_chain(store, chain, client)
+    listener, create, t = created.listener, created.create, created.terms
     repo = PolicyRepository(store)
     policy = await repo.get_by_onchain_id(1)
     assert policy is not None
 
-    chain.reorg(fork)
-    chain.burn()
-    await listener.poll_once()
+    await created.orphan(chain)
     assert (await repo.require(policy.id)).status_detailed is S.FailedCreation
 
     chain.burn()
@@ -122,21 +148,14 @@ async def test_a_failed_orphaned_creation_mined_again_is_active_again(
 async def test_a_settled_chain_only_policy_whose_creation_is_orphaned_fails_with_its_settlement_cleared(
     store: MongoStore, chain: FakeChain, client: StacksApiClient
 ) -> None:
-    chain.mine([deposit_tx("Balanced", BASE, BASE, BASE, "base")])
-    fork = len(chain.blocks)
-    t = terms(1)
-    chain.mine([creation_tx(t, t.collateral, BASE + t.premium)])
-    chain.mine([settlement_tx(t, 4_000_000, 1_000, chain.burn_height, 0)])
-    chain.burn()
-    listener = make_listener(store, client)
-    await listener.poll_once()
+    created = await created_on_chain(
+        store, chain, client, then=lambda t: settlement_tx(t, 4_000_000, 1_000, chain.burn_height, 0)
+    )
     repo = PolicyRepository(store)
     policy = await repo.get_by_onchain_id(1)
     assert policy is not None and policy.status_detailed is S.Settled
 
-    chain.reorg(fork)
-    chain.burn()
-    await listener.poll_once()
+    await created.orphan(chain)
     failed = await repo.require(policy.id)
     assert failed.status_detailed is S.FailedCreation
     assert failed.settlement_ustx is None and failed.tx_id_status_update is None and failed.settled_at is None
@@ -150,23 +169,15 @@ async def test_a_settled_chain_only_policy_whose_creation_is_orphaned_fails_with
 async def test_a_quote_backed_policy_whose_creation_is_orphaned_waits_in_pending_creation(
     store: MongoStore, chain: FakeChain, client: StacksApiClient
 ) -> None:
-    chain.mine([deposit_tx("Balanced", BASE, BASE, BASE, "base")])
-    fork = len(chain.blocks)
-    t = terms(1)
-    create = creation_tx(t, t.collateral, BASE + t.premium)
-    pending = await pending_policy(store, t, tx_id=create.txid)
-    chain.mine([create])
-    chain.burn()
-    listener = make_listener(store, client)
-    await listener.poll_once()
+    created = await created_on_chain(store, chain, client, quote_backed=True)
+    create, quote = created.create, created.terms.quote_id.hex()
     repo = PolicyRepository(store)
-    assert (await repo.require(pending.id)).status_detailed is S.Active
-    quote = t.quote_id.hex()
+    pending = await repo.get_by_onchain_id(1)  # the policy our quote created, now confirmed
+    assert pending is not None and pending.quote_id == quote and pending.status_detailed is S.Active
+    assert await store.db.policies.count_documents({}) == 1
     assert (await store.db.reservations.find_one({"_id": quote}))["status"] == "converted"
 
-    chain.reorg(fork)
-    chain.burn()
-    report = await listener.poll_once()
+    report = await created.orphan(chain)
     assert report.details["reorg"]["policies"] == {pending.id: "PendingCreation"}
     back = await repo.require(pending.id)
     assert back.status_detailed is S.PendingCreation and back.failure_reason is None
