@@ -4,8 +4,6 @@ and session tokens that appear nowhere but in `authenticate`'s answer."""
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -13,7 +11,6 @@ from pydantic import SecretStr
 
 from policy_registry.app import create_app
 from policy_registry.container import Services
-from policy_registry.embedded.secantus import EmbeddedMongo
 from policy_registry.settings import Settings
 from resolvers.context import RequestContext
 from resolvers.permissions import presented_operator_token, presented_token
@@ -23,7 +20,6 @@ from services.errors import Forbidden, Unauthenticated
 from services.store.policies import now_utc
 from tests.api.gql_ws import GRAPHQL_WS, GraphQLSocket
 from tests.api.graphql_client import error_codes, gql
-from tests.api.live import serve_in_loop
 from tests.services.auth.wallet import KEY_1, KEY_2, needs_node, wallet_sign
 
 pytestmark = needs_node
@@ -110,13 +106,6 @@ async def test_mainnet_settings_refuse_testnet_addresses(services: Services, set
         address, token = await sign_in(api, KEY_1, "mainnet")
         assert address == real.address and address.startswith("SP")
         assert (await gql(api, ME, headers=bearer(token)))["data"]["me"]["address"] == address
-
-
-@pytest.fixture
-async def ws_url(mongo_server: EmbeddedMongo, settings: Settings) -> AsyncIterator[str]:
-    live = settings.model_copy(update={"instance_id": f"auth-{uuid.uuid4().hex[:8]}", "run_worker": False})
-    async with serve_in_loop(live, mongo_server.uri) as url:
-        yield url
 
 
 async def test_websocket_sessions_ride_on_connection_init(

@@ -4,24 +4,19 @@ a payload for a subscriber that may not see it. Real WebSockets and SecantusDB, 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import replace
 from typing import Any
 
-import pytest
 import strawberry
 from strawberry.types import ExecutionResult
 
 from policy_registry import fanout
-from policy_registry.embedded.secantus import EmbeddedMongo
-from policy_registry.settings import Settings
 from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 from tests.api.gql_ws import GRAPHQL_WS, GraphQLSocket
-from tests.api.live import serve_in_loop
 from tests.api.sessions import open_session
 from tests.factories import OWNER_A, OWNER_B, make_policy
 
@@ -30,18 +25,6 @@ S = StatusDetailed
 BY_OWNER = "subscription($owner: String!) { policiesUpdated(owner: $owner) { id version statusDetailed quoteId } }"
 BY_ID = "subscription($id: ID!) { policyUpdated(id: $id) { id version statusDetailed } }"
 BY_ID_WIDER = "subscription($id: ID!) { policyUpdated(id: $id) { id version owner premiumUstx updatedAt } }"
-
-
-@pytest.fixture
-async def ws_url(mongo_server: EmbeddedMongo, settings: Settings) -> AsyncIterator[str]:
-    live = settings.model_copy(update={"instance_id": f"fanout-test-{uuid.uuid4().hex[:8]}", "run_worker": False})
-    async with serve_in_loop(live, mongo_server.uri) as url:
-        yield url
-
-
-@pytest.fixture
-def repo(store: MongoStore) -> PolicyRepository:
-    return PolicyRepository(store)
 
 
 def _since(before: fanout.FanoutStats) -> tuple[int, int, int]:

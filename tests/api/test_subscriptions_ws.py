@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
-from policy_registry.embedded.secantus import EmbeddedMongo
-from policy_registry.settings import Settings
 from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository, now_utc
 from tests.api.gql_ws import GRAPHQL_WS, GraphQLSocket
-from tests.api.live import serve_in_loop
 from tests.api.sessions import open_session, revoke
 from tests.factories import OWNER_A, OWNER_B, make_policy
 
@@ -29,18 +24,6 @@ POLICIES_UPDATED = """subscription($owner: String!, $since: DateTime) {
   policiesUpdated(owner: $owner, since: $since) { id version statusDetailed updatedAt }
 }"""
 CHAIN_TIP = "subscription { chainTip { stacksHeight burnHeight blockHash } }"
-
-
-@pytest.fixture
-async def ws_url(mongo_server: EmbeddedMongo, settings: Settings) -> AsyncIterator[str]:
-    live = settings.model_copy(update={"instance_id": f"ws-test-{uuid.uuid4().hex[:8]}", "run_worker": False})
-    async with serve_in_loop(live, mongo_server.uri) as url:
-        yield url
-
-
-@pytest.fixture
-def repo(store: MongoStore) -> PolicyRepository:
-    return PolicyRepository(store)
 
 
 async def test_policy_updated_sends_new_versions_and_catches_up_from_since_version(
