@@ -13,7 +13,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -26,6 +25,7 @@ from policy_registry.container import Services
 from policy_registry.settings import Settings
 from services.policies.status import StatusDetailed
 from tests.faults.test_worker_kills import short_txn_mongo
+from tests.fixtures import workers
 from tests.fixtures.devnet import DevnetFixture
 from tests.integration.test_policy_lifecycle_devnet import Harness
 
@@ -37,27 +37,20 @@ __all__ = ["short_txn_mongo"]  # the module-scoped database fixture, shared with
 
 
 def spawn_worker(devnet: DevnetFixture, uri: str, database: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "MONGODB_URI": uri,
-        "MONGODB_DATABASE": database,
-        "STACKS_API_URL": devnet.url,
-        "REGISTRY_CONTRACT_ID": devnet.registry,
-        "VAULT_CONTRACT_ID": devnet.vault,
-        "BACKEND_KEY": devnet.accounts["backend"].private_key,
-        "CHAIN_CONFIRMATIONS": "0",
-        "LISTENER_POLL_INTERVAL_S": "0.2",
-        "BACKEND_TX_INTERVAL_S": "0.2",
-        "TX_MONITOR_INTERVAL_S": "1",
-        "RECONCILE_INTERVAL_S": "3600",
-        "EXPIRATION_CHECK_INTERVAL_S": "3600",
-        "LEASE_TTL_S": "3",
-        "LOG_LEVEL": "INFO",
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "policy_registry.cli", "worker"], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
+    return workers.spawn_worker(
+        log,
+        mongodb_uri=uri,
+        database=database,
+        stacks_api_url=devnet.url,
+        registry=devnet.registry,
+        vault=devnet.vault,
+        BACKEND_KEY=devnet.accounts["backend"].private_key,
+        CHAIN_CONFIRMATIONS="0",
+        BACKEND_TX_INTERVAL_S="0.2",
+        RECONCILE_INTERVAL_S="3600",
+        EXPIRATION_CHECK_INTERVAL_S="3600",
+        LEASE_TTL_S="3",
+    )
 
 
 async def snapshot(services: Services, ids: list[str]) -> tuple[Any, ...]:

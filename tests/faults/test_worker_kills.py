@@ -15,7 +15,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from bench import ingest
 from bench.ingest import History
 from services.chain import RetryPolicy, StacksApiClient
 from services.store.mongo import MongoStore
+from tests.fixtures import workers
 from tests.fixtures.short_txn import short_txn_mongo_server
 from tests.services.listener.conftest import make_listener, state_digest
 from tests.services.listener.fake_chain import REGISTRY, VAULT, FakeChain, FakeTx, run_fake_chain
@@ -58,24 +58,17 @@ def long_chain() -> Iterator[FakeChain]:
 
 
 def spawn_worker(chain: FakeChain, uri: str, database: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "MONGODB_URI": uri,
-        "MONGODB_DATABASE": database,
-        "STACKS_API_URL": chain.base_url,
-        "REGISTRY_CONTRACT_ID": REGISTRY,
-        "VAULT_CONTRACT_ID": VAULT,
-        "CHAIN_CONFIRMATIONS": "1",
-        "LISTENER_POLL_INTERVAL_S": "0.2",
-        "TX_MONITOR_INTERVAL_S": "1",
-        "RECONCILE_INTERVAL_S": "3600",
-        "LEASE_TTL_S": "3",
-        "LOG_LEVEL": "INFO",
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "policy_registry.cli", "worker"], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
+    return workers.spawn_worker(
+        log,
+        mongodb_uri=uri,
+        database=database,
+        stacks_api_url=chain.base_url,
+        registry=REGISTRY,
+        vault=VAULT,
+        CHAIN_CONFIRMATIONS="1",
+        RECONCILE_INTERVAL_S="3600",
+        LEASE_TTL_S="3",
+    )
 
 
 async def progress(store: MongoStore) -> tuple[int, int]:

@@ -12,7 +12,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -32,6 +31,7 @@ from services.chain import (
 )
 from services.chain.clarity import string_ascii_cv
 from services.store.mongo import MongoStore
+from tests.fixtures import workers
 from tests.fixtures.creation import signed_creation_tx
 from tests.fixtures.devnet import DevnetFixture
 from tests.fixtures.short_txn import short_txn_mongo_server
@@ -92,24 +92,19 @@ async def make_history(devnet: DevnetFixture, client: StacksApiClient) -> None:
 
 
 def spawn_worker(devnet: DevnetFixture, mongo_uri: str, database: str, cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "MONGODB_URI": mongo_uri,
-        "MONGODB_DATABASE": database,
-        "STACKS_API_URL": devnet.url,
-        "REGISTRY_CONTRACT_ID": devnet.registry,
-        "VAULT_CONTRACT_ID": devnet.vault,
-        "CHAIN_CONFIRMATIONS": "1",
-        "LISTENER_POLL_INTERVAL_S": "0.2",
-        "TX_MONITOR_INTERVAL_S": "1",
-        "RECONCILE_INTERVAL_S": "1",
-        "LEASE_TTL_S": "2",
-        "LOG_LEVEL": "INFO",
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "policy_registry.worker", "--chain-only"], cwd=cwd, env=env, stdout=out, stderr=out
-        )
+    return workers.spawn_worker(
+        log,
+        mongodb_uri=mongo_uri,
+        database=database,
+        stacks_api_url=devnet.url,
+        registry=devnet.registry,
+        vault=devnet.vault,
+        command=("policy_registry.worker", "--chain-only"),
+        cwd=cwd,
+        CHAIN_CONFIRMATIONS="1",
+        RECONCILE_INTERVAL_S="1",
+        LEASE_TTL_S="2",
+    )
 
 
 async def wait_synced(store: MongoStore, target: dict[str, object], within: float = 40) -> None:
