@@ -22,7 +22,7 @@ from types import TracebackType
 from policy_registry.container import Services
 from policy_registry.embedded.devnet import DevnetAccount
 from policy_registry.settings import Settings
-from services.chain import BackendSigner, make_contract_call
+from services.chain import BackendSigner
 from services.policies.quotes import PolicyParameters
 
 log = logging.getLogger(__name__)
@@ -65,18 +65,7 @@ async def buy(services: Services, account: DevnetAccount, parameters: PolicyPara
     call = result.transaction
     signer = BackendSigner.from_hex(account.private_key, call.network)
     nonce = (await services.chain.get_nonces(account.address)).possible_next_nonce
-    tx = make_contract_call(
-        contract_address=call.contract_address,
-        contract_name=call.contract_name,
-        function_name=call.function_name,
-        function_args=call.function_args,
-        signer=signer,
-        nonce=nonce,
-        fee=FEE_USTX,
-        network=call.network,
-        post_condition_mode=call.post_condition_mode,
-        post_conditions=call.post_conditions,
-    )
+    tx = call.sign(signer, nonce, FEE_USTX)
     txid = await services.chain.broadcast_transaction(tx.serialize())
     await services.creation.submit_creation_tx(account.address, result.policy.id, txid)
     return result.policy.id, txid

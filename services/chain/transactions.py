@@ -611,6 +611,21 @@ class PreparedContractCall:
             "network": self.network.name,
         }
 
+    def sign(self, signer: TransactionSigner, nonce: int, fee: int) -> StacksTransaction:
+        """What the wallet does with it: this very call, signed (the demo and the tests act as the wallet)."""
+        return make_contract_call(
+            contract_address=self.contract_address,
+            contract_name=self.contract_name,
+            function_name=self.function_name,
+            function_args=self.function_args,
+            signer=signer,
+            nonce=nonce,
+            fee=fee,
+            network=self.network,
+            post_condition_mode=self.post_condition_mode,
+            post_conditions=self.post_conditions,
+        )
+
     def mismatches(self, tx: StacksTransaction) -> list[str]:
         """What differs between this prepared call and a wallet-signed transaction (empty = it matches)."""
         problems: list[str] = []

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from policy_registry.container import Services
-from services.chain import TESTNET, BackendSigner, make_contract_call
+from services.chain import TESTNET, BackendSigner
 from services.jobs.leases import Unfenced
 from services.listener.poller import ChainListener, ListenerConfig
 from services.oracle import Asset
@@ -28,17 +28,7 @@ async def active_policy(services: Services, devnet: DevnetFixture, wallet: str) 
     call = result.transaction
     signer = BackendSigner.from_hex(account.private_key, TESTNET)
     nonce = (await services.chain.get_nonces(signer.address)).possible_next_nonce
-    tx = make_contract_call(
-        contract_address=call.contract_address,
-        contract_name=call.contract_name,
-        function_name=call.function_name,
-        function_args=call.function_args,
-        signer=signer,
-        nonce=nonce,
-        fee=10_000,
-        network=TESTNET,
-        post_conditions=call.post_conditions,
-    )
+    tx = call.sign(signer, nonce, fee=10_000)
     await services.chain.broadcast_transaction(tx.serialize())
     await devnet.amine(1)
     listener = ChainListener(

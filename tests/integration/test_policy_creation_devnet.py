@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 
 from policy_registry.container import Services
 from policy_registry.settings import Settings
-from services.chain import TESTNET, BackendSigner, make_contract_call, to_python
+from services.chain import TESTNET, BackendSigner, to_python
 from services.chain.clarity import ClarityUInt, ResponseErr, deserialize
 from services.chain.transactions import PreparedContractCall
 from services.errors import BadInput, Conflict, InsufficientCapacity
@@ -62,18 +63,8 @@ async def python_wallet(
     assert services.chain is not None
     signer = BackendSigner.from_hex(devnet.accounts[wallet].private_key, TESTNET)
     nonce = (await services.chain.get_nonces(signer.address)).possible_next_nonce
-    tx = make_contract_call(
-        contract_address=call.contract_address,
-        contract_name=call.contract_name,
-        function_name=call.function_name,
-        function_args=args if args is not None else call.function_args,
-        signer=signer,
-        nonce=nonce,
-        fee=FEE,
-        network=TESTNET,
-        post_condition_mode=call.post_condition_mode,
-        post_conditions=call.post_conditions,
-    )
+    signed = call if args is None else replace(call, function_args=tuple(args))  # args: a tampered call
+    tx = signed.sign(signer, nonce, FEE)
     return await services.chain.broadcast_transaction(tx.serialize())
 
 
