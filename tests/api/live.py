@@ -91,12 +91,14 @@ class _LoopServer(uvicorn.Server):
 
 
 @asynccontextmanager
-async def serve_in_loop(settings: Settings, mongodb_uri: str) -> AsyncIterator[str]:
-    """The app under uvicorn (as `serve` configures it) in this event loop; yields its ws:// GraphQL URL."""
+async def serve_in_loop(settings: Settings, mongodb_uri: str, sock: socket.socket | None = None) -> AsyncIterator[str]:
+    """The app under uvicorn (as `serve` configures it) in this event loop; yields its ws:// GraphQL URL. `sock`: a
+    socket already bound, for a caller that needs the port in its settings (e.g. the allowed origins)."""
     app = create_app(settings, mongodb_uri)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    if sock is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     options = {k: v for k, v in uvicorn_options(settings).items() if k not in ("host", "port")}
     config = uvicorn.Config(app, **options)

@@ -14,20 +14,17 @@ import json
 import os
 import shutil
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from policy_registry.app import create_app
 from policy_registry.embedded.secantus import EmbeddedMongo
 from policy_registry.settings import Settings
 from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
+from tests.api.live import serve_in_loop
 from tests.factories import make_policy, next_onchain_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,35 +44,6 @@ def _skip_reason() -> str | None:
 
 
 pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
-
-
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # the test runner owns the signals
-        pass
-
-
-@asynccontextmanager
-async def served(settings: Settings, mongodb_uri: str, sock: socket.socket) -> AsyncIterator[None]:
-    """The app under uvicorn, configured as `policy-registry serve` configures it, in this event loop."""
-    config = uvicorn.Config(
-        create_app(settings, mongodb_uri),
-        log_config=None,
-        lifespan="on",
-        ws="websockets-sansio",
-        ws_max_size=settings.max_request_bytes,
-        proxy_headers=False,
-    )
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
 
 
 async def _read_line(stream: asyncio.StreamReader, prefix: str, within_s: float) -> str:
@@ -125,7 +93,7 @@ async def test_graphiql_runs_a_query_and_a_subscription_offline(mongo_server: Em
         "expectNext": '"statusDetailed": "Settled"',
     }
     try:
-        async with served(settings, mongo_server.uri, sock):
+        async with serve_in_loop(settings, mongo_server.uri, sock):
             browser = await asyncio.create_subprocess_exec(
                 "node",
                 str(HERE / "graphiql_check.mjs"),
