@@ -2,8 +2,11 @@
 
 Drift is a chain status (1 Settled / 2 Expired) that the policy does not show yet although the change is
 confirmed (``status-height + CHAIN_CONFIRMATIONS <= burn tip``: a younger change is the listener's to apply, not
-drift). The repair is a status transition with Cause.RECONCILE (the status machine allows it wherever it allows
-the chain), carrying the settlement fields ``get-policy`` returns, recorded in `policy_events`, fenced by the
+drift), and the listener has not stored an event for that policy that it has yet to apply (a listener that fell
+behind, or whose holder died mid-chunk, applies it itself once it resumes: repairing it first would record the same
+change as `reconcile` instead of `chain`, and the history would depend on timing; such policies count as
+``deferred``). The repair is a status transition with Cause.RECONCILE (the status machine allows it wherever it
+allows the chain), carrying the settlement fields ``get-policy`` returns, recorded in `policy_events`, fenced by the
 job's lease, and logged one line per repair. A policy the chain does not know (its creation was orphaned and not
 yet re-derived) is reported, not repaired: reorgs are the listener's. Counters go to ``metrics`` and to
 ``chain_state {_id: "reconciliation"}`` (shown by ``chainStatus``).
@@ -28,6 +31,7 @@ from services.store.policies import PolicyRepository, now_utc
 log = logging.getLogger(__name__)
 
 RECONCILIATION = "reconciliation"
+REPAIRED, DEFERRED = "repaired", "deferred"
 
 
 class Reconciler:
@@ -46,7 +50,14 @@ class Reconciler:
         self.registry = registry_contract_id
         self.confirmations = confirmations
         self.policies = policies or PolicyRepository(mongo)
-        self.metrics: dict[str, int] = {"runs": 0, "checked": 0, "repairs": 0, "missing_on_chain": 0, "errors": 0}
+        self.metrics: dict[str, int] = {
+            "runs": 0,
+            "checked": 0,
+            "repairs": 0,
+            "deferred": 0,
+            "missing_on_chain": 0,
+            "errors": 0,
+        }
 
     async def run_once(self, fence: Fence) -> int:
         burn_tip = (await self.client.get_tip()).burn_block_height
@@ -57,7 +68,7 @@ class Reconciler:
             },
             projection={"_id": 1, "policy_id_onchain": 1},
         ).to_list(length=None)
-        repairs = checked = missing = errors = 0
+        repairs = deferred = checked = missing = errors = 0
         for doc in docs:
             onchain_id = int(doc["policy_id_onchain"])
             try:
@@ -77,11 +88,13 @@ class Reconciler:
                     "reconciliation: policy %s (on-chain id %d) is unknown to the chain", doc["_id"], onchain_id
                 )
                 continue
-            if await self._repair(fence, str(doc["_id"]), onchain_id, chain, burn_tip):
-                repairs += 1
+            outcome = await self._repair(fence, str(doc["_id"]), onchain_id, chain, burn_tip)
+            repairs += outcome == REPAIRED
+            deferred += outcome == DEFERRED
         self.metrics["runs"] += 1
         self.metrics["checked"] += checked
         self.metrics["repairs"] += repairs
+        self.metrics["deferred"] += deferred
         self.metrics["missing_on_chain"] += missing
         self.metrics["errors"] += errors
         await self.mongo.db.chain_state.update_one(
@@ -92,6 +105,7 @@ class Reconciler:
                     "last_run_at": now_utc(),
                     "last_checked": checked,
                     "last_repairs": repairs,
+                    "last_deferred": deferred,
                     "last_missing_on_chain": missing,
                     "last_errors": errors,
                 },
@@ -102,13 +116,14 @@ class Reconciler:
 
     async def _repair(
         self, fence: Fence, policy_id: str, onchain_id: int, chain: dict[str, Any], burn_tip: int
-    ) -> bool:
+    ) -> str | None:
+        """REPAIRED, DEFERRED (the listener holds an unapplied event of this policy) or None (nothing to do)."""
         status = int(chain.get("status", -1))
         if status not in (OnChainStatus.SETTLED, OnChainStatus.EXPIRED):
-            return False
+            return None
         status_height = int(chain.get("status-height", 0))
         if status_height + self.confirmations > burn_tip:
-            return False  # not confirmed yet: the listener applies it when it is
+            return None  # not confirmed yet: the listener applies it when it is
         target = StatusDetailed.Settled if status == OnChainStatus.SETTLED else StatusDetailed.Expired
 
         async def work(session: AsyncClientSession) -> str | None:
@@ -119,6 +134,13 @@ class Reconciler:
             policy = to_record(doc)
             if policy.status_detailed is target or not is_allowed(policy.status_detailed, target, Cause.RECONCILE):
                 return None
+            unapplied = await self.mongo.db.chain_events.find_one(
+                {"policy_id_onchain": onchain_id, "outcome": "pending", "canonical": True},
+                projection={"_id": 1},
+                session=session,
+            )
+            if unapplied is not None:
+                return DEFERRED
             await self.policies.transition(
                 policy,
                 target,
@@ -142,9 +164,14 @@ class Reconciler:
         try:
             was = await self.mongo.transaction(work)
         except Conflict:
-            return False
+            return None
         if was is None:
-            return False
+            return None
+        if was == DEFERRED:
+            log.info(
+                "reconciliation: policy %s (on-chain id %d) waits for the listener's events", policy_id, onchain_id
+            )
+            return DEFERRED
         log.warning(
             "reconciliation repaired policy %s (on-chain id %d): %s → %s (chain status %d at burn height %d)",
             policy_id,
@@ -154,4 +181,4 @@ class Reconciler:
             status,
             status_height,
         )
-        return True
+        return REPAIRED

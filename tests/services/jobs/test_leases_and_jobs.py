@@ -26,6 +26,7 @@ from tests.services.listener.fake_chain import (
     PolicyTerms,
     creation_tx,
     deposit_tx,
+    settlement_tx,
 )
 
 S = StatusDetailed
@@ -210,3 +211,36 @@ async def test_reconciliation_repairs_confirmed_drift_only(
     state = await store.db.chain_state.find_one({"_id": "reconciliation"})
     assert state["repairs_total"] == 2 and state["runs_total"] == 2
     assert await reconciler.run_once(Unfenced()) == 0  # nothing left to repair
+
+
+async def test_reconciliation_leaves_a_change_the_listener_has_stored_but_not_applied_to_the_listener(
+    store: MongoStore, chain: FakeChain, client: StacksApiClient
+) -> None:
+    """A listener that fell behind (or whose holder died mid-chunk) applies its stored events itself: the history
+    then says `chain`, as in a run where nothing stalled, not `reconcile`."""
+    t = terms(1)
+    chain.mine([creation_tx(t, t.collateral, t.premium)])
+    chain.burn()
+    await make_listener(store, client).poll_once()
+    settle = settlement_tx(t, payout=7, price=11, burn_height=chain.burn_height, tier_locked_after=0)
+    chain.mine([settle])
+    chain.burn()
+    chain.chain_policies = {
+        1: {"status": 1, "status-height": chain.burn_height - 1, "settlement-ustx": 7, "settlement-price-usd8": 11}
+    }
+    # the listener stores the settlement's events but applies nothing yet (it wants one more confirmation)
+    report = await make_listener(store, client, confirmations=2).poll_once()
+    assert report.ingested == 3 and report.applied == 0
+    reconciler = Reconciler(store, client, REGISTRY, confirmations=1)
+    assert await reconciler.run_once(Unfenced()) == 0
+    assert reconciler.metrics["deferred"] == 1 and reconciler.metrics["repairs"] == 0
+    assert (await store.db.chain_state.find_one({"_id": "reconciliation"}))["last_deferred"] == 1
+    repo = PolicyRepository(store)
+    policy = await repo.get_by_onchain_id(1)
+    assert policy is not None and policy.status_detailed is S.Active
+
+    assert (await make_listener(store, client).poll_once()).applied == 3
+    settled = await repo.require(policy.id)
+    assert settled.status_detailed is S.Settled and settled.tx_id_status_update == settle.txid
+    assert [h.cause for h in await repo.history(policy.id)][-1] == "chain"
+    assert await reconciler.run_once(Unfenced()) == 0 and reconciler.metrics["deferred"] == 1
