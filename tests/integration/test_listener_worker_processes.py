@@ -207,6 +207,7 @@ async def test_killed_workers_and_two_workers_end_in_the_reference_state(
         for p in pair:
             stop(p)
         digest, state = await state_digest(stores[1])
+        assert state == ref_state, f"holder killed at {finished_before_kill=}"
         assert digest == reference
         counts = [d["apply_count"] for d in await stores[1].db.chain_events.find({"applied": True}).to_list(None)]
         assert counts and set(counts) == {1}
