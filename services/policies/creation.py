@@ -47,12 +47,13 @@ class CreationResult:
     repeated: bool  # True when the idempotency key had been seen: nothing new was created
 
 
-def prepared_creation_call(policy: PolicyRecord, contracts: ChainContracts) -> PreparedContractCall:
-    """The `create-policy-entry` call for `policy`, exactly as its quote was signed."""
-    if policy.quote_id is None or policy.quote_signature is None or policy.quote_expiry_height is None:
+def quote_terms(policy: PolicyRecord, registry: str) -> QuoteTerms:
+    """The terms the backend signs for `policy` and the contract checks: built from the stored record both when
+    the quote is signed and when the call is rebuilt, so the two cannot disagree."""
+    if policy.quote_id is None or policy.quote_expiry_height is None:
         raise Conflict("this policy was not created through a quote: there is no call to sign", id=policy.id)
-    terms = QuoteTerms(
-        registry=contracts.registry,
+    return QuoteTerms(
+        registry=registry,
         quote_id=bytes.fromhex(policy.quote_id),
         owner=policy.owner,
         protected_value_usd8=policy.protected_value_usd8,
@@ -64,6 +65,13 @@ def prepared_creation_call(policy: PolicyRecord, contracts: ChainContracts) -> P
         risk_tier=policy.risk_tier.value,
         quote_expiry_height=policy.quote_expiry_height,
     )
+
+
+def prepared_creation_call(policy: PolicyRecord, contracts: ChainContracts) -> PreparedContractCall:
+    """The `create-policy-entry` call for `policy`, exactly as its quote was signed."""
+    if policy.quote_signature is None:
+        raise Conflict("this policy was not created through a quote: there is no call to sign", id=policy.id)
+    terms = quote_terms(policy, contracts.registry)
     # The only STX that moves is the premium, from the buyer to the vault: deny everything else.
     return prepare_contract_call(
         contract_id=contracts.registry,
@@ -153,41 +161,29 @@ class CreationService:
         return quote
 
     def _new_policy(self, owner: str, quote: Quote, idempotency_key: str) -> PolicyRecord:
-        terms = QuoteTerms(
-            registry=self.contracts.registry,
-            quote_id=bytes.fromhex(quote.quote_id),
-            owner=owner,
-            protected_value_usd8=quote.parameters.protected_value_usd8,
-            protected_amount_sats=quote.parameters.protected_amount_sats,
-            expiration_height=quote.expiration_height,
-            policy_type=PolicyType.PUT.value,
-            premium_ustx=quote.premium_ustx,
-            collateral_ustx=quote.collateral_ustx,
-            risk_tier=quote.tier.value,
-            quote_expiry_height=quote.quote_expiry_height,
-        )
         now = now_utc()
-        return PolicyRecord(
+        unsigned = PolicyRecord(
             id=new_policy_id(),
             owner=owner,
             counterparty=self.contracts.vault,
             policy_type=PolicyType.PUT,
-            protected_value_usd8=terms.protected_value_usd8,
-            protected_amount_sats=terms.protected_amount_sats,
-            expiration_height=terms.expiration_height,
+            protected_value_usd8=quote.parameters.protected_value_usd8,
+            protected_amount_sats=quote.parameters.protected_amount_sats,
+            expiration_height=quote.expiration_height,
             risk_tier=quote.tier,
             premium_ustx=quote.premium_ustx,
             collateral_ustx=quote.collateral_ustx,
             status_detailed=StatusDetailed.PendingCreation,
             quote_id=quote.quote_id,
             quote_expiry_height=quote.quote_expiry_height,
-            quote_signature=sign_quote(self._signer, terms).hex(),
             idempotency_key=idempotency_key,
             created_at=now,
             updated_at=now,
             expiration_time_estimate=quote.expiration_time_estimate,
             oracle_snapshot_creation=quote.snapshot(),
         )
+        signature = sign_quote(self._signer, quote_terms(unsigned, self.contracts.registry))
+        return unsigned.model_copy(update={"quote_signature": signature.hex()})
 
     async def _repeat(self, policy: PolicyRecord, params: PolicyParameters) -> CreationResult:
         same = (
