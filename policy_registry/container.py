@@ -74,7 +74,16 @@ class Services:
             )
             quote_signer = wiring.load_signer(settings, "quote")
             if quote_signer is not None:
-                creation = CreationService(store, policies, quotes, liquidity, quote_signer, contracts)
+                creation = CreationService(
+                    store,
+                    policies,
+                    quotes,
+                    liquidity,
+                    quote_signer,
+                    contracts,
+                    accounts=chain,
+                    wallet_bounds=wiring.wallet_bounds(settings),
+                )
         backend_txs = BackendTxQueue(
             store,
             policies,
@@ -101,7 +110,13 @@ class Services:
             creation=creation,
             backend_txs=backend_txs,
             lifecycle=lifecycle,
-            auth=AuthService(store, settings.stacks_network, settings.auth_challenge_ttl_s, settings.session_ttl_s),
+            auth=AuthService(
+                store,
+                settings.stacks_network,
+                settings.auth_challenge_ttl_s,
+                settings.session_ttl_s,
+                challenge_bounds=wiring.challenge_bounds(settings),
+            ),
             pubsub=PubSub(
                 store,
                 settings.instance_id or default_instance_id(settings.port),

@@ -75,6 +75,19 @@ class Settings(BaseSettings):
     subscription_stall_timeout_s: float = Field(default=30.0, gt=0, description="Drop a subscriber stuck this long.")
     subscription_replay_limit: int = Field(default=1000, ge=1, description="Most changes `since` may replay.")
 
+    # --- hostile clients: sign-in challenges, creation reservations (issue 15, docs/security.md) ----------------
+    auth_challenges_per_client: int = Field(default=10, ge=1, description="Open sign-in challenges per client IP.")
+    auth_challenges_per_address: int = Field(default=20, ge=1, description="Open sign-in challenges per address.")
+    max_open_quotes_per_wallet: int = Field(
+        default=3, ge=1, description="Signed quotes a wallet may hold open (reserved, not on chain yet)."
+    )
+    max_wallet_tier_share_ppm: int = Field(
+        default=100_000, gt=0, le=1_000_000, description="Share of a tier's capital one wallet's open quotes may hold."
+    )
+    creation_fee_estimate_ustx: int = Field(
+        default=100_000, ge=0, description="Fee counted per creation transaction when checking a wallet's balance."
+    )
+
     # --- chain ------------------------------------------------------------------------------------------------
     stacks_api_url: str | None = Field(
         default=None, description="Stacks node + Hiro API base URL. Unset: start the local devnet (contracts/devnet)."

@@ -8,7 +8,9 @@ from decimal import Decimal
 import httpx
 
 from policy_registry.settings import Settings
+from services.auth.service import ChallengeBounds
 from services.chain.signer import BackendSigner
+from services.liquidity.wallet_bounds import WalletBounds
 from services.oracle import Asset, LocalPriceFeed, PriceSource, production_sources
 from services.policies.models import RiskTier
 from services.policies.quotes import QuoteLimits
@@ -34,6 +36,20 @@ def premium_parameters(settings: Settings) -> PremiumParameters:
         aggressive=terms(RiskTier.Aggressive),
         conservative_min_ppm=settings.tier_conservative_min_ppm,
         balanced_min_ppm=settings.tier_balanced_min_ppm,
+    )
+
+
+def wallet_bounds(settings: Settings) -> WalletBounds:
+    return WalletBounds(
+        max_open_quotes=settings.max_open_quotes_per_wallet,
+        max_tier_share_ppm=settings.max_wallet_tier_share_ppm,
+        fee_estimate_ustx=settings.creation_fee_estimate_ustx,
+    )
+
+
+def challenge_bounds(settings: Settings) -> ChallengeBounds:
+    return ChallengeBounds(
+        per_client=settings.auth_challenges_per_client, per_address=settings.auth_challenges_per_address
     )
 
 

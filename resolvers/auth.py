@@ -12,13 +12,19 @@ async def me(info: Info) -> SessionInfo | None:
     return SessionInfo.from_session(session) if session else None
 
 
+def _client(info: Info) -> str | None:
+    """The socket peer's IP (uvicorn runs without proxy headers, so a client cannot choose it)."""
+    peer = info.context.request.client
+    return peer.host if peer is not None else None
+
+
 async def auth_challenge(info: Info, address: str) -> AuthChallenge:
-    challenge = await info.context.services.auth.challenge(address)
+    challenge = await info.context.services.auth.challenge(address, _client(info))
     return AuthChallenge.from_challenge(challenge)
 
 
 async def authenticate(info: Info, address: str, public_key: str, signature: str) -> AuthPayload:
-    issued = await info.context.services.auth.authenticate(address, public_key, signature)
+    issued = await info.context.services.auth.authenticate(address, public_key, signature, _client(info))
     return AuthPayload.from_issued(issued)
 
 

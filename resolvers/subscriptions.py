@@ -25,10 +25,9 @@ from schema.subscription_types import ChainTip
 from services.auth.models import Session
 from services.auth.service import AuthService
 from services.auth.visibility import is_private
-from services.chain.c32 import decode_address
-from services.chain.errors import AddressError
-from services.errors import BadInput, NotFound
+from services.errors import NotFound
 from services.policies.models import PolicyRecord
+from services.policies.principals import check_principal
 from services.pubsub.events import ChainTip as ChainTipRecord
 
 T = TypeVar("T")
@@ -100,9 +99,9 @@ async def policy_updated(
     since_version: int | None = None,
 ) -> AsyncGenerator[Policy, None]:
     """Each new version of a policy. With `sinceVersion`, the current version comes first if it is newer."""
-    audience = await _audience(info)
     services = info.context.services
-    policy_id = str(id)
+    policy_id = services.policy_queries.check_id(str(id))  # before registering anything
+    audience = await _audience(info)
     async with services.pubsub.policy_changes(policy_id) as changes:
         current = await _io(services.policy_queries.get(policy_id))
         if current is None or not await audience.sees(current):
@@ -126,10 +125,7 @@ async def policies_updated(
     since: datetime | None = None,
 ) -> AsyncGenerator[Policy, None]:
     """Every change of an owner's policies. With `since`, the policies changed after it (updated_at) come first."""
-    try:
-        decode_address(owner)
-    except AddressError as exc:
-        raise BadInput(f"owner is not a valid Stacks address: {exc}", field="owner") from exc
+    check_principal(owner, "owner")
     audience = await _audience(info)
     pubsub = info.context.services.pubsub
     async with pubsub.owner_changes(owner) as changes:

@@ -46,6 +46,18 @@ class InsufficientCapacity(ServiceError):
     code = "INSUFFICIENT_CAPACITY"
 
 
+class InsufficientFunds(ServiceError):
+    """The wallet's STX balance on chain cannot pay what it asks for (with what its open quotes already need)."""
+
+    code = "INSUFFICIENT_FUNDS"
+
+
+class QuotaExceeded(ServiceError):
+    """A per-client or per-wallet bound on what may be held open at once; `details` names the limit."""
+
+    code = "QUOTA_EXCEEDED"
+
+
 class ActivationConditionNotMet(ServiceError):
     code = "ACTIVATION_CONDITION_NOT_MET"
 

@@ -7,6 +7,7 @@ from typing import Literal
 from services.chain.c32 import AddressVersion, StacksAddress, decode_address
 from services.chain.errors import AddressError
 from services.errors import BadInput
+from services.input_bounds import STANDARD_PRINCIPAL, bounded
 
 Network = Literal["devnet", "testnet", "mainnet"]
 
@@ -18,6 +19,8 @@ def single_sig_version(network: Network) -> AddressVersion:
 
 def sign_in_address(address: str, network: Network) -> StacksAddress:
     """Parse `address` and check it can sign in here: a single-signature address of this network."""
+    if isinstance(address, str):
+        bounded(address, "address", STANDARD_PRINCIPAL)
     try:
         parsed = decode_address(address.strip().upper()) if isinstance(address, str) else None
     except AddressError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,15 +22,24 @@ from services.auth.models import Challenge, IssuedSession, Session
 from services.auth.tokens import new_token, token_key
 from services.chain.hashing import hash160
 from services.chain.signing import verify_message_signature
-from services.errors import BadInput, Unauthenticated
+from services.errors import BadInput, QuotaExceeded, Unauthenticated
+from services.input_bounds import PUBLIC_KEY, SESSION_TOKEN, SIGNATURE, bounded
 from services.store.mongo import Document, MongoStore
 from services.store.policies import now_utc
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "BitHedge Policy Registry"
-# Open challenges kept per address (several tabs may sign in at once); older ones are dropped.
-MAX_OPEN_CHALLENGES = 5
+
+
+@dataclass(frozen=True)
+class ChallengeBounds:
+    """Open (unexpired, unused) challenges one client IP may hold, and one address may have, at once. Over either,
+    a new challenge is refused: an open challenge is never dropped to make room, so nobody can evict a wallet's
+    sign-in in progress by asking for challenges in its name."""
+
+    per_client: int = 10
+    per_address: int = 20
 
 
 def challenge_message(address: str, network: str, nonce: str, issued_at: datetime, expires_at: datetime) -> str:
@@ -53,6 +63,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _parse_public_key(public_key: str) -> bytes:
+    bounded(public_key, "publicKey", PUBLIC_KEY)
     text = public_key[2:] if public_key[:2] in ("0x", "0X") else public_key
     try:
         raw = bytes.fromhex(text)
@@ -65,6 +76,7 @@ def _parse_public_key(public_key: str) -> bytes:
 
 
 def _parse_signature(signature: str) -> bytes:
+    bounded(signature, "signature", SIGNATURE)
     text = signature[2:] if signature[:2] in ("0x", "0X") else signature
     try:
         raw = bytes.fromhex(text)
@@ -93,6 +105,7 @@ class AuthService:
         challenge_ttl_s: int,
         session_ttl_s: int,
         clock: Callable[[], datetime] = now_utc,
+        challenge_bounds: ChallengeBounds | None = None,
     ) -> None:
         self._challenges = store.db.auth_challenges
         self._sessions = store.db.sessions
@@ -100,8 +113,10 @@ class AuthService:
         self.challenge_ttl = timedelta(seconds=challenge_ttl_s)
         self.session_ttl = timedelta(seconds=session_ttl_s)
         self._now = clock
+        self.challenge_bounds = challenge_bounds or ChallengeBounds()
 
-    async def challenge(self, address: str) -> Challenge:
+    async def challenge(self, address: str, client: str | None = None) -> Challenge:
+        """A one-time message for `address` to sign, asked for by `client` (its IP; None when unknown)."""
         parsed = sign_in_address(address, self.network)
         canonical = str(parsed)
         now = self._now()
@@ -112,23 +127,49 @@ class AuthService:
             {
                 "_id": nonce,
                 "address": canonical,
+                "client": client,
                 "message": message,
                 "created_at": now,
                 "expires_at": expires_at,
                 "used_at": None,
             }
         )
-        stale = (
-            await self._challenges.find({"address": canonical, "used_at": None}, {"_id": 1})
-            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-            .skip(MAX_OPEN_CHALLENGES)
-            .to_list(length=None)
-        )
-        if stale:
-            await self._challenges.delete_many({"_id": {"$in": [d["_id"] for d in stale]}})
+        # Insert first, then count (this one included): concurrent requests each count every insert before theirs,
+        # so the bound holds without a lock; an over-bound request removes only its own challenge.
+        refusal = await self._over_bound(canonical, client, now)
+        if refusal is not None:
+            await self._challenges.delete_one({"_id": nonce})
+            log.info("challenge for %s refused: %s", canonical, refusal.details.get("limit"))
+            raise refusal
         return Challenge(address=canonical, message=message, expires_at=expires_at)
 
-    async def authenticate(self, address: str, public_key: str, signature: str) -> IssuedSession:
+    async def _over_bound(self, address: str, client: str | None, now: datetime) -> QuotaExceeded | None:
+        bounds = self.challenge_bounds
+        retry_after = int(self.challenge_ttl.total_seconds())
+        open_filter = {"used_at": None, "expires_at": {"$gt": now}}
+        if client is not None and await self._challenges.count_documents({"client": client, **open_filter}) > (
+            bounds.per_client
+        ):
+            return QuotaExceeded(
+                f"this client holds {bounds.per_client} open sign-in challenges already; sign one in or wait "
+                "until they expire",
+                limit="challengesPerClient",
+                max=bounds.per_client,
+                retryAfter=retry_after,
+            )
+        if await self._challenges.count_documents({"address": address, **open_filter}) > bounds.per_address:
+            return QuotaExceeded(
+                f"this address has {bounds.per_address} open sign-in challenges already; sign one in or wait "
+                "until they expire",
+                limit="challengesPerAddress",
+                max=bounds.per_address,
+                retryAfter=retry_after,
+            )
+        return None
+
+    async def authenticate(
+        self, address: str, public_key: str, signature: str, client: str | None = None
+    ) -> IssuedSession:
         """Verify the wallet's signature over one of the address's open challenges; consume it; open a session."""
         parsed = sign_in_address(address, self.network)
         canonical = str(parsed)
@@ -139,12 +180,17 @@ class AuthService:
             log.info("sign-in refused for %s: the public key does not match the address", canonical)
             raise Unauthenticated("sign-in failed: the public key does not belong to this address")
         now = self._now()
+        # Every open challenge of the address is a candidate (at most `per_address`, plus refused ones not yet
+        # removed): whoever else asked for challenges in its name, the wallet's own one is among them. The
+        # caller's own challenges are tried first.
+        most = 2 * self.challenge_bounds.per_address
         open_challenges = (
             await self._challenges.find({"address": canonical, "used_at": None, "expires_at": {"$gt": now}})
             .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-            .limit(MAX_OPEN_CHALLENGES)
-            .to_list(length=MAX_OPEN_CHALLENGES)
+            .limit(most)
+            .to_list(length=most)
         )
+        open_challenges.sort(key=lambda c: c.get("client") != client)
         signed = next((c for c in open_challenges if verify_message_signature(c["message"], sig, key)), None)
         if signed is None:
             log.info("sign-in refused for %s: no open challenge matches the signature", canonical)
@@ -172,6 +218,8 @@ class AuthService:
 
     async def session(self, token: str) -> Session:
         """The live session behind a bearer token; Unauthenticated for an unknown, expired or revoked one."""
+        if len(token) > SESSION_TOKEN:  # never issued: no need to hash it
+            raise Unauthenticated("the session token is not valid (expired, revoked or unknown); sign in again")
         doc = await self._sessions.find_one(
             {"_id": token_key(token), "revoked_at": None, "expires_at": {"$gt": self._now()}}
         )

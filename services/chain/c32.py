@@ -11,11 +11,17 @@ import re
 from dataclasses import dataclass
 from enum import IntEnum
 
+from services.input_bounds import CONTRACT_PRINCIPAL, STANDARD_PRINCIPAL
+
 from .errors import AddressError
 from .hashing import hash160, sha256
 
 C32_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _C32_INDEX = {c: i for i, c in enumerate(C32_ALPHABET)}
+# c32 digits → the digits Python's int() reads in base 32 ("0"-"9", "a"-"v"): a power-of-two base, which CPython
+# converts in linear time (and outside the 4,300-digit limit of decimal conversions).
+_BASE32_DIGITS = "0123456789abcdefghijklmnopqrstuv"
+_TO_BASE32 = str.maketrans(C32_ALPHABET, _BASE32_DIGITS)
 _CONTRACT_NAME = re.compile(r"^[a-zA-Z]([a-zA-Z0-9]|[-_])*$")
 MAX_CONTRACT_NAME_LENGTH = 128
 
@@ -32,23 +38,24 @@ def _normalize(text: str) -> str:
 
 
 def c32_encode(data: bytes) -> str:
-    number = int.from_bytes(data, "big")
-    digits: list[str] = []
-    while number:
-        number, rem = divmod(number, 32)
-        digits.append(C32_ALPHABET[rem])
+    # Linear: 5 bytes are exactly 8 digits, so left-pad to whole 5-byte groups and encode each group alone.
     leading_zero_bytes = len(data) - len(data.lstrip(b"\x00"))
-    return "0" * leading_zero_bytes + "".join(reversed(digits))
+    padded = bytes(-len(data) % 5) + data
+    digits: list[str] = []
+    for i in range(0, len(padded), 5):
+        group = int.from_bytes(padded[i : i + 5], "big")
+        digits.extend(C32_ALPHABET[(group >> shift) & 31] for shift in range(35, -1, -5))
+    return "0" * leading_zero_bytes + "".join(digits).lstrip("0")
 
 
 def c32_decode(text: str) -> bytes:
     text = _normalize(text)
-    if any(c not in _C32_INDEX for c in text):
+    if not text:
+        return b""
+    if not set(text) <= _C32_INDEX.keys():
         raise AddressError("not a c32 string")
     leading_zeros = len(text) - len(text.lstrip("0"))
-    number = 0
-    for c in text:
-        number = number * 32 + _C32_INDEX[c]
+    number = int(text.translate(_TO_BASE32), 32)  # linear for a power-of-two base
     body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
     return b"\x00" * leading_zeros + body
 
@@ -104,6 +111,8 @@ def encode_address(version: int, hash160_bytes: bytes) -> str:
 
 def decode_address(address: str) -> StacksAddress:
     """Parse ``S…`` into its version and hash160; strict about length and checksum."""
+    if isinstance(address, str) and len(address) > STANDARD_PRINCIPAL:  # before any decoding
+        raise AddressError(f"a Stacks address has at most {STANDARD_PRINCIPAL} characters")
     if not isinstance(address, str) or len(address) <= 5 or address[0] != "S":
         raise AddressError("a Stacks address starts with 'S' and is longer than 5 characters")
     version, data = c32check_decode(address[1:])
@@ -132,6 +141,8 @@ def parse_principal(text: str) -> tuple[StacksAddress, str | None]:
     """``SP…`` → (address, None); ``SP….name`` → (address, name)."""
     if not isinstance(text, str):
         raise AddressError("principal must be a string")
+    if len(text) > CONTRACT_PRINCIPAL:  # before any decoding
+        raise AddressError(f"a principal has at most {CONTRACT_PRINCIPAL} characters")
     address, dot, name = text.partition(".")
     if dot:
         return decode_address(address), validate_contract_name(name)

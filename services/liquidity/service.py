@@ -24,13 +24,15 @@ from pymongo.errors import DuplicateKeyError
 from services.chain.api_client import StacksApiClient
 from services.chain.clarity import ResponseOk, string_ascii_cv, to_python
 from services.errors import ChainUnavailable, InsufficientCapacity
+from services.liquidity.wallet_bounds import WalletBounds, WalletRequest, check_before_capacity, check_tier_share
 from services.policies.models import RiskTier
 from services.store.mongo import Document, MongoStore
 from services.store.policies import now_utc
+from services.store.reservations import CONVERTED, HELD, RELEASED, OpenReservation, WalletReservations
 
 log = logging.getLogger(__name__)
 
-HELD, RELEASED, CONVERTED = "held", "released", "converted"
+__all__ = ["CONVERTED", "HELD", "RELEASED", "LiquidityService", "TierAvailability"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class LiquidityService:
         self._tiers = store.db.tiers
         self._reservations = store.db.reservations
         self._locks = store.db.tier_locks
+        self._wallets = WalletReservations(store)
 
     async def availability(self, burn_height: int, session: AsyncClientSession | None = None) -> list[TierAvailability]:
         return [await self.tier_availability(tier, burn_height, session) for tier in RiskTier]
@@ -88,8 +91,20 @@ class LiquidityService:
         owner: str,
         expires_burn_height: int,
         burn_height: int,
+        premium_ustx: int = 0,
+        wallet: tuple[WalletBounds, int] | None = None,
     ) -> TierAvailability:
-        """Hold `amount_ustx` of `tier` for a signed quote, inside the caller's transaction."""
+        """Hold `amount_ustx` of `tier` for a signed quote, inside the caller's transaction. With `wallet`
+        (its bounds and the owner's STX balance on chain), the owner's own bounds are checked under its lock."""
+        request: WalletRequest | None = None
+        open_now: list[OpenReservation] = []
+        if wallet is not None:
+            bounds, balance = wallet
+            # The owner's lock, then the tier's: every creation takes them in this order.
+            await self._wallets.lock(owner, session)
+            open_now = await self._wallets.open_for(owner, burn_height, session)
+            request = WalletRequest(tier.value, amount_ustx, premium_ustx, balance)
+            check_before_capacity(bounds, request, open_now)
         # Written first: concurrent reservations of this tier conflict here and are retried one after another.
         await self._locks.update_one({"_id": tier.value}, {"$inc": {"seq": 1}}, upsert=True, session=session)
         availability = await self.tier_availability(tier, burn_height, session)
@@ -101,12 +116,16 @@ class LiquidityService:
                 availableUstx=str(availability.available_ustx),
                 requiredUstx=str(amount_ustx),
             )
+        if wallet is not None and request is not None:
+            check_tier_share(wallet[0], request, open_now, availability.capital_ustx)
         now = now_utc()
         await self._reservations.insert_one(
             {
                 "_id": quote_id,
                 "tier": tier.value,
                 "amount_ustx": amount_ustx,
+                "premium_ustx": premium_ustx,
+                "fee_ustx": wallet[0].fee_estimate_ustx if wallet is not None else 0,
                 "policy_id": policy_id,
                 "owner": owner,
                 "expires_burn_height": expires_burn_height,

@@ -9,16 +9,25 @@ including the quote signature), never a second policy.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.auth.visibility import is_visible
+from services.chain.api_client import AccountInfo
+from services.chain.errors import ChainError
+from services.chain.errors import NotFound as ChainNotFound
 from services.chain.signing import HashSigner, QuoteTerms, sign_quote
 from services.chain.transactions import PostConditionMode, PreparedContractCall, StxPostCondition, prepare_contract_call
-from services.errors import BadInput, Conflict, Forbidden
+from services.errors import BadInput, ChainUnavailable, Conflict, Forbidden, NotFound
+from services.input_bounds import IDEMPOTENCY_KEY, TXID, bounded
 from services.liquidity import LiquidityService
+from services.liquidity.wallet_bounds import WalletBounds
 from services.policies.models import PolicyRecord, PolicyType
 from services.policies.quotes import PolicyParameters, Quote, QuoteService
 from services.policies.status import Cause, StatusDetailed
@@ -30,6 +39,26 @@ log = logging.getLogger(__name__)
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _TXID = re.compile(r"(0x)?[0-9a-fA-F]{64}")
 CREATE_FUNCTION = "create-policy-entry"
+
+
+class AccountReader(Protocol):
+    """The chain's view of an account (`GET /v2/accounts/{principal}`): its STX balance."""
+
+    async def get_account(self, principal: str) -> AccountInfo: ...
+
+
+def request_hash(owner: str, params: PolicyParameters, quote_id: str | None) -> str:
+    """sha256 of the canonical request an idempotency key is bound to: every term the buyer chose."""
+    canonical = {
+        "owner": owner,
+        "policyType": params.policy_type,
+        "protectedAmountSats": str(params.protected_amount_sats),
+        "protectedValueUsd8": str(params.protected_value_usd8),
+        "durationDays": params.duration_days,
+        "riskTier": params.risk_tier.value if params.risk_tier is not None else None,
+        "quoteId": quote_id.lower().removeprefix("0x") if quote_id is not None else None,
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -92,6 +121,8 @@ class CreationService:
         liquidity: LiquidityService,
         quote_signer: HashSigner,
         contracts: ChainContracts,
+        accounts: AccountReader | None = None,
+        wallet_bounds: WalletBounds | None = None,
     ) -> None:
         self._store = store
         self._policies = policies
@@ -99,17 +130,35 @@ class CreationService:
         self._liquidity = liquidity
         self._signer = quote_signer
         self.contracts = contracts
+        # Without an account reader (unit tests of the flow only) wallets are not checked; the app always has one.
+        self._accounts = accounts
+        self.wallet_bounds = wallet_bounds or WalletBounds()
+
+    async def _balance(self, owner: str) -> int:
+        """The owner's STX balance on chain; CHAIN_UNAVAILABLE when it cannot be read (never reserve blindly)."""
+        assert self._accounts is not None
+        try:
+            return (await self._accounts.get_account(owner)).balance
+        except ChainNotFound as exc:  # a node answers every valid principal: a 404 is a broken API
+            raise ChainUnavailable("the Stacks API did not answer for the wallet's account; retry shortly") from exc
+        except ChainError as exc:
+            raise ChainUnavailable("the Stacks API is unavailable; retry shortly") from exc
 
     async def request_creation(
         self, owner: str, params: PolicyParameters, idempotency_key: str, quote_id: str | None = None
     ) -> CreationResult:
+        bounded(idempotency_key, "idempotencyKey", IDEMPOTENCY_KEY)
         if not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
             raise BadInput("idempotencyKey must be 1-64 characters of A-Z a-z 0-9 . _ : -", field="idempotencyKey")
+        fingerprint = request_hash(owner, params, quote_id)
         existing = await self._policies.find_by_idempotency_key(owner, idempotency_key)
         if existing is not None:
-            return await self._repeat(existing, params)
+            return await self._repeat(existing, params, fingerprint)
         quote = await self._binding_quote(params, quote_id)
-        policy = self._new_policy(owner, quote, idempotency_key)
+        wallet = None
+        if self._accounts is not None:
+            wallet = (self.wallet_bounds, await self._balance(owner))
+        policy = self._new_policy(owner, quote, idempotency_key, fingerprint)
 
         async def work(session: AsyncClientSession) -> PolicyRecord:
             # The binding quote is kept with the policy for good (no `expires_at`, so no TTL clean-up).
@@ -134,6 +183,8 @@ class CreationService:
                 owner=owner,
                 expires_burn_height=quote.quote_expiry_height,
                 burn_height=quote.burn_height,
+                premium_ustx=quote.premium_ustx,
+                wallet=wallet,
             )
             return await self._policies.insert(policy, Cause.REQUEST, {"quoteId": quote.quote_id}, session=session)
 
@@ -142,7 +193,7 @@ class CreationService:
         except Conflict:
             again = await self._policies.find_by_idempotency_key(owner, idempotency_key)
             if again is not None:  # a concurrent request with the same key won: answer as a repeat
-                return await self._repeat(again, params)
+                return await self._repeat(again, params, fingerprint)
             raise
         log.info(
             "policy requested",
@@ -160,7 +211,7 @@ class CreationService:
             raise BadInput("the quote has expired; request a new one", field="quoteId", quoteId=quote_id)
         return quote
 
-    def _new_policy(self, owner: str, quote: Quote, idempotency_key: str) -> PolicyRecord:
+    def _new_policy(self, owner: str, quote: Quote, idempotency_key: str, fingerprint: str) -> PolicyRecord:
         now = now_utc()
         unsigned = PolicyRecord(
             id=new_policy_id(),
@@ -177,6 +228,7 @@ class CreationService:
             quote_id=quote.quote_id,
             quote_expiry_height=quote.quote_expiry_height,
             idempotency_key=idempotency_key,
+            request_hash=fingerprint,
             created_at=now,
             updated_at=now,
             expiration_time_estimate=quote.expiration_time_estimate,
@@ -185,12 +237,15 @@ class CreationService:
         signature = sign_quote(self._signer, quote_terms(unsigned, self.contracts.registry))
         return unsigned.model_copy(update={"quote_signature": signature.hex()})
 
-    async def _repeat(self, policy: PolicyRecord, params: PolicyParameters) -> CreationResult:
-        same = (
-            policy.protected_amount_sats == params.protected_amount_sats
-            and policy.protected_value_usd8 == params.protected_value_usd8
-            and (params.risk_tier is None or params.risk_tier == policy.risk_tier)
-        )
+    async def _repeat(self, policy: PolicyRecord, params: PolicyParameters, fingerprint: str) -> CreationResult:
+        if policy.request_hash is not None:  # the key is bound to the whole request it first came with
+            same = policy.request_hash == fingerprint
+        else:  # a policy stored before requests were hashed: the terms it kept
+            same = (
+                policy.protected_amount_sats == params.protected_amount_sats
+                and policy.protected_value_usd8 == params.protected_value_usd8
+                and (params.risk_tier is None or params.risk_tier == policy.risk_tier)
+            )
         if not same:
             raise Conflict(
                 "this idempotency key was already used for a different policy request",
@@ -202,10 +257,14 @@ class CreationService:
 
     async def submit_creation_tx(self, owner: str, policy_id: str, tx_id: str) -> PolicyRecord:
         """Record the creation transaction the wallet broadcast, so the monitor can follow it."""
+        bounded(tx_id, "txId", TXID)
         if not _TXID.fullmatch(tx_id):
             raise BadInput("txId must be a transaction id: 64 hex characters, optionally 0x-prefixed", field="txId")
         txid = "0x" + tx_id.lower().removeprefix("0x")
-        policy = await self._policies.require(policy_id)
+        policy = await self._policies.get(policy_id)
+        if policy is None or not is_visible(policy, owner):
+            # Another wallet's creation not on chain yet answers exactly as a policy that does not exist.
+            raise NotFound(f"policy {policy_id} does not exist", id=policy_id)
         if policy.owner != owner:
             raise Forbidden("only the policy's owner can report its creation transaction", id=policy_id)
         if policy.tx_id_creation == txid:

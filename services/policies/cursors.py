@@ -13,6 +13,7 @@ import binascii
 from bson import ObjectId
 
 from services.errors import BadInput
+from services.input_bounds import CURSOR, bounded
 
 _PREFIX = "policy:v1:"
 
@@ -23,9 +24,8 @@ def encode_cursor(policy_id: str) -> str:
 
 def decode_cursor(cursor: str) -> str:
     """The policy id inside `cursor`, or BAD_INPUT when it is not a cursor this API issued."""
+    bounded(cursor, "after", CURSOR)
     bad = BadInput("after is not a cursor returned by this API", field="after")
-    if len(cursor) > 100:
-        raise bad
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.auth.visibility import is_visible
 from services.backend_txs import BackendTxQueue, PolicyAction
 from services.errors import ActivationConditionNotMet, Conflict, Forbidden, NotFound
 from services.oracle import Asset, OracleService
@@ -55,7 +56,7 @@ class LifecycleService:
 
     async def request_activation(self, owner: str, policy_id_onchain: int) -> PolicyRecord:
         policy = await self._policies.get_by_onchain_id(policy_id_onchain)
-        if policy is None:
+        if policy is None or not is_visible(policy, owner):  # another's creation not on chain: as if missing
             raise NotFound(f"no policy with on-chain id {policy_id_onchain}", policyIdOnChain=policy_id_onchain)
         if policy.owner != owner:
             raise Forbidden("only the policy's owner may activate it", policyIdOnChain=policy_id_onchain)

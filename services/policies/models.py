@@ -53,6 +53,7 @@ class PolicyRecord(BaseModel):
     quote_expiry_height: int | None = None
     quote_signature: str | None = None  # hex of the 65-byte signature the creation transaction carries
     idempotency_key: str | None = None
+    request_hash: str | None = None  # sha256 of the request the idempotency key is bound to (never exposed)
     tx_id_creation: str | None = None
     tx_id_status_update: str | None = None
     creation_height: int | None = None

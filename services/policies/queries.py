@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from services.errors import BadInput
 from services.policies.cursors import decode_cursor, encode_cursor
 from services.policies.models import PolicyEventRecord, PolicyRecord
-from services.store.policies import PolicyFilter, PolicyRepository
+from services.policies.principals import check_principal
+from services.store.policies import PolicyFilter, PolicyRepository, parse_object_id
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,12 @@ class PolicyQueries:
     async def get(self, policy_id: str) -> PolicyRecord | None:
         return await self._policies.get(policy_id)
 
+    @staticmethod
+    def check_id(policy_id: str) -> str:
+        """`policy_id` if it can name a policy; BAD_INPUT (before any lookup) otherwise."""
+        parse_object_id(policy_id)
+        return policy_id
+
     async def get_by_onchain_id(self, policy_id_onchain: int) -> PolicyRecord | None:
         if policy_id_onchain < 1:
             raise BadInput("policyIdOnChain must be 1 or more (on-chain ids start at u1)", field="policyIdOnChain")
@@ -47,6 +54,8 @@ class PolicyQueries:
 
     def page_request(self, flt: PolicyFilter, first: int | None, after: str | None) -> PageRequest:
         """Check a page's arguments (BAD_INPUT at once, even if the page itself is never fetched)."""
+        if flt.owner is not None:
+            check_principal(flt.owner, "filter.owner")
         size = self.default_page_size if first is None else first
         if not 1 <= size <= self.max_page_size:
             raise BadInput(

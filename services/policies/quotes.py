@@ -8,6 +8,7 @@ cannot tie up pool capital.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.errors import BadInput, InsufficientCapacity, NotFound
+from services.input_bounds import QUOTE_ID, bounded
 from services.liquidity import LiquidityService
 from services.oracle import AggregatedPrice, Asset, OracleService
 from services.policies.models import OracleSnapshot, PolicyType, RiskTier
@@ -24,6 +26,7 @@ from services.store.mongo import MongoStore
 from services.store.policies import now_utc
 
 SATS_PER_BTC = 100_000_000
+_QUOTE_ID = re.compile(r"(0x)?[0-9a-fA-F]{32}")
 PPM = 1_000_000
 
 
@@ -205,7 +208,10 @@ class QuoteService:
         return await self._chain.burn_height()
 
     async def load(self, quote_id: str) -> Quote:
-        doc = await self._quotes.find_one({"_id": quote_id.lower()})
+        bounded(quote_id, "quoteId", QUOTE_ID)
+        if not _QUOTE_ID.fullmatch(quote_id):
+            raise BadInput("quoteId must be a quote id: 32 hex characters", field="quoteId")
+        doc = await self._quotes.find_one({"_id": quote_id.lower().removeprefix("0x")})
         if doc is None:
             raise NotFound(f"quote {quote_id} does not exist (quotes are kept for a day)", quoteId=quote_id)
         return _from_doc(doc)

@@ -63,6 +63,8 @@ PRICE_DAILY_INDEXES: list[IndexModel] = [IndexModel([("asset", ASCENDING), ("day
 RESERVATION_INDEXES: list[IndexModel] = [
     IndexModel([("tier", ASCENDING), ("status", ASCENDING), ("expires_burn_height", ASCENDING)], name="tier_held"),
     IndexModel([("status", ASCENDING), ("expires_burn_height", ASCENDING)], name="held_expiry"),
+    # a wallet's open reservations: the per-wallet bounds of policy creation (services/store/reservations.py)
+    IndexModel([("owner", ASCENDING), ("status", ASCENDING), ("expires_burn_height", ASCENDING)], name="owner_held"),
 ]
 QUOTE_INDEXES: list[IndexModel] = [
     IndexModel([("expires_at", ASCENDING)], name="quotes_ttl", expireAfterSeconds=24 * 3600),
@@ -85,6 +87,8 @@ POLICY_CHANGE_INDEXES: list[IndexModel] = [
 ]
 AUTH_CHALLENGE_INDEXES: list[IndexModel] = [
     IndexModel([("address", ASCENDING), ("created_at", DESCENDING)], name="address_created"),
+    # the per-client bound on open challenges (services/auth/service.py)
+    IndexModel([("client", ASCENDING), ("expires_at", ASCENDING)], name="client_expires"),
     IndexModel([("expires_at", ASCENDING)], name="challenges_ttl", expireAfterSeconds=24 * 3600),
 ]
 SESSION_INDEXES: list[IndexModel] = [

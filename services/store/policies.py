@@ -21,12 +21,15 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.auth.visibility import PRIVATE_STATUSES
 from services.errors import BadInput, Conflict, NotFound
+from services.input_bounds import POLICY_ID, bounded
 from services.policies.models import PolicyEventRecord, PolicyRecord, RiskTier
 from services.policies.status import Cause, StatusDetailed, check_transition
 from services.store.mongo import Document, MongoStore
 
 
 def parse_object_id(value: str, what: str = "id") -> ObjectId:
+    if isinstance(value, str):
+        bounded(value, what, POLICY_ID)
     try:
         return ObjectId(value)
     except (InvalidId, TypeError) as exc:

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from services.auth.service import AuthService
+from services.auth.service import AuthService, ChallengeBounds
 from services.auth.tokens import token_key
 from services.chain.c32 import AddressVersion, encode_address
-from services.errors import BadInput, Unauthenticated
+from services.errors import BadInput, QuotaExceeded, Unauthenticated
 from services.store.mongo import MongoStore
 from services.store.policies import now_utc
 
@@ -139,15 +139,32 @@ async def test_sign_out_revokes_the_session(store: MongoStore) -> None:
     assert await store.db.sessions.count_documents({"_id": token_key(issued.token), "revoked_at": {"$ne": None}}) == 1
 
 
-async def test_only_the_newest_challenges_stay_open(store: MongoStore) -> None:
+async def test_open_challenges_are_bounded_and_none_is_evicted(store: MongoStore) -> None:
+    # Issue 15: a bound on open challenges refuses new ones; it never drops an open one (that let anyone evict a
+    # wallet's sign-in in progress by asking for challenges in its name).
     clock = Clock()
-    auth = service(store, clock)
-    [me] = wallet_sign(("-", KEY_1, "testnet"))
-    challenges = []
-    for _ in range(7):
-        challenges.append(await auth.challenge(me.address))
+    auth = AuthService(
+        store,
+        "testnet",
+        challenge_ttl_s=300,
+        session_ttl_s=3600,
+        clock=clock,
+        challenge_bounds=ChallengeBounds(per_client=3, per_address=5),
+    )
+    [me, other] = wallet_sign(("-", KEY_1, "testnet"), ("-", KEY_2, "testnet"))
+    challenges = [await auth.challenge(me.address, "10.0.0.1")]
+    for client in ("10.0.0.2", "10.0.0.2", "10.0.0.2", "10.0.0.3"):
         clock.now += timedelta(milliseconds=5)
+        challenges.append(await auth.challenge(me.address, client))
+    with pytest.raises(QuotaExceeded) as per_client:  # a fourth open one for 10.0.0.2
+        await auth.challenge(other.address, "10.0.0.2")
+    assert per_client.value.details["limit"] == "challengesPerClient" and per_client.value.details["max"] == 3
+    with pytest.raises(QuotaExceeded) as per_address:  # a sixth open one for the address
+        await auth.challenge(me.address, "10.0.0.4")
+    assert per_address.value.details["limit"] == "challengesPerAddress" and per_address.value.details["max"] == 5
     assert await store.db.auth_challenges.count_documents({"address": me.address}) == 5
     [oldest] = wallet_sign((challenges[0].message, KEY_1, "testnet"))
-    with pytest.raises(Unauthenticated):
-        await auth.authenticate(me.address, oldest.public_key, oldest.signature)
+    issued = await auth.authenticate(me.address, oldest.public_key, oldest.signature, "10.0.0.1")
+    assert issued.session.address == me.address
+    clock.now += timedelta(seconds=301)  # once they expire, the bounds free up
+    assert (await auth.challenge(me.address, "10.0.0.2")).address == me.address
