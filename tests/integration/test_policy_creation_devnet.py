@@ -42,6 +42,8 @@ async def chain_services(devnet: DevnetFixture, mongo_server: Any, db_name: str)
         quote_key=devnet.quote_private_key.hex(),
         registry_contract_id=devnet.registry,
         vault_contract_id=devnet.vault,
+        # These tests push a tier's capacity with one wallet; the per-wallet share is tests/security's subject.
+        max_wallet_tier_share_ppm=1_000_000,
     )
     services = await Services.create(settings, mongo_server.uri)
     assert services.local_prices is not None and services.chain is not None
