@@ -123,33 +123,37 @@ class AuthService:
         nonce = secrets.token_hex(16)
         expires_at = now + self.challenge_ttl
         message = challenge_message(canonical, self.network, nonce, now, expires_at)
-        await self._challenges.insert_one(
-            {
-                "_id": nonce,
-                "address": canonical,
-                "client": client,
-                "message": message,
-                "created_at": now,
-                "expires_at": expires_at,
-                "used_at": None,
-            }
-        )
-        # Insert first, then count (this one included): concurrent requests each count every insert before theirs,
-        # so the bound holds without a lock; an over-bound request removes only its own challenge.
-        refusal = await self._over_bound(canonical, client, now)
+        # Refused before any write when a bound is reached already (a flood costs one count per request). Then
+        # insert and count again, this one included: concurrent requests each count every insert before theirs, so
+        # the bound holds without a lock; an over-bound request removes only its own challenge.
+        refusal = await self._over_bound(canonical, client, now, pending=1)
+        if refusal is None:
+            await self._challenges.insert_one(
+                {
+                    "_id": nonce,
+                    "address": canonical,
+                    "client": client,
+                    "message": message,
+                    "created_at": now,
+                    "expires_at": expires_at,
+                    "used_at": None,
+                }
+            )
+            refusal = await self._over_bound(canonical, client, now, pending=0)
+            if refusal is not None:
+                await self._challenges.delete_one({"_id": nonce})
         if refusal is not None:
-            await self._challenges.delete_one({"_id": nonce})
             log.info("challenge for %s refused: %s", canonical, refusal.details.get("limit"))
             raise refusal
         return Challenge(address=canonical, message=message, expires_at=expires_at)
 
-    async def _over_bound(self, address: str, client: str | None, now: datetime) -> QuotaExceeded | None:
+    async def _over_bound(self, address: str, client: str | None, now: datetime, pending: int) -> QuotaExceeded | None:
+        """The bound a new challenge would pass, `pending` being the challenges not inserted yet (1 or 0)."""
         bounds = self.challenge_bounds
         retry_after = int(self.challenge_ttl.total_seconds())
         open_filter = {"used_at": None, "expires_at": {"$gt": now}}
-        if client is not None and await self._challenges.count_documents({"client": client, **open_filter}) > (
-            bounds.per_client
-        ):
+        per_client = await self._challenges.count_documents({"client": client, **open_filter}) if client else 0
+        if per_client + pending > bounds.per_client:
             return QuotaExceeded(
                 f"this client holds {bounds.per_client} open sign-in challenges already; sign one in or wait "
                 "until they expire",
@@ -157,7 +161,8 @@ class AuthService:
                 max=bounds.per_client,
                 retryAfter=retry_after,
             )
-        if await self._challenges.count_documents({"address": address, **open_filter}) > bounds.per_address:
+        per_address = await self._challenges.count_documents({"address": address, **open_filter})
+        if per_address + pending > bounds.per_address:
             return QuotaExceeded(
                 f"this address has {bounds.per_address} open sign-in challenges already; sign one in or wait "
                 "until they expire",
