@@ -8,6 +8,8 @@ import time
 from collections import defaultdict, deque
 from typing import Any
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -91,14 +93,46 @@ class GraphQLSocket:
         data: dict[str, Any] = payload["data"][field]
         return data
 
-    async def nothing_for(self, seconds: float) -> None:
+    async def marker_next(self, op_id: str, field: str, marker_id: str, within: float = 5) -> dict[str, Any]:
+        """ "Nothing else arrived": the next message of any operation is `op_id`'s object `marker_id`, a change
+        made after the ones that must not arrive (messages of a subscription come in commit order)."""
+        self.assert_nothing_held()
+        message = await self.receive(within)
+        assert message.get("id") == op_id and message["type"] in ("next", "data"), message
+        data: dict[str, Any] = message["payload"]["data"][field]
+        assert data["id"] == marker_id, data
+        return data
+
+    def assert_nothing_held(self) -> None:
         held = {op: list(q) for op, q in self._held.items() if q}
         assert not held, f"unexpected messages {held!r}"
-        try:
-            message = await asyncio.wait_for(self.ws.recv(), seconds)
-        except TimeoutError:
-            return
-        raise AssertionError(f"unexpected message {message!r}")
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+def http_base(ws_url: str) -> str:
+    return ws_url.replace("ws://", "http://", 1).removesuffix("/graphql")
+
+
+async def subscriber_count(ws_url: str) -> int:
+    """`graphql_subscribers` of the server behind `ws_url` (its /metrics)."""
+    async with httpx.AsyncClient(base_url=http_base(ws_url), timeout=5) as api:
+        text = (await api.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "graphql_subscribers":
+                return int(sample.value)
+    raise AssertionError("no graphql_subscribers gauge at /metrics")
+
+
+async def wait_subscribers(ws_url: str, count: int, within: float = 10) -> None:
+    """Until the server reports `count` live subscriptions: each is registered with its broker, so every change
+    committed from now on reaches it (the signal for a subscription without a catch-up message to wait for)."""
+    deadline = time.monotonic() + within
+    seen = await subscriber_count(ws_url)
+    while seen < count:
+        assert time.monotonic() < deadline, f"{seen} of {count} subscriptions live after {within} s"
+        await asyncio.sleep(0.02)  # polling interval of a wait with a deadline
+        seen = await subscriber_count(ws_url)
+    assert seen == count, f"{seen} subscriptions live, expected {count}"

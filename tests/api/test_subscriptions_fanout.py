@@ -3,7 +3,6 @@ a payload for a subscriber that may not see it. Real WebSockets and SecantusDB, 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import replace
@@ -16,7 +15,7 @@ from policy_registry import fanout
 from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
-from tests.api.gql_ws import GRAPHQL_WS, GraphQLSocket
+from tests.api.gql_ws import GRAPHQL_WS, GraphQLSocket, wait_subscribers
 from tests.api.sessions import open_session
 from tests.factories import OWNER_A, OWNER_B, make_policy
 
@@ -44,7 +43,7 @@ async def test_subscribers_of_one_operation_share_one_execution_and_encoding(
         await first.subscribe("wider", BY_ID_WIDER, {"id": policy.id})  # another operation: its own result
         await second.subscribe("b", BY_ID, {"id": policy.id})
         await legacy.subscribe("c", BY_ID, {"id": policy.id})
-        await asyncio.sleep(0.3)
+        await wait_subscribers(ws_url, 4)
         before = replace(fanout.stats)
 
         settling = await repo.transition(policy, S.Settling, Cause.REQUEST)
@@ -71,22 +70,27 @@ async def test_a_private_payload_never_reaches_a_subscriber_of_the_same_operatio
     try:
         for client in (other, anonymous, owner):  # same query text and variables for all three
             await client.subscribe("mine", BY_OWNER, {"owner": OWNER_A})
-        await asyncio.sleep(0.3)
-        before = replace(fanout.stats)
+        await wait_subscribers(ws_url, 3)
+        first = before = replace(fanout.stats)
 
         pending = await repo.insert(make_policy(owner=OWNER_A, quote_id="cd" * 16), Cause.REQUEST)
         got = await owner.next_data("mine", "policiesUpdated")
         assert (got["id"], got["statusDetailed"], got["quoteId"]) == (pending.id, "PendingCreation", "cd" * 16)
-        await other.nothing_for(0.3)
-        await anonymous.nothing_for(0.1)
         assert _since(before) == (1, 0, 1)  # executed for the owner alone; nobody else reused it
 
         before = replace(fanout.stats)
         active = await repo.transition(pending, S.Active, Cause.CHAIN)  # public now: shared by all three
         for client in (owner, other, anonymous):
-            got = await client.next_data("mine", "policiesUpdated")
+            # the others' first message: the private change never reached them
+            got = await (
+                client.next_data("mine", "policiesUpdated")
+                if client is owner
+                else client.marker_next("mine", "policiesUpdated", pending.id)
+            )
             assert (got["id"], got["version"], got["statusDetailed"]) == (pending.id, active.version, "Active")
         assert _since(before) == (1, 2, 1)
+        # and nothing was done for the others' copy of the private change after the check above either
+        assert _since(first) == (2, 2, 2)
     finally:
         for client in (owner, other, anonymous):
             await client.close()

@@ -12,6 +12,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -125,10 +126,15 @@ async def test_changes_from_another_process_and_from_a_job_reach_subscribers_on_
     tip_on_a = await GraphQLSocket.open(a.ws_url)
     mine_on_b = await GraphQLSocket.open(b.ws_url, protocol=GRAPHQL_WS, payload={"token": token})  # shared sessions
     try:
-        await mine_on_a.subscribe("mine", POLICIES_UPDATED, {"owner": owner})
-        await public_on_a.subscribe("public", POLICIES_UPDATED, {"owner": owner})
+        # live once each has replayed a change made just before it (a subscription registers before it replays)
+        marker = await repo.insert(make_policy(owner=owner, status_detailed=S.Active), Cause.CHAIN)
+        since = {"owner": owner, "since": (marker.updated_at - timedelta(milliseconds=1)).isoformat()}
+        await mine_on_a.subscribe("mine", POLICIES_UPDATED, since)
+        await public_on_a.subscribe("public", POLICIES_UPDATED, since)
+        for client, op in ((mine_on_a, "mine"), (public_on_a, "public")):
+            assert (await client.next_data(op, "policiesUpdated"))["id"] == marker.id
+        # (the tip subscription needs no wait: it sends the current tip when it registers, then each move)
         await tip_on_a.subscribe("tip", "subscription { chainTip { stacksHeight burnHeight } }")
-        await asyncio.sleep(0.3)
 
         # 1. a job stands in for the creation flow: PendingCreation, private to its owner
         pending = await repo.insert(
@@ -206,8 +212,8 @@ async def test_a_reconnecting_subscriber_misses_nothing(
     owner = "ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG"
     policy = await repo.insert(make_policy(owner=owner, status_detailed=S.Active), Cause.CHAIN)
     first = await GraphQLSocket.open(a.ws_url)
-    await first.subscribe("p", POLICY_UPDATED, {"id": policy.id})
-    await asyncio.sleep(0.3)
+    await first.subscribe("p", POLICY_UPDATED, {"id": policy.id, "since": -1})
+    assert (await first.next_data("p", "policyUpdated"))["version"] == 0  # the current one: it is live
     v1 = await repo.transition(policy, S.Settling, Cause.REQUEST)
     seen = await first.next_data("p", "policyUpdated")
     assert seen["version"] == v1.version
@@ -227,7 +233,8 @@ async def test_a_reconnecting_subscriber_misses_nothing(
         v4 = await repo.transition(v3, S.FailedSettlement, Cause.MONITOR)
         assert (await back.next_data("p", "policyUpdated"))["version"] == v4.version
         assert (await by_owner.next_data("o", "policiesUpdated"))["version"] == v4.version
-        await back.nothing_for(0.3)
+        v5 = await repo.transition(v4, S.Settling, Cause.OPERATOR)
+        assert (await back.marker_next("p", "policyUpdated", policy.id))["version"] == v5.version  # v4 came once
     finally:
         await back.close()
         await by_owner.close()
@@ -242,13 +249,16 @@ async def test_two_hundred_subscribers_receive_each_change_once_and_in_order(
     clients = await asyncio.gather(*(GraphQLSocket.open(url) for url in urls))
     received: list[list[int]] = [[] for _ in clients]
     try:
-        # sinceVersion: a subscription the server registers only after the first change still gets it
-        await asyncio.gather(*(c.subscribe("p", POLICY_UPDATED, {"id": policy.id, "since": 0}) for c in clients))
-        await asyncio.sleep(0.5)
+        # sinceVersion -1: each first gets the current version, which says it is live
+        await asyncio.gather(*(c.subscribe("p", POLICY_UPDATED, {"id": policy.id, "since": -1}) for c in clients))
 
         async def collect(i: int) -> None:
             got = await clients[i].next_data("p", "policyUpdated", within=10)
             received[i].append(got["version"])
+
+        await asyncio.gather(*(collect(i) for i in range(len(clients))))
+        assert all(versions == [0] for versions in received), received
+        received = [[] for _ in clients]
 
         current = policy
         latencies = []
@@ -262,7 +272,10 @@ async def test_two_hundred_subscribers_receive_each_change_once_and_in_order(
             await asyncio.gather(*(collect(i) for i in range(len(clients))))
             latencies.append(time.monotonic() - started)
         assert all(versions == [1, 2, 3] for versions in received), received
-        await asyncio.gather(*(c.nothing_for(0.3) for c in clients))  # exactly once: nothing more
+        marker = await repo.transition(current, S.FailedSettlement, Cause.MONITOR)
+        # exactly once: the next message of each is this later change
+        finals = await asyncio.gather(*(c.marker_next("p", "policyUpdated", policy.id, within=10) for c in clients))
+        assert {f["version"] for f in finals} == {marker.version}
         assert max(latencies) < 5, latencies
     finally:
         await asyncio.gather(*(c.close() for c in clients))
@@ -277,7 +290,9 @@ async def test_a_stalled_subscriber_does_not_delay_the_others(
     # Big messages (5 x 64 KB of text each), so a client that stops reading fills the socket buffers after a few
     # dozen and the server's sends to it really block.
     fields = " ".join(f"a{i}: failureReason" for i in range(5))
-    big = f"subscription($o: String!) {{ policiesUpdated(owner: $o) {{ id version {fields} }} }}"
+    big = (
+        f"subscription($o: String!, $s: DateTime) {{ policiesUpdated(owner: $o, since: $s) {{ id version {fields} }} }}"
+    )
     padding = "x" * 65_536
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -291,12 +306,16 @@ async def test_a_stalled_subscriber_does_not_delay_the_others(
     assert "connection_ack" in str(await stalled_ws.recv())
     healthy = await GraphQLSocket.open(a.ws_url)
     try:
-        await stalled.subscribe("s", big, {"o": owner})
+        # both are live once each has replayed a change made just before it
+        marker = await repo.insert(make_policy(owner=owner, status_detailed=S.Active), Cause.CHAIN)
+        since = {"o": owner, "s": (marker.updated_at - timedelta(milliseconds=1)).isoformat()}
+        await stalled.subscribe("s", big, since)
         # The healthy client reads the same changes without the padding: 60 frames of 320 KB each would make it
         # a slow consumer in its own right now that frames go uncompressed (WS_COMPRESSION is off by default).
-        small = "subscription($o: String!) { policiesUpdated(owner: $o) { id version } }"
-        await healthy.subscribe("h", small, {"o": owner})
-        await asyncio.sleep(0.3)
+        small = "subscription($o: String!, $s: DateTime) { policiesUpdated(owner: $o, since: $s) { id version } }"
+        await healthy.subscribe("h", small, since)
+        for client, op in ((stalled, "s"), (healthy, "h")):
+            assert (await client.next_data(op, "policiesUpdated"))["id"] == marker.id
         count = 60
         ids = []
         for _ in range(count):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 
@@ -11,7 +10,7 @@ import pytest
 from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository, now_utc
-from tests.api.gql_ws import GRAPHQL_WS, GraphQLSocket
+from tests.api.gql_ws import GRAPHQL_WS, GraphQLSocket, wait_subscribers
 from tests.api.sessions import open_session, revoke
 from tests.factories import OWNER_A, OWNER_B, make_policy
 
@@ -33,7 +32,8 @@ async def test_policy_updated_sends_new_versions_and_catches_up_from_since_versi
     client = await GraphQLSocket.open(ws_url)
     try:
         await client.subscribe("live", POLICY_UPDATED, {"id": policy.id})
-        await client.nothing_for(0.3)  # no sinceVersion: only what changes from now on
+        await wait_subscribers(ws_url, 1)
+        # no sinceVersion: only what changes from now on (a message of version 0 would come first)
         settling = await repo.transition(policy, S.Settling, Cause.REQUEST)
         got = await client.next_data("live", "policyUpdated")
         assert (got["id"], got["version"], got["statusDetailed"]) == (policy.id, 1, "Settling")
@@ -41,7 +41,7 @@ async def test_policy_updated_sends_new_versions_and_catches_up_from_since_versi
         await client.subscribe("behind", POLICY_UPDATED, {"id": policy.id, "since": 0})
         assert (await client.next_data("behind", "policyUpdated"))["version"] == 1  # the current one, at once
         await client.subscribe("current", POLICY_UPDATED, {"id": policy.id, "since": 1})
-        await client.nothing_for(0.3)
+        await wait_subscribers(ws_url, 3)  # "current" is up to date: no catch-up (it would be counted below)
 
         await repo.transition(settling, S.FailedSettlement, Cause.MONITOR)
         versions = {}
@@ -57,12 +57,13 @@ async def test_graphql_ws_protocol_streams_an_owners_policies(ws_url: str, repo:
     client = await GraphQLSocket.open(ws_url, protocol=GRAPHQL_WS)
     try:
         await client.subscribe("1", POLICIES_UPDATED, {"owner": OWNER_A})
-        await asyncio.sleep(0.2)
+        await wait_subscribers(ws_url, 1)
         mine = await repo.insert(make_policy(owner=OWNER_A, status_detailed=S.Active), Cause.CHAIN)
         await repo.insert(make_policy(owner=OWNER_B, status_detailed=S.Active), Cause.CHAIN)
         got = await client.next_data("1", "policiesUpdated")
         assert (got["id"], got["version"]) == (mine.id, 0)
-        await client.nothing_for(0.3)  # OWNER_B's policy is not OWNER_A's
+        marker = await repo.insert(make_policy(owner=OWNER_A, status_detailed=S.Active), Cause.CHAIN)
+        await client.marker_next("1", "policiesUpdated", marker.id)  # OWNER_B's policy is not OWNER_A's
     finally:
         await client.close()
 
@@ -79,12 +80,11 @@ async def test_pending_creations_go_to_their_signed_in_owner_only(
     try:
         for client in (owner, other, anonymous):
             await client.subscribe("mine", POLICIES_UPDATED, {"owner": OWNER_A})
-        await asyncio.sleep(0.2)
+        await wait_subscribers(ws_url, 3)
         pending = await repo.insert(make_policy(owner=OWNER_A, quote_id="ab" * 16), Cause.REQUEST)
         got = await owner.next_data("mine", "policiesUpdated")
         assert (got["id"], got["statusDetailed"]) == (pending.id, "PendingCreation")
-        await other.nothing_for(0.2)
-        await anonymous.nothing_for(0.1)
+        # `other` and `anonymous` never see it: their next message is the later public change (below)
 
         await anonymous.subscribe("one", POLICY_UPDATED, {"id": pending.id})
         refused = await anonymous.next_payload("one")
@@ -95,22 +95,28 @@ async def test_pending_creations_go_to_their_signed_in_owner_only(
 
         active = await repo.transition(pending, S.Active, Cause.CHAIN)  # on chain now: public
         for client in (owner, other, anonymous):
-            got = await client.next_data("mine", "policiesUpdated")
+            if client is owner:
+                got = await client.next_data("mine", "policiesUpdated")
+            else:  # their first message since the private change: it never reached them
+                got = await client.marker_next("mine", "policiesUpdated", pending.id)
             assert (got["id"], got["version"], got["statusDetailed"]) == (pending.id, active.version, "Active")
         assert (await owner.next_data("one", "policyUpdated"))["version"] == active.version
 
         await revoke(store, owner_token)  # signed out: private updates stop on the open subscription too
         await repo.insert(make_policy(owner=OWNER_A), Cause.REQUEST)
-        await owner.nothing_for(0.4)
+        public = await repo.insert(make_policy(owner=OWNER_A, status_detailed=S.Active), Cause.CHAIN)
+        await owner.marker_next("mine", "policiesUpdated", public.id)  # the private one never came
     finally:
         for client in (owner, other, anonymous):
             await client.close()
 
 
 async def test_policies_updated_since_replays_newer_changes_first(ws_url: str, repo: PolicyRepository) -> None:
-    old = await repo.insert(make_policy(owner=OWNER_A, status_detailed=S.Active), Cause.CHAIN)
-    await asyncio.sleep(0.01)
-    newer = await repo.insert(make_policy(owner=OWNER_A, status_detailed=S.Active), Cause.CHAIN)
+    start = now_utc() - timedelta(seconds=2)  # explicit times: `newer` is strictly newer, without waiting
+    old = await repo.insert(make_policy(owner=OWNER_A, status_detailed=S.Active, updated_at=start), Cause.CHAIN)
+    newer = await repo.insert(
+        make_policy(owner=OWNER_A, status_detailed=S.Active, updated_at=start + timedelta(seconds=1)), Cause.CHAIN
+    )
     changed = await repo.transition(old, S.Settling, Cause.REQUEST)
     client = await GraphQLSocket.open(ws_url)
     try:
@@ -121,9 +127,9 @@ async def test_policies_updated_since_replays_newer_changes_first(ws_url: str, r
             (newer.id, 0),
             (old.id, changed.version),
         ]
-        await client.nothing_for(0.2)
         latest = await repo.transition(changed, S.FailedSettlement, Cause.MONITOR)
-        assert (await client.next_data("s", "policiesUpdated"))["version"] == latest.version
+        # the replay held exactly those two: the next message is this later change
+        assert (await client.marker_next("s", "policiesUpdated", old.id))["version"] == latest.version
 
         later = (now_utc() + timedelta(minutes=1)).isoformat()
         await client.subscribe("none", POLICIES_UPDATED, {"owner": OWNER_A, "since": later})
@@ -131,7 +137,12 @@ async def test_policies_updated_since_replays_newer_changes_first(ws_url: str, r
         refused = await client.next_payload("bad")
         assert refused["errors"][0]["extensions"]["code"] == "BAD_INPUT"
         await client.completed("bad")
-        await client.nothing_for(0.2)
+        # "none" replays nothing (its `since` is ahead): its first message is a change made now
+        await wait_subscribers(ws_url, 2)
+        marker = await repo.insert(make_policy(owner=OWNER_A, status_detailed=S.Active), Cause.CHAIN)
+        for op in ("none", "s"):
+            assert (await client.next_data(op, "policiesUpdated"))["id"] == marker.id
+        client.assert_nothing_held()
     finally:
         await client.close()
 
@@ -140,7 +151,7 @@ async def test_chain_tip_waits_for_the_listener_and_sends_only_moves(ws_url: str
     client = await GraphQLSocket.open(ws_url)
     try:
         await client.subscribe("tip", CHAIN_TIP)
-        await client.nothing_for(0.3)  # no tip written yet: nothing to say
+        await wait_subscribers(ws_url, 1)  # no tip written yet: nothing to say (the first message is tip 7)
 
         async def write_tip(height: int) -> None:
             await store.db.chain_state.update_one(
@@ -163,9 +174,8 @@ async def test_chain_tip_waits_for_the_listener_and_sends_only_moves(ws_url: str
             "blockHash": f"0x{7:064x}",
         }
         await write_tip(7)  # the listener rewrites the same tip every poll
-        await client.nothing_for(0.3)
         await write_tip(8)
-        assert (await client.next_data("tip", "chainTip"))["stacksHeight"] == 8
+        assert (await client.next_data("tip", "chainTip"))["stacksHeight"] == 8  # the rewrite sent nothing
 
         await client.subscribe("again", CHAIN_TIP)
         assert (await client.next_data("again", "chainTip"))["stacksHeight"] == 8  # the current tip first

@@ -89,7 +89,10 @@ async def test_the_chain_tip_is_published_and_other_chain_state_is_not(store: Mo
         )
         tip = await asyncio.wait_for(tips.get(), 5)
         assert (tip.stacks_height, tip.burn_height, tip.block_hash) == (120, 140, "0x" + "ab" * 32)
-        await asyncio.sleep(0.3)
+        # a marker: more listener state, then a later tip; the next (and only) message is that tip
+        await store.db.chain_state.update_one({"_id": "listener"}, {"$set": {"lag_blocks": 1}})
+        await store.db.chain_state.update_one({"_id": "tip"}, {"$set": {"stacks_height": 121}})
+        assert (await asyncio.wait_for(tips.get(), 5)).stacks_height == 121
         assert tips.pending == 0
     finally:
         await feed.stop()
@@ -114,8 +117,9 @@ async def test_a_restarted_feed_resumes_from_its_saved_token(store: MongoStore, 
     try:
         got = [await take(seen), await take(seen)]
         assert [(r.id, r.version) for r in got] == [(missed.id, 0), (first.id, moved.version)]
-        await asyncio.sleep(0.3)
-        assert seen.pending == 0  # nothing before the saved token is replayed
+        marker = await writer.insert(make_policy(), Cause.REQUEST)
+        assert (await take(seen)).id == marker.id  # nothing before the saved token is replayed
+        assert seen.pending == 0
     finally:
         await feed.stop()
 
