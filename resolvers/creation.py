@@ -35,6 +35,7 @@ async def request_policy_creation(
     idempotency_key: str,
     quote_id: str | None = None,
 ) -> PolicyCreation:
+    CreationService.check_request(idempotency_key, quote_id)  # hostile strings are refused before any lookup
     session = await require_session(info)
     result = await _creation(info).request_creation(session.address, input.to_parameters(), idempotency_key, quote_id)
     return PolicyCreation(
@@ -46,6 +47,7 @@ async def request_policy_creation(
 
 
 async def submit_policy_creation_tx(info: Info, policy_id: strawberry.ID, tx_id: str) -> Policy:
+    CreationService.check_submission(str(policy_id), tx_id)
     session = await require_session(info)
     record = await _creation(info).submit_creation_tx(session.address, str(policy_id), tx_id)
     return Policy.from_record(record)

@@ -29,10 +29,10 @@ from services.input_bounds import IDEMPOTENCY_KEY, TXID, bounded
 from services.liquidity import LiquidityService
 from services.liquidity.wallet_bounds import WalletBounds
 from services.policies.models import PolicyRecord, PolicyType
-from services.policies.quotes import PolicyParameters, Quote, QuoteService
+from services.policies.quotes import PolicyParameters, Quote, QuoteService, check_quote_id
 from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
-from services.store.policies import PolicyRepository, new_policy_id, now_utc
+from services.store.policies import PolicyRepository, new_policy_id, now_utc, parse_object_id
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +144,26 @@ class CreationService:
         except ChainError as exc:
             raise ChainUnavailable("the Stacks API is unavailable; retry shortly") from exc
 
-    async def request_creation(
-        self, owner: str, params: PolicyParameters, idempotency_key: str, quote_id: str | None = None
-    ) -> CreationResult:
+    @staticmethod
+    def check_request(idempotency_key: str, quote_id: str | None) -> None:
+        """The request's strings, before any lookup (BAD_INPUT): callers may check them before anything else."""
         bounded(idempotency_key, "idempotencyKey", IDEMPOTENCY_KEY)
         if not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
             raise BadInput("idempotencyKey must be 1-64 characters of A-Z a-z 0-9 . _ : -", field="idempotencyKey")
+        if quote_id is not None:
+            check_quote_id(quote_id)
+
+    @staticmethod
+    def check_submission(policy_id: str, tx_id: str) -> None:
+        parse_object_id(policy_id)
+        bounded(tx_id, "txId", TXID)
+        if not _TXID.fullmatch(tx_id):
+            raise BadInput("txId must be a transaction id: 64 hex characters, optionally 0x-prefixed", field="txId")
+
+    async def request_creation(
+        self, owner: str, params: PolicyParameters, idempotency_key: str, quote_id: str | None = None
+    ) -> CreationResult:
+        self.check_request(idempotency_key, quote_id)
         fingerprint = request_hash(owner, params, quote_id)
         existing = await self._policies.find_by_idempotency_key(owner, idempotency_key)
         if existing is not None:
@@ -257,9 +271,7 @@ class CreationService:
 
     async def submit_creation_tx(self, owner: str, policy_id: str, tx_id: str) -> PolicyRecord:
         """Record the creation transaction the wallet broadcast, so the monitor can follow it."""
-        bounded(tx_id, "txId", TXID)
-        if not _TXID.fullmatch(tx_id):
-            raise BadInput("txId must be a transaction id: 64 hex characters, optionally 0x-prefixed", field="txId")
+        self.check_submission(policy_id, tx_id)
         txid = "0x" + tx_id.lower().removeprefix("0x")
         policy = await self._policies.get(policy_id)
         if policy is None or not is_visible(policy, owner):

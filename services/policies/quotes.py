@@ -88,6 +88,12 @@ class Quote:
         )
 
 
+def check_quote_id(quote_id: str) -> None:
+    bounded(quote_id, "quoteId", QUOTE_ID)
+    if not _QUOTE_ID.fullmatch(quote_id):
+        raise BadInput("quoteId must be a quote id: 32 hex characters", field="quoteId")
+
+
 def validate_parameters(params: PolicyParameters, limits: QuoteLimits) -> None:
     """Everything that can be checked without a price; BAD_INPUT names the field and the allowed range."""
     if params.policy_type != PolicyType.PUT.value:
@@ -208,9 +214,7 @@ class QuoteService:
         return await self._chain.burn_height()
 
     async def load(self, quote_id: str) -> Quote:
-        bounded(quote_id, "quoteId", QUOTE_ID)
-        if not _QUOTE_ID.fullmatch(quote_id):
-            raise BadInput("quoteId must be a quote id: 32 hex characters", field="quoteId")
+        check_quote_id(quote_id)
         doc = await self._quotes.find_one({"_id": quote_id.lower().removeprefix("0x")})
         if doc is None:
             raise NotFound(f"quote {quote_id} does not exist (quotes are kept for a day)", quoteId=quote_id)
