@@ -2,6 +2,9 @@
 
 - A domain error (`services.errors.ServiceError`, or a driver error it stands for) keeps its message and gets its
   code and safe details.
+  The codes (docs/api.md): BAD_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT, ORACLE_UNAVAILABLE,
+  INSUFFICIENT_CAPACITY, INSUFFICIENT_FUNDS, QUOTA_EXCEEDED, ACTIVATION_CONDITION_NOT_MET, CHAIN_UNAVAILABLE,
+  UNAVAILABLE, RATE_LIMITED, SLOW_CONSUMER, INTERNAL.
 - An error before execution (syntax, validation, variable coercion, the query limits) is the client's: BAD_INPUT.
 - Anything else is a bug or an outage we did not classify: the client sees "Internal server error", code
   INTERNAL and the request id; the log gets the traceback under the same request id.

@@ -63,7 +63,8 @@ class Query:
 class Mutation:
     auth_challenge: AuthChallenge = strawberry.field(
         resolver=auth_resolvers.auth_challenge,
-        description="Start a wallet sign-in: a one-time message for `address` to sign (expires; single use).",
+        description="Start a wallet sign-in: a one-time message for `address` to sign (expires; single use). Open "
+        "challenges are bounded per client and per address (QUOTA_EXCEEDED).",
     )
     authenticate: AuthPayload = strawberry.field(
         resolver=auth_resolvers.authenticate,
@@ -76,8 +77,10 @@ class Mutation:
     request_policy_creation: PolicyCreation = strawberry.mutation(
         resolver=creation_resolvers.request_policy_creation,
         description="Signed in: price (or lock in `quoteId`), reserve collateral, sign the quote, store the policy as "
-        "PendingCreation and return the contract call for the wallet. Repeating an idempotencyKey returns the "
-        "first result.",
+        "PendingCreation and return the contract call for the wallet. Repeating an idempotencyKey with the same "
+        "request returns the first result; with any other term it is CONFLICT. The wallet's STX balance must cover "
+        "the premium and fee plus its other open quotes' (INSUFFICIENT_FUNDS); it may hold a few open quotes and a "
+        "share of a tier (QUOTA_EXCEEDED).",
     )
     submit_policy_creation_tx: Policy = strawberry.mutation(
         resolver=creation_resolvers.submit_policy_creation_tx,
