@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.chain.c32 import (
+    C32_ALPHABET,
     AddressVersion,
     address_from_public_key,
     c32_decode,
@@ -122,3 +125,35 @@ def test_address_from_public_key() -> None:
     assert address_from_public_key(g, AddressVersion.TESTNET_SINGLE_SIG).startswith("ST")
     with pytest.raises(AddressError):
         address_from_public_key(g[:32])
+
+
+def _reference_encode(data: bytes) -> str:
+    """The reference c32check package's algorithm (repeated divmod: quadratic, fine for a reference)."""
+    number = int.from_bytes(data, "big")
+    digits: list[str] = []
+    while number:
+        number, rem = divmod(number, 32)
+        digits.append(C32_ALPHABET[rem])
+    return "0" * (len(data) - len(data.lstrip(b"\x00"))) + "".join(reversed(digits))
+
+
+@given(st.binary(max_size=64))
+def test_the_linear_codec_matches_the_reference_algorithm(data: bytes) -> None:
+    assert c32_encode(data) == _reference_encode(data)
+    assert c32_decode(c32_encode(data)) == data
+
+
+def test_decoding_is_linear_and_addresses_are_length_checked_first() -> None:
+    # Issue 15: a 125,000-character authChallenge address held the event loop 1.6 s (quadratic big-int decoding).
+    # Decoding now reads a power-of-two base in linear time: 10x the input costs about 10x, not 100x.
+    def cost(n: int) -> float:
+        started = time.perf_counter()
+        c32_decode("Z" * n)
+        return time.perf_counter() - started
+
+    small, large = min(cost(125_000) for _ in range(3)), min(cost(1_250_000) for _ in range(3))
+    assert large < 30 * small, (small, large)
+    with pytest.raises(AddressError, match="at most 41"):
+        decode_address("S" + "T" * 125_000)
+    with pytest.raises(AddressError, match="at most 170"):
+        parse_principal("ST" + "T" * 200)
