@@ -29,7 +29,7 @@ import httpx
 from bson import ObjectId
 
 from policy_registry.embedded.process import free_port
-from policy_registry.embedded.secantus import EmbeddedMongo
+from policy_registry.embedded.secantus import DURABLE, Durability, EmbeddedMongo
 
 ROOT = Path(__file__).resolve().parent.parent
 TIERS = ("Conservative", "Balanced", "Aggressive")
@@ -60,9 +60,10 @@ def owners(n: int, seed: int = 11) -> list[str]:
 
 
 @contextlib.contextmanager
-def secantus(workdir: Path, *, memory: bool = False) -> Iterator[EmbeddedMongo]:
+def secantus(workdir: Path, *, memory: bool = False, durability: Durability = DURABLE) -> Iterator[EmbeddedMongo]:
+    """The server `serve` starts, with its flags (``--sync-on-commit`` included unless `durability` says not)."""
     storage = ":memory:" if memory else workdir / "secantus-data"
-    with EmbeddedMongo(storage, log_path=workdir / "secantus.log") as server:
+    with EmbeddedMongo(storage, log_path=workdir / "secantus.log", durability=durability) as server:
         yield server
 
 

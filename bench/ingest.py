@@ -3,6 +3,7 @@
 
     python -m bench.ingest            # full: 10,000 events
     python -m bench.ingest --smoke    # 60 events (the test suite runs this)
+    python -m bench.ingest --events 2000 --compare-sync   # the same run without --sync-on-commit, interleaved
 
 The events are what the contracts print, as Clarity hex: vault deposits, policy creations (collateral-locked,
 premium-received, policy-created; half of them for policies the service already holds as PendingCreation with a
@@ -32,6 +33,7 @@ from pymongo import InsertOne, ReplaceOne
 from pymongo.errors import BulkWriteError
 
 from bench.common import Report, owners, say, secantus, workdir
+from policy_registry.embedded.secantus import DURABLE, Durability
 from services.chain import ChainTip, ContractLogEvent, StacksApiClient, TransactionInfo
 from services.chain.clarity import ClarityValue, buff_cv, principal_cv, string_ascii_cv, to_hex, tuple_cv, uint_cv
 from services.jobs.leases import Unfenced
@@ -326,7 +328,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     report = Report("ingest", "smoke" if args.smoke else "full")
     history = History(args.events)
     say(f"history: {history.n_events} events in {len(history.txs)} transactions, {history.next_id - 1} policies")
-    with workdir("ingest") as tmp, secantus(tmp) as mongo:
+    modes = {"sync-on-commit": DURABLE}
+    if args.compare_sync:
+        modes["no-sync"] = Durability(sync_on_commit=False)
+    for mode, durability in modes.items():
+        say(f"database: {mode}")
+        await run_mode(report, history, durability, mode if args.compare_sync else None)
+    if args.compare_sync:
+        rate = {row["database"]: row["apply_events_per_s"] for row in report.rows}
+        report.note(f"--sync-on-commit costs {1 - rate['sync-on-commit'] / rate['no-sync']:.0%} of the apply rate")
+    return report.emit()
+
+
+async def run_mode(report: Report, history: History, durability: Durability, label: str | None) -> None:
+    with workdir("ingest") as tmp, secantus(tmp, durability=durability) as mongo:
         applied_store = MongoStore(mongo.uri, "bench_ingest_apply")
         raw_store = MongoStore(mongo.uri, "bench_ingest_raw")
         async with StacksApiClient("http://127.0.0.1:9") as unused_client:  # the apply loop never calls the chain
@@ -363,6 +378,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await raw_store.close()
     n = len(events)
     report.add(
+        **({"database": label} if label else {}),
         events=n,
         policies=history.next_id - 1,
         apply_s=round(apply_s, 2),
@@ -372,13 +388,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ratio=round((n / apply_s) / (n / raw_s), 3),
         documents_written_raw=written,
     )
-    return report.emit()
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--events", type=int)
+    parser.add_argument("--compare-sync", action="store_true", help="also run without --sync-on-commit")
     args = parser.parse_args(argv)
     args.events = args.events or (60 if args.smoke else 10_000)
     return asyncio.run(run(args))

@@ -41,7 +41,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     import asyncio
 
-    from policy_registry.embedded.secantus import EmbeddedMongo
+    from policy_registry.embedded.secantus import Durability, EmbeddedMongo
     from policy_registry.logging_setup import configure_logging
     from policy_registry.settings import get_settings
     from policy_registry.worker import run_worker
@@ -56,7 +56,11 @@ def _worker(args: argparse.Namespace) -> int:
         if uri is None:
             data = settings.embedded_db_path
             log.info("MONGODB_URI is not set: starting the embedded SecantusDB server (data in %s)", data)
-            uri = stack.enter_context(EmbeddedMongo(data, log_path=data.parent / "secantus.log")).uri
+            uri = stack.enter_context(
+                EmbeddedMongo(
+                    data, log_path=data.parent / "secantus.log", durability=Durability.from_settings(settings)
+                )
+            ).uri
         asyncio.run(run_worker(settings, uri, accept_chain_restart=args.accept_chain_restart))
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from policy_registry.app import create_app
 from policy_registry.container import Services
-from policy_registry.embedded.secantus import MEMORY, EmbeddedMongo
+from policy_registry.embedded.secantus import DURABLE, MEMORY, EmbeddedMongo
 from policy_registry.settings import Settings
 from services.store.mongo import MongoStore
 
@@ -20,9 +21,15 @@ pytest_plugins: list[str] = ["tests.fixtures.devnet", "tests.api.chain_api"]
 
 @pytest.fixture(scope="session")
 def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMongo]:
-    """A SecantusDB server on a free loopback port for the whole session (it takes ~3 s to start)."""
-    log_path = Path(tmp_path_factory.mktemp("secantus")) / "secantus.log"
-    with EmbeddedMongo(MEMORY, log_path=log_path) as server:
+    """A SecantusDB server on a free loopback port for the whole session (it takes ~3 s to start).
+
+    Launched with the product's flags (``--sync-on-commit``, the oplog retention and heartbeat), in memory: an
+    fsync per commit on disk costs ~20 % of the database-bound tests' time (docs/faults.md), and what it buys is
+    proved where it matters, by the tests that kill and restart a disk-backed server. ``TEST_DB_ON_DISK=1`` runs
+    the session on a disk-backed, fsync-on-commit server instead."""
+    base = Path(tmp_path_factory.mktemp("secantus"))
+    storage = base / "data" if os.environ.get("TEST_DB_ON_DISK") == "1" else MEMORY
+    with EmbeddedMongo(storage, log_path=base / "secantus.log", durability=DURABLE) as server:
         yield server
 
 

@@ -29,7 +29,7 @@ from pydantic import SecretStr
 from policy_registry import wiring
 from policy_registry.demo import DemoSeeder
 from policy_registry.embedded.devnet import DevnetAccount, LocalDevnet
-from policy_registry.embedded.secantus import EmbeddedMongo
+from policy_registry.embedded.secantus import Durability, EmbeddedMongo
 from policy_registry.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,9 @@ def start_embedded(settings: Settings, stack: ExitStack, *, devnet: bool = True)
     if uri is None:
         data = settings.embedded_db_path
         log.info("MONGODB_URI is not set: starting the embedded SecantusDB server (data in %s)", data)
-        uri = stack.enter_context(EmbeddedMongo(data, log_path=data.parent / "secantus.log")).uri
+        uri = stack.enter_context(
+            EmbeddedMongo(data, log_path=data.parent / "secantus.log", durability=Durability.from_settings(settings))
+        ).uri
         log.info("embedded database ready at %s", uri)
     parts = EmbeddedParts(mongodb_uri=uri)
     if devnet and not settings.stacks_api_url:
