@@ -47,7 +47,9 @@ class Services:
 
     @classmethod
     async def create(cls, settings: Settings, mongodb_uri: str, ensure_indexes: bool = True) -> Services:
-        store = MongoStore(mongodb_uri, settings.mongodb_database, settings.mongodb_timeout_ms)
+        store = MongoStore(
+            mongodb_uri, settings.mongodb_database, settings.mongodb_timeout_ms, wiring.write_durability(settings)
+        )
         if ensure_indexes:
             await store.ensure_indexes()
         policies = PolicyRepository(store)

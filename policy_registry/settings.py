@@ -32,6 +32,31 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / ".data" / "secantus",
         description="Data directory of the embedded SecantusDB server; survives restarts.",
     )
+    # --- durability (issue 16, docs/operations.md "Durability") ------------------------------------------------
+    mongodb_write_concern: str = Field(
+        default="majority",
+        pattern=r"^(majority|[1-9][0-9]?)$",
+        description="Write concern `w` of every write: `majority` (default) or a number of members (1-99).",
+    )
+    mongodb_journal: bool = Field(default=True, description="Write concern `j`: acknowledged only once journaled.")
+    mongodb_write_timeout_ms: int = Field(
+        default=10_000, ge=100, description="Write concern `wtimeout`: how long a write waits for its members."
+    )
+    mongodb_txn_read_concern: Literal["snapshot", "majority"] = Field(
+        default="snapshot", description="Read concern of every transaction."
+    )
+    embedded_db_sync_on_commit: bool = Field(
+        default=True, description="Embedded SecantusDB: fsync its log on every commit (--sync-on-commit)."
+    )
+    embedded_db_oplog_retention_s: int = Field(
+        default=48 * 3600, ge=60, description="Embedded SecantusDB: oplog retention (resume tokens live this long)."
+    )
+    embedded_db_oplog_max_entries: int = Field(
+        default=1_000_000, ge=1000, description="Embedded SecantusDB: oplog entry cap (whichever bound hits first)."
+    )
+    embedded_db_noop_heartbeat_s: float = Field(
+        default=10.0, gt=0, description="Embedded SecantusDB: no-op oplog heartbeat, keeps idle resume tokens fresh."
+    )
 
     # --- HTTP ---------------------------------------------------------------------------------------------
     host: str = "127.0.0.1"

@@ -15,8 +15,19 @@ from services.oracle import Asset, LocalPriceFeed, PriceSource, production_sourc
 from services.policies.models import RiskTier
 from services.policies.quotes import QuoteLimits
 from services.premium import PremiumParameters, TierTerms
+from services.store.mongo import WriteDurability
 
 DEVNET_QUOTE_TTL_BURN_BLOCKS = 150  # ~5 minutes at the devnet's 2-second blocks: time for a person to sign
+
+
+def write_durability(settings: Settings) -> WriteDurability:
+    w = settings.mongodb_write_concern
+    return WriteDurability(
+        w=int(w) if w.isdigit() else w,
+        journal=settings.mongodb_journal,
+        wtimeout_ms=settings.mongodb_write_timeout_ms,
+        txn_read_concern=settings.mongodb_txn_read_concern,
+    )
 
 
 def premium_parameters(settings: Settings) -> PremiumParameters:
