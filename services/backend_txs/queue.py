@@ -13,6 +13,11 @@ Guarantees:
 - Transient failures (API down, fee too low, not enough funds) are retried with backoff up to `max_attempts`;
   an on-chain abort is final for that attempt: the policy moves to FailedSettlement / FailedExpiration with the
   decoded reason, and an operator retry starts a new attempt.
+- Only the lease holder acts: every write the worker makes here runs in a transaction that first checks its fence
+  (the `backend-txs` lease: same holder, same epoch) and only applies if the transaction is still in the state
+  the worker read. Before signing it claims the transaction that way, and the signed bytes are recorded that way
+  before they are sent, so a worker whose lease was taken raises `LeaseLost` before it signs or sends anything
+  (or, if the lease went between the two, after signing but before the bytes leave, giving the nonce back).
 """
 
 from __future__ import annotations
@@ -65,6 +70,10 @@ _FAILED_STATUS = {
 }
 _IN_FLIGHT_STATUS = {PolicyAction.SETTLE: StatusDetailed.Settling, PolicyAction.EXPIRE: StatusDetailed.Expiring}
 _NEW_STATUS = {PolicyAction.SETTLE: 1, PolicyAction.EXPIRE: 2}
+
+
+class _Superseded(Exception):
+    """The transaction is no longer in the state this worker read: another writer moved it; skip it."""
 
 
 @dataclass(frozen=True)
@@ -187,16 +196,26 @@ class BackendTxQueue:
         docs = await self._txs.find({"active": True, "next_try_at": {"$lte": now}}).sort("created_at", 1).to_list(None)
         for doc in docs:
             try:
-                if doc["status"] == "queued":
-                    await self._send(doc)
-                elif doc["status"] in ("signed", "broadcast"):
-                    await self._follow(doc)
-            except (ChainUnavailable, ChainError) as exc:
-                await self._transient(doc, f"{type(exc).__name__}: {exc}")
+                await self._step(doc)
+            except _Superseded:
+                log.warning("backend tx moved by another writer; skipped", extra={"policy_id": doc["policy_id"]})
         return len(docs)
+
+    async def _step(self, doc: Document) -> None:
+        try:
+            if doc["status"] == "queued":
+                await self._send(doc)
+            elif doc["status"] in ("signed", "broadcast"):
+                await self._follow(doc)
+        except (ChainUnavailable, ChainError) as exc:
+            await self._transient(doc, f"{type(exc).__name__}: {exc}")
 
     async def _send(self, doc: Document) -> None:
         assert self._chain is not None and self._signer is not None and self._nonces is not None
+
+        async def claim(nonce: int) -> None:
+            # Proves the lease once the nonce is known and before anything is signed.
+            await self._set(doc, {"claimed_at": now_utc(), "claimed_nonce": nonce})
 
         async def record(tx: StacksTransaction) -> None:
             # Stored before the bytes leave: a crash from here on re-sends exactly this transaction.
@@ -223,6 +242,7 @@ class BackendTxQueue:
                 fee_policy=self.settings.fee,
                 post_conditions=self._post_conditions(doc),
                 post_condition_mode=PostConditionMode.DENY,
+                before_signing=claim,
                 on_signed=record,
             )
         except BroadcastRejected as exc:
@@ -288,6 +308,7 @@ class BackendTxQueue:
     async def _resend(self, doc: Document, why: str) -> None:
         """Send the recorded bytes again; if the node refuses them, replace them at the same nonce."""
         assert self._chain is not None and self._signer is not None
+        await self._set(doc, {"resent_at": now_utc()})  # proves the lease before the bytes go out again
         raw = bytes.fromhex(doc["raw_tx"])
         try:
             await self._chain.broadcast_transaction(raw)
@@ -387,21 +408,45 @@ class BackendTxQueue:
     async def _finish(
         self, doc: Document, status: str, reason: str | None, session: AsyncClientSession | None = None
     ) -> None:
-        await self._txs.update_one(
-            {"_id": doc["_id"]},
-            {
-                "$set": {"status": status, "failure_reason": reason, "updated_at": now_utc(), "finished_at": now_utc()},
-                "$unset": {"active": ""},
-            },
-            session=session,
-        )
+        async def work(session: AsyncClientSession) -> None:
+            await self._fence.fence(session)
+            result = await self._txs.update_one(
+                self._unchanged(doc),
+                {
+                    "$set": {
+                        "status": status,
+                        "failure_reason": reason,
+                        "updated_at": now_utc(),
+                        "finished_at": now_utc(),
+                    },
+                    "$unset": {"active": ""},
+                },
+                session=session,
+            )
+            if result.matched_count != 1:
+                raise _Superseded(doc["_id"])
+
+        await (work(session) if session is not None else self._store.transaction(work))
 
     async def _set(self, doc: Document, changes: dict[str, Any]) -> None:
+        """One fenced, conditional write: the lease is still this worker's and the transaction is as it read it."""
         changes["updated_at"] = now_utc()
-        updated = await self._txs.find_one_and_update(
-            {"_id": doc["_id"]}, {"$set": changes}, return_document=ReturnDocument.AFTER
-        )
-        doc.update(updated or changes)
+
+        async def work(session: AsyncClientSession) -> Document | None:
+            await self._fence.fence(session)
+            return await self._txs.find_one_and_update(
+                self._unchanged(doc), {"$set": changes}, return_document=ReturnDocument.AFTER, session=session
+            )
+
+        updated = await self._store.transaction(work)
+        if updated is None:
+            raise _Superseded(doc["_id"])
+        doc.update(updated)
+
+    @staticmethod
+    def _unchanged(doc: Document) -> Document:
+        # status and txid name every step of a transaction's life: if both are as read, no other writer moved it
+        return {"_id": doc["_id"], "active": True, "status": doc["status"], "txid": doc.get("txid")}
 
     async def _check_balance(self) -> None:
         assert self._chain is not None and self._signer is not None

@@ -41,6 +41,7 @@ class BroadcastResult:
 
 
 OnSigned = Callable[[StacksTransaction], Awaitable[None] | None]
+BeforeSigning = Callable[[int], Awaitable[None]]
 
 
 async def choose_fee(client: StacksApiClient, tx: StacksTransaction, policy: FeePolicy) -> int:
@@ -68,14 +69,18 @@ async def sign_and_broadcast_contract_call(
     post_conditions: Iterable[PostCondition] = (),
     post_condition_mode: PostConditionMode = PostConditionMode.DENY,
     on_signed: OnSigned | None = None,
+    before_signing: BeforeSigning | None = None,
     nonce_retries: int = 2,
 ) -> BroadcastResult:
     """Build, sign (backend key) and broadcast a contract call with the next nonce.
 
+    ``before_signing`` runs with the nonce once it is chosen, just before anything is signed (the last moment a
+    caller can refuse to sign, e.g. a lease check); if it raises, the nonce is given back.
     ``on_signed`` runs with the signed transaction before it is sent, so the caller can record the txid and
-    raw bytes first (a timeout after sending leaves the outcome unknown, never unrecorded). A ``BadNonce`` or
-    ``ConflictingNonceInMempool`` rejection resyncs the nonce and retries (``nonce_retries`` times); any
-    other rejection gives the nonce back and raises the typed error."""
+    raw bytes first (a timeout after sending leaves the outcome unknown, never unrecorded); if it raises, nothing
+    is sent and the nonce is given back. A ``BadNonce`` or ``ConflictingNonceInMempool`` rejection resyncs the
+    nonce and retries (``nonce_retries`` times); any other rejection gives the nonce back and raises the typed
+    error."""
     policy = fee_policy or FeePolicy()
     if fee is not None and fee > policy.maximum:
         raise ValueError(f"fee {fee} exceeds the cap {policy.maximum}")
@@ -102,6 +107,8 @@ async def sign_and_broadcast_contract_call(
             )
 
         try:
+            if before_signing is not None:
+                await before_signing(nonce)
             tx = build(fee if fee is not None else policy.default)
             if fee is None:
                 chosen = await choose_fee(client, tx, policy)
@@ -111,9 +118,13 @@ async def sign_and_broadcast_contract_call(
             await nonces.release(nonce)
             raise
         if on_signed is not None:
-            outcome = on_signed(tx)
-            if inspect.isawaitable(outcome):
-                await outcome
+            try:
+                outcome = on_signed(tx)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except BaseException:  # nothing was sent (the caller refused to record it): the nonce is unused
+                await nonces.release(nonce)
+                raise
         try:
             txid = await client.broadcast_transaction(tx.serialize())
         except (BadNonce, ConflictingNonceInMempool) as exc:
