@@ -110,48 +110,73 @@ class _Results:
 _results = _Results(512)
 
 
+class _ContextFree:
+    """Whether every field selected resolves from its parent object alone (Strawberry "basic" fields). The root
+    subscription field counts as such: per event, Strawberry resolves it to the event itself.
+
+    Each fragment is judged once per position (at the root or below it) and remembered, so a fragment spread on
+    many paths (`...F1 ...F1` in every level of a chain) costs one walk, not one per path."""
+
+    def __init__(self, fragments: Mapping[str, FragmentDefinitionNode]) -> None:
+        self._fragments = fragments
+        self._judged: dict[tuple[str, bool], bool] = {}
+
+    def selection_set(self, parent: GraphQLObjectType, selection_set: SelectionSetNode, root: bool) -> bool:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                if not self._field(parent, selection, root):
+                    return False
+            elif isinstance(selection, FragmentSpreadNode):
+                if not self._spread(parent, selection.name.value, root):
+                    return False
+            elif isinstance(selection, InlineFragmentNode):
+                if not self._matches(parent, selection.type_condition):
+                    return False
+                if not self.selection_set(parent, selection.selection_set, root):
+                    return False
+            else:
+                return False
+        return True
+
+    def _field(self, parent: GraphQLObjectType, selection: FieldNode, root: bool) -> bool:
+        name = selection.name.value
+        if name == "__typename":
+            return True
+        field = parent.fields.get(name)
+        if field is None:
+            return False
+        definition = field.extensions.get(_DEFINITION)
+        if not root and not (isinstance(definition, StrawberryField) and definition.is_basic_field):
+            return False
+        if selection.selection_set is None:
+            return True
+        named = get_named_type(field.type)
+        # Abstract types resolve their concrete type per object: not worth reasoning about here.
+        return isinstance(named, GraphQLObjectType) and self.selection_set(named, selection.selection_set, False)
+
+    def _spread(self, parent: GraphQLObjectType, name: str, root: bool) -> bool:
+        fragment = self._fragments.get(name)
+        if fragment is None or not self._matches(parent, fragment.type_condition):
+            return False
+        key = (name, root)
+        judged = self._judged.get(key)
+        if judged is None:
+            self._judged[key] = False  # a cycle (validation refuses them anyway) is not context-free
+            judged = self._judged[key] = self.selection_set(parent, fragment.selection_set, root)
+        return judged
+
+    @staticmethod
+    def _matches(parent: GraphQLObjectType, condition: NamedTypeNode | None) -> bool:
+        return condition is None or condition.name.value == parent.name
+
+
 def _context_free(
     parent: GraphQLObjectType,
     selection_set: SelectionSetNode,
     fragments: Mapping[str, FragmentDefinitionNode],
     root: bool,
 ) -> bool:
-    """Whether every field selected resolves from its parent object alone (Strawberry "basic" fields). The root
-    subscription field counts as such: per event, Strawberry resolves it to the event itself."""
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            name = selection.name.value
-            if name == "__typename":
-                continue
-            field = parent.fields.get(name)
-            if field is None:
-                return False
-            definition = field.extensions.get(_DEFINITION)
-            if not root and not (isinstance(definition, StrawberryField) and definition.is_basic_field):
-                return False
-            if selection.selection_set is not None:
-                named = get_named_type(field.type)
-                # Abstract types resolve their concrete type per object: not worth reasoning about here.
-                if not isinstance(named, GraphQLObjectType):
-                    return False
-                if not _context_free(named, selection.selection_set, fragments, root=False):
-                    return False
-        else:
-            condition: NamedTypeNode | None
-            if isinstance(selection, FragmentSpreadNode):
-                fragment = fragments.get(selection.name.value)
-                if fragment is None:
-                    return False
-                condition, inner = fragment.type_condition, fragment.selection_set
-            elif isinstance(selection, InlineFragmentNode):
-                condition, inner = selection.type_condition, selection.selection_set
-            else:
-                return False
-            if condition is not None and condition.name.value != parent.name:
-                return False
-            if not _context_free(parent, inner, fragments, root):
-                return False
-    return True
+    return _ContextFree(fragments).selection_set(parent, selection_set, root)
 
 
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):

@@ -37,11 +37,12 @@ def build_schema(
     max_aliases: int = 30,
     introspection: bool = True,
     document_cache: DocumentCache | None = None,
+    max_fields: int = 300,
 ) -> strawberry.Schema:
     # One extension applies every query limit, with rules built once, and reuses documents that passed them
-    # (schema/documents.py); Strawberry's limiter extensions would rebuild their rules on every request.
+    # (schema/documents.py); depth, aliases and expanded fields are one linear rule (schema/query_shape.py).
     extra_rules: tuple[type[ASTValidationRule], ...] = () if introspection else (NoSchemaIntrospectionCustomRule,)
-    limits = QueryLimits(max_depth, max_tokens, max_aliases, extra_rules, document_cache)
+    limits = QueryLimits(max_depth, max_tokens, max_aliases, extra_rules, document_cache, max_fields=max_fields)
     extensions: list[Any] = [CodedErrors, limits.extension]
     return RegistrySchema(
         query=Query,

@@ -1,7 +1,9 @@
-"""The query limits (tokens, depth, aliases, optionally no introspection) and a cache of prepared documents.
+"""The query limits (tokens, depth, aliases, expanded fields, optionally no introspection) and a cache of prepared
+documents.
 
-Strawberry parses and validates every request's document again, and its limiter extensions build a new validation
-rule class per request; parsing and validating a small query cost more than the read it asks for. Everything they
+Depth, aliases and expanded fields are one rule of our own (schema/query_shape.py), linear in the document: each
+fragment is measured once, not once per path that reaches it. Strawberry parses and validates every request's
+document again; parsing and validating a small query cost more than the read it asks for. Everything they
 compute depends only on the document's text and on this schema's fixed rules, so a document that parsed and
 validated cleanly is kept, by its exact text, and the next request with the same text skips both steps.
 
@@ -15,8 +17,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 
-from graphql import ASTValidationRule, DocumentNode
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, OperationDefinitionNode
+from strawberry.extensions import SchemaExtension
+
+from schema.query_shape import ShapeLimits, query_shape_rule
 
 DEFAULT_CACHE_SIZE = 256
 MAX_CACHED_QUERY_CHARS = 8_192  # real clients' documents are a few hundred characters; the odd huge one is not kept
@@ -61,18 +65,34 @@ class QueryLimits:
         max_aliases: int,
         extra_rules: tuple[type[ASTValidationRule], ...] = (),
         cache: DocumentCache | None = None,
+        max_fields: int = 300,
     ) -> None:
         self.max_tokens = max_tokens
-        self.rules: tuple[type[ASTValidationRule], ...] = (
-            *QueryDepthLimiter(max_depth=max_depth).validation_rules,
-            *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
-            *extra_rules,
-        )
+        self.shape = ShapeLimits(max_depth=max_depth, max_aliases=max_aliases, max_fields=max_fields)
+        # The shape rule goes before the standard rules: over a bound it aborts the validation before they run.
+        self.rules: tuple[type[ASTValidationRule], ...] = (query_shape_rule(self.shape), *extra_rules)
         self.cache = cache if cache is not None else DocumentCache()
 
     def extension(self) -> PreparedDocuments:
         """The per-request extension (Strawberry builds extensions per request from this factory)."""
         return PreparedDocuments(self)
+
+
+class OperationNotChosen(GraphQLError):
+    """A document with several operations and no `operationName` (or an unknown one): nothing runs (GraphQL spec,
+    GetOperation). A request error: the HTTP view answers 400 whatever media type was asked for."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, extensions={"code": "BAD_INPUT"})
+
+
+def chosen_operation(document: DocumentNode, name: str | None) -> None:
+    """Refuse a document whose operation cannot be chosen; Strawberry would pick the first one."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if name is None and len(operations) > 1:
+        raise OperationNotChosen("the document has several operations: say which one to run in `operationName`")
+    if name is not None and not any(o.name is not None and o.name.value == name for o in operations):
+        raise OperationNotChosen(f"the document has no operation named {name[:64]!r}")
 
 
 class PreparedDocuments(SchemaExtension):
@@ -85,7 +105,8 @@ class PreparedDocuments(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
         context.parse_options["max_tokens"] = self.limits.max_tokens
-        context.validation_rules = (*context.validation_rules, *self.limits.rules)
+        shape_rule, *extra = self.limits.rules
+        context.validation_rules = (shape_rule, *context.validation_rules, *extra)
         yield
 
     def on_parse(self) -> Iterator[None]:
@@ -96,6 +117,8 @@ class PreparedDocuments(SchemaExtension):
                 context.graphql_document = document  # Strawberry does not parse a document already set
                 self._cached = True
         yield
+        if context.graphql_document is not None:
+            chosen_operation(context.graphql_document, context._provided_operation_name)
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
