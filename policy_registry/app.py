@@ -91,6 +91,7 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
         max_depth=settings.max_query_depth,
         max_tokens=settings.max_query_tokens,
         max_aliases=settings.max_query_aliases,
+        max_fields=settings.max_query_fields,
         introspection=settings.introspection_enabled,
     )
     instrument_schema(schema)  # GraphQL request latency by operation type at /metrics

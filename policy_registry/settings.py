@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=10, ge=2)
     max_query_tokens: int = Field(default=2000, ge=50)
     max_query_aliases: int = Field(default=30, ge=1)
+    # issue 15 (hostile clients, GraphQL layer): fields after fragment expansion, aliases counted
+    max_query_fields: int = Field(default=300, ge=10, description="Most fields once fragments are expanded.")
     max_page_size: int = Field(default=100, ge=1)
     default_page_size: int = Field(default=20, ge=1)
 
