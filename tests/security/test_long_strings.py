@@ -206,7 +206,7 @@ class Target:
 
 
 @pytest.fixture(scope="module")
-async def target(devnet: DevnetFixture, mongo_server: EmbeddedMongo) -> AsyncIterator[Target]:
+async def chain_target(devnet: DevnetFixture, mongo_server: EmbeddedMongo) -> AsyncIterator[Target]:
     """One chain-backed server for the module (the operations under test write nothing)."""
     db_name = f"test_long_{uuid.uuid4().hex[:8]}"
     settings = chain_settings(devnet, db_name, instance_id=f"long-{db_name}")
@@ -255,20 +255,22 @@ def inline(case: Case, value: str) -> tuple[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("case", "shape"), http_shapes())
-async def test_a_long_value_in_a_string_argument_is_bad_input_at_once(target: Target, case: Case, shape: str) -> None:
+async def test_a_long_value_in_a_string_argument_is_bad_input_at_once(
+    chain_target: Target, case: Case, shape: str
+) -> None:
     value = long_value(case, shape)
     if shape == "huge inline":
         query, variables = inline(case, value)
     else:
         query, variables = case.query, {**case.others, "v": value}
-    headers = target.session if case.signed_in else {}
-    async with httpx.AsyncClient(base_url=target.server.http_url, timeout=10, headers=headers) as client:
+    headers = chain_target.session if case.signed_in else {}
+    async with httpx.AsyncClient(base_url=chain_target.server.http_url, timeout=10, headers=headers) as client:
         await client.post("/graphql", json={"query": "{ __typename }"})  # connection open before the clock
 
         async def send() -> httpx.Response:
             return await client.post("/graphql", json={"query": query, "variables": variables})
 
-        outcome = await run_hostile(target.server, send)
+        outcome = await run_hostile(chain_target.server, send)
     response = outcome.result
     assert response.status_code < 500, response.text
     assert_bad_input(response.json().get("errors", []), case)
@@ -298,9 +300,9 @@ def ws_shapes() -> list[Any]:
 
 @pytest.mark.parametrize(("case", "protocol", "shape"), ws_shapes())
 async def test_a_long_value_in_a_subscription_argument_is_bad_input_at_once(
-    target: Target, case: Case, protocol: str, shape: str
+    chain_target: Target, case: Case, protocol: str, shape: str
 ) -> None:
-    socket = await GraphQLSocket.open(target.server.ws_url, protocol)
+    socket = await GraphQLSocket.open(chain_target.server.ws_url, protocol)
     try:
         value = long_value(case, shape)
 
@@ -308,7 +310,7 @@ async def test_a_long_value_in_a_subscription_argument_is_bad_input_at_once(
             await socket.subscribe("long", case.query, {**case.others, "v": value})
             return await socket.for_op("long")
 
-        outcome = await run_hostile(target.server, send)
+        outcome = await run_hostile(chain_target.server, send)
     finally:
         await socket.close()
     assert_bad_input(ws_errors(outcome.result), case)
