@@ -40,10 +40,11 @@ class ExpirationJob:
         self._services = services
 
     async def run_once(self, fence: Fence) -> Any:
-        # Each policy moves by a conditional transition, so even two runners could not expire one twice.
+        # Each policy moves by a conditional transition behind the lease fence: a runner that lost the lease moves
+        # none, and even two runners could not expire one twice.
         if self._services.lifecycle is None:
             return None
-        return await self._services.lifecycle.check_expirations()
+        return await self._services.lifecycle.check_expirations(fence=fence)
 
 
 def service_jobs(services: Services) -> list[tuple[SingletonJob, float]]:

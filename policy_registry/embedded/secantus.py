@@ -29,7 +29,8 @@ class Durability:
       server lost 6-40 of ~3,800 acknowledged single-insert transactions (issue 16; bench/durability.py).
     - ``oplog_retention_s`` / ``oplog_max_entries``: a saved resume token works while its oplog entry is kept;
       whichever bound is hit first prunes. 48 h and 1,000,000 entries keep a token through 24 h of API downtime
-      with a worker still writing (lease renewals, listener cursor: ~2 entries/s idle, docs/operations.md).
+      with a worker still writing (an idle worker adds ~5 entries/s: 6 per listener poll, 1 per lease renewal;
+      docs/operations.md), i.e. ~2 days of it.
     - ``noop_heartbeat_s``: a no-op oplog entry this often, so an idle stream's post-batch token (the one the
       feed saves) is never older than this when the API stops.
     """

@@ -97,21 +97,27 @@ class Reconciler:
         self.metrics["deferred"] += deferred
         self.metrics["missing_on_chain"] += missing
         self.metrics["errors"] += errors
-        await self.mongo.db.chain_state.update_one(
-            {"_id": RECONCILIATION},
-            {
-                "$inc": {"repairs_total": repairs, "runs_total": 1},
-                "$set": {
-                    "last_run_at": now_utc(),
-                    "last_checked": checked,
-                    "last_repairs": repairs,
-                    "last_deferred": deferred,
-                    "last_missing_on_chain": missing,
-                    "last_errors": errors,
+
+        async def record_run(session: AsyncClientSession) -> None:
+            await fence.fence(session)  # a run that lost its lease does not report as the job either
+            await self.mongo.db.chain_state.update_one(
+                {"_id": RECONCILIATION},
+                {
+                    "$inc": {"repairs_total": repairs, "runs_total": 1},
+                    "$set": {
+                        "last_run_at": now_utc(),
+                        "last_checked": checked,
+                        "last_repairs": repairs,
+                        "last_deferred": deferred,
+                        "last_missing_on_chain": missing,
+                        "last_errors": errors,
+                    },
                 },
-            },
-            upsert=True,
-        )
+                upsert=True,
+                session=session,
+            )
+
+        await self.mongo.transaction(record_run)
         return repairs
 
     async def _repair(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -170,7 +171,9 @@ class ChainListener:
         txs: dict[str, TransactionInfo | None] = {}
         for contract_id in self.sources:
             report.ingested += await self._ingest_contract(contract_id, floor, marker, txs)
-        await self.store.set_cursor({"synced_height": tip.block_height, "chain_marker": marker})
+        await self._fenced(
+            lambda s: self.store.set_cursor({"synced_height": tip.block_height, "chain_marker": marker}, s)
+        )
         orphaned = await self._check_reorgs(tip)
         report.orphaned += orphaned.events
         if orphaned.events:
@@ -189,7 +192,7 @@ class ChainListener:
                 known = sample.get("chain_marker") if sample else marker
             else:
                 known = marker
-            await self.store.set_cursor({"chain_marker": known})
+            await self._fenced(lambda s: self.store.set_cursor({"chain_marker": known}, s))
         if known == marker:
             return
         if self.config.restart_policy == "orphan" or self.accept_restart_once:
@@ -201,7 +204,8 @@ class ChainListener:
                 {"chain_marker": {"$ne": marker}},
                 f"chain restarted ({known} → {marker})",
             )
-            await self.store.set_cursor({"chain_marker": marker, "synced_height": None, "previous_marker": known})
+            fields = {"chain_marker": marker, "synced_height": None, "previous_marker": known}
+            await self._fenced(lambda s: self.store.set_cursor(fields, s))
             self.accept_restart_once = False
             report.orphaned += result.events
             log.warning("accepted the new chain %s; the old chain's %d event(s) were orphaned", marker, result.events)
@@ -446,16 +450,23 @@ class ChainListener:
 
     # published status -------------------------------------------------------------------------------------
 
+    async def _fenced(self, write: Callable[[AsyncClientSession], Awaitable[object]]) -> None:
+        """A write outside the apply path (cursor, tip, status), in its own transaction behind the lease fence."""
+
+        async def work(session: AsyncClientSession) -> None:
+            await self.fence.fence(session)
+            await write(session)
+
+        await self.mongo.transaction(work)
+
     async def _publish_tip(self, tip: ChainTip, marker: str) -> None:
-        await self.store.publish(
-            "tip",
-            {
-                "stacks_height": tip.block_height,
-                "burn_height": tip.burn_block_height,
-                "block_hash": tip.block_hash,
-                "chain_marker": marker,
-            },
-        )
+        fields = {
+            "stacks_height": tip.block_height,
+            "burn_height": tip.burn_block_height,
+            "block_hash": tip.block_hash,
+            "chain_marker": marker,
+        }
+        await self._fenced(lambda s: self.store.publish("tip", fields, s))
 
     async def _publish(self, report: PollReport) -> None:
         try:
@@ -477,17 +488,17 @@ class ChainListener:
                 fields["lag_blocks"] = report.stacks_height - synced
             if report.error:
                 fields["last_error_at"] = now_utc()
-            await self.store.publish(LISTENER, fields)
-            await self.store.state.update_one(
-                {"_id": LISTENER},
-                {
-                    "$inc": {
-                        "applied_total": report.applied,
-                        "orphaned_total": report.orphaned,
-                        "errors_total": 1 if report.error else 0,
-                        "invalid_total": report.invalid,
-                    }
-                },
-            )
+            totals = {
+                "applied_total": report.applied,
+                "orphaned_total": report.orphaned,
+                "errors_total": 1 if report.error else 0,
+                "invalid_total": report.invalid,
+            }
+
+            async def write(session: AsyncClientSession) -> None:
+                await self.store.publish(LISTENER, fields, session)
+                await self.store.state.update_one({"_id": LISTENER}, {"$inc": totals}, session=session)
+
+            await self._fenced(write)
         except PyMongoError as exc:
             log.warning("could not publish the listener status: %s", exc)

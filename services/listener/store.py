@@ -183,5 +183,7 @@ class ListenerStore:
         return sorted(blocks, reverse=True)
 
     # published status -----------------------------------------------------------------------------------
-    async def publish(self, _id: str, fields: Document) -> None:
-        await self.state.update_one({"_id": _id}, {"$set": {**fields, "updated_at": now_utc()}}, upsert=True)
+    async def publish(self, _id: str, fields: Document, session: AsyncClientSession | None = None) -> None:
+        await self.state.update_one(
+            {"_id": _id}, {"$set": {**fields, "updated_at": now_utc()}}, upsert=True, session=session
+        )

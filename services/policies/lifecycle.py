@@ -20,6 +20,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from services.auth.visibility import is_visible
 from services.backend_txs import BackendTxQueue, PolicyAction
 from services.errors import ActivationConditionNotMet, Conflict, Forbidden, NotFound
+from services.jobs.leases import Fence, Unfenced
 from services.oracle import Asset, OracleService
 from services.policies.models import OracleSnapshot, PolicyRecord
 from services.policies.quotes import BurnHeightSource
@@ -152,9 +153,11 @@ class LifecycleService:
             session, policy_id=policy.id, policy_id_onchain=policy.policy_id_onchain, action=PolicyAction.EXPIRE
         )
 
-    async def check_expirations(self, limit: int = 500) -> ExpirationReport:
+    async def check_expirations(self, limit: int = 500, fence: Fence | None = None) -> ExpirationReport:
         """Policies whose expiration height the burn chain has passed → Expiring + queued expiry: Active ones, and
-        FailedSettlement ones (their settlement can no longer succeed; the collateral must not stay locked)."""
+        FailedSettlement ones (their settlement can no longer succeed; the collateral must not stay locked).
+        Each move is one transaction behind `fence` (the `expiration` job's lease): a run that lost it moves none."""
+        fence = fence or Unfenced()
         burn_height = await self._chain.burn_height()
         due: list[dict[str, Any]] = []
         for status in (S.Active, S.FailedSettlement):
@@ -170,6 +173,7 @@ class LifecycleService:
                 continue
 
             async def work(session: AsyncClientSession, policy: PolicyRecord = policy) -> None:
+                await fence.fence(session)
                 moved = await self._policies.transition(
                     policy, S.Expiring, Cause.JOB, details={"burnHeight": burn_height}, session=session
                 )
