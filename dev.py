@@ -25,6 +25,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 CONTRACTS = ROOT / "contracts"
 BROWSER_TESTS = ROOT / "tests" / "browser"
+CONFORMANCE_TESTS = ROOT / "tests" / "conformance"  # graphql-http's GraphQL-over-HTTP audits
 CHROMIUM = Path("/usr/bin/chromium")
 STARTED = time.monotonic()
 
@@ -120,7 +121,7 @@ def up(extra: list[str]) -> int:
 
 def test(extra: list[str]) -> int:
     ensure_python()
-    ensure_node(CONTRACTS, BROWSER_TESTS)
+    ensure_node(CONTRACTS, BROWSER_TESTS, CONFORMANCE_TESTS)
     ensure_chromium()
     say("running the contract tests (vitest + Clarinet simnet, devnet node tests)")
     contracts = subprocess.run([shutil.which("npm") or "npm", "test"], cwd=CONTRACTS, check=False).returncode

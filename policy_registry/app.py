@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
@@ -11,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -18,12 +18,27 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 
 from policy_registry.body_limit import BodySizeLimitMiddleware
 from policy_registry.container import Services
 from policy_registry.fanout import share_subscription_events
+from policy_registry.graphql_http import (
+    RequestRefused,
+    UndecodableJson,
+    decode_json,
+    error_response,
+    failed_before_execution,
+    refused_json,
+    request_body,
+    response_media_type,
+    result_status,
+)
 from policy_registry.jobs import service_jobs
 from policy_registry.metrics import RequestMetricsMiddleware, instrument_schema, metrics_endpoint
 from policy_registry.ratelimit import RateLimitMiddleware
@@ -44,9 +59,96 @@ def _request_id(request: Request | WebSocket) -> str:
     return supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
 
 
+class _SubResponse(Response):
+    """Strawberry's per-request response template, remembering its request (media type and status are the
+    request's: see policy_registry/graphql_http.py)."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__()
+        self.request = request
+
+
 class RegistryGraphQL(WebSocketAuth, GraphQL[RequestContext, None]):
-    """Strawberry's ASGI app with our context, WebSocket sign-in and limits (policy_registry/websocket.py), and a
-    GraphiQL page whose scripts are served locally."""
+    """Strawberry's ASGI app with our context, WebSocket sign-in and limits (policy_registry/websocket.py), a
+    GraphiQL page whose scripts are served locally, and GraphQL over HTTP as its spec says
+    (policy_registry/graphql_http.py): bounded JSON decoding, coded JSON refusals, media types and status codes."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except RequestRefused as refused:
+            response = error_response(request, refused, self.encode_json)
+        except HTTPException as exc:  # Strawberry's own refusals (plain text otherwise)
+            response = error_response(request, RequestRefused(exc.status_code, exc.reason), self.encode_json)
+        await response(scope, receive, send)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        if not isinstance(request, Request):
+            return await super().get_sub_response(request)
+        sub_response = _SubResponse(request)
+        sub_response.status_code = None  # type: ignore[assignment]  # as Strawberry's: unset unless a resolver sets it
+        del sub_response.headers["content-length"]
+        return sub_response
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_json(data)  # an UndecodableJson is a JSONDecodeError: WebSocket handlers treat it as not JSON
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return request_body(decode_json(data))
+        except UndecodableJson as exc:
+            raise refused_json(exc) from None
+
+    def parse_query_params(self, params: Any) -> dict[str, Any]:
+        parsed = dict(params)
+        for key in ("variables", "extensions"):
+            raw = parsed.get(key)
+            if raw:
+                try:
+                    parsed[key] = decode_json(raw)  # any JSON; Strawberry refuses what is not an object
+                except UndecodableJson as exc:
+                    raise refused_json(exc) from None
+        return parsed
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData) and not isinstance(data.operation_name, (str, type(None))):
+            raise RequestRefused(400, "`operationName` must be a string or null")
+        return data
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as exc:
+            cause = exc.__cause__
+            if isinstance(cause, InvalidOperationTypeError) and kwargs["request_adapter"].method == "GET":
+                kind = cause.operation_type.value
+                raise RequestRefused(405, f"a {kind} is sent with POST", headers={"Allow": "POST"}) from None
+            raise
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        body = process_result(result)
+        before_execution = failed_before_execution(result.data, result.errors)
+        if before_execution:
+            body.pop("data", None)  # GraphQL spec: no data entry when the request failed before execution
+        media_type = response_media_type(request)
+        request.state.graphql_http = (result_status(media_type, result.errors, before_execution), media_type)
+        return body
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = super().create_response(response_data, sub_response)
+        request = getattr(sub_response, "request", None)
+        outcome = getattr(request.state, "graphql_http", None) if request is not None else None
+        if outcome is not None:
+            status, media_type = outcome
+            if not sub_response.status_code:
+                response.status_code = status
+            response.headers["content-type"] = f"{media_type}; charset=utf-8"
+        return response
 
     _ide_html = (ASSETS_DIR / "index.html").read_text(encoding="utf-8")
 
@@ -59,12 +161,6 @@ class RegistryGraphQL(WebSocketAuth, GraphQL[RequestContext, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(self._ide_html)
-
-    def decode_json(self, data: str | bytes) -> object:
-        try:
-            return json.loads(data)
-        except UnicodeDecodeError as exc:  # a body that is not UTF-8 is a bad request (400), not a server error
-            raise json.JSONDecodeError(f"request body is not UTF-8 ({exc.reason})", "", 0) from None
 
 
 def create_app(settings: Settings, mongodb_uri: str, services: Services | None = None) -> Starlette:
