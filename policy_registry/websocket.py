@@ -8,19 +8,23 @@
   whole burst of refusals is closed with 4429.
 - A subscription event whose data is shared by several subscribers (policy_registry/fanout.py) goes out as its
   pre-encoded payload with this operation's id spliced in: one encoding per change, not one per subscriber.
+- A malformed client message (not JSON, not an object, no id or payload, fields of the wrong type; see
+  policy_registry/ws_messages.py) closes the connection with 4400 and the reason, on both protocols, before
+  Strawberry's handlers index into it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Any
 
 from graphql import GraphQLFormattedError
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage as TransportErrorMessage
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message as TransportMessage
@@ -32,6 +36,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from policy_registry.fanout import Encode, shared_frame
 from policy_registry.ratelimit import TokenBucket
+from policy_registry.ws_messages import INVALID_MESSAGE_CLOSE, graphql_ws_problem, transport_ws_problem
 from resolvers.context import RequestContext
 from resolvers.permissions import session_of
 from services.errors import ServiceError
@@ -84,6 +89,13 @@ class RateLimitedTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext
         super().__init__(*args, **kwargs)
         self._limit = _ConnectionLimit(self.context)
 
+    async def handle_message(self, message: TransportMessage) -> None:
+        problem = transport_ws_problem(message)
+        if problem is not None:
+            await self.handle_invalid_message(problem)  # close 4400 with the reason
+            return
+        await super().handle_message(message)
+
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self.connection_acknowledged and not self._limit.allow():
             if self._limit.abusive:
@@ -104,6 +116,32 @@ class RateLimitedGraphQLWSHandler(BaseGraphQLWSHandler[RequestContext, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limit = _ConnectionLimit(self.context)
+
+    async def handle(self) -> None:
+        # Strawberry's loop, except that a message that is not JSON closes the connection (Strawberry skips it).
+        try:
+            try:
+                async for message in self.websocket.iter_json():
+                    await self.handle_message(message)  # type: ignore[arg-type]  # checked there
+            except NonJsonMessageReceived:
+                await self.websocket.close(code=INVALID_MESSAGE_CLOSE, reason="a message must be valid JSON")
+            except NonTextMessageReceived:
+                await self.websocket.close(code=1002, reason="WebSocket message type must be text")
+        except WebSocketDisconnected:
+            pass
+        finally:
+            if self.keep_alive_task:
+                self.keep_alive_task.cancel()
+                with suppress(BaseException):
+                    await self.keep_alive_task
+            await self.cleanup()
+
+    async def handle_message(self, message: OperationMessage) -> None:
+        problem = graphql_ws_problem(message)
+        if problem is not None:
+            await self.websocket.close(code=INVALID_MESSAGE_CLOSE, reason=problem)
+            return
+        await super().handle_message(message)
 
     async def handle_start(self, message: StartMessage) -> None:
         if self.connection_acknowledged and not self._limit.allow():
