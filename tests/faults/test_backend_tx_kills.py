@@ -62,9 +62,6 @@ async def snapshot(services: Services, ids: list[str]) -> tuple[Any, ...]:
     )
 
 
-# Processes are SIGKILLed at random moments on a 2-core machine shared with the rest of the suite: one rerun
-# absorbs a timing-only miss (a deadline, a kill landing after the work); a wrong final state fails both runs.
-@pytest.mark.flaky(reruns=1)
 async def test_twenty_sigkills_during_backend_transactions_send_each_once(
     devnet: DevnetFixture, short_txn_mongo: str, tmp_path: Path
 ) -> None:

@@ -68,9 +68,6 @@ async def deposit_some(devnet: DevnetFixture, client: StacksApiClient, n: int) -
     await devnet.amine(blocks=0, burn_blocks=1)
 
 
-# Processes are SIGKILLed at random moments on a 2-core machine shared with the rest of the suite: one rerun
-# absorbs a timing-only miss (a deadline, a kill landing after the work); a wrong final state fails both runs.
-@pytest.mark.flaky(reruns=1)
 async def test_the_listener_rides_out_chain_api_faults(devnet: DevnetFixture, mongo_server: EmbeddedMongo) -> None:
     reference_store = MongoStore(mongo_server.uri, f"ref_{uuid.uuid4().hex[:10]}")
     await reference_store.ensure_indexes()

@@ -144,9 +144,6 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
             process.wait()
 
 
-# Processes are SIGKILLed at random moments on a 2-core machine shared with the rest of the suite: one rerun
-# absorbs a timing-only miss (a deadline, a kill landing after the work); a wrong final state fails both runs.
-@pytest.mark.flaky(reruns=1)
 async def test_killed_workers_and_two_workers_end_in_the_reference_state(
     devnet: DevnetFixture,
     client: StacksApiClient,

@@ -9,6 +9,7 @@ different branch, inject faults (5xx, 429 with retry-after, malformed JSON, malf
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -21,7 +22,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -103,6 +104,12 @@ class FakeChain:
         self.rng = random.Random(7)
         self.seen: list[str] = []
         self.base_url = ""
+        # Test controls (the kill tests meter a worker's progress with them): the highest block the node and the
+        # API admit to (None: the real tip), and a path prefix whose requests wait until `release()`.
+        self.tip_cap: int | None = None
+        self.hold_prefix: str | None = None
+        self.held = 0  # requests that have waited on `hold_prefix`
+        self._released = threading.Event()
         self._lock = threading.Lock()
         self.mine([FakeTx(h(marker, "genesis"), [], function="deploy")], burn=0)
 
@@ -111,6 +118,15 @@ class FakeChain:
     @property
     def tip(self) -> FakeBlock:
         return self.blocks[-1]
+
+    @property
+    def visible_tip(self) -> FakeBlock:
+        """The tip the node reports: the real one, or block `tip_cap` (confirmed by the burn block after it)."""
+        return self.tip if self.tip_cap is None else self.blocks[min(self.tip_cap, len(self.blocks) - 1)]
+
+    @property
+    def visible_burn_height(self) -> int:
+        return self.burn_height if self.tip_cap is None else min(self.burn_height, self.visible_tip.burn_height + 1)
 
     def mine(self, txs: list[FakeTx], burn: int = 1) -> FakeBlock:
         with self._lock:
@@ -127,6 +143,15 @@ class FakeChain:
             for tx in txs:
                 self.mempool.pop(tx.txid, None)
             return block
+
+    def hold(self, prefix: str) -> None:
+        """Requests whose path starts with `prefix` wait (up to 60 s) until `release()`."""
+        self._released.clear()
+        self.hold_prefix = prefix
+
+    def release(self) -> None:
+        self.hold_prefix = None
+        self._released.set()
 
     def burn(self, n: int = 1) -> None:
         self.mine([], burn=n)
@@ -285,21 +310,30 @@ class FakeChain:
     async def handle(self, request: Request) -> Response:
         path = request.url.path
         self.seen.append(path)
+        prefix = self.hold_prefix
+        if prefix is not None and path.startswith(prefix):
+            self.held += 1
+            await asyncio.to_thread(self._released.wait, 60)
         fault = self._fault(path)
         if fault is not None:
             content = fault.raw if fault.raw is not None else json.dumps(fault.body or {"error": "boom"}).encode()
             return Response(content, fault.status, headers=fault.headers, media_type="application/json")
+        try:
+            raw = await request.body()
+        except ClientDisconnect:  # the client went away (a killed worker): nobody to answer
+            return Response(status_code=499)
         with self._lock:
-            status, body = self.route(request.method, path, dict(request.query_params), await request.body())
+            status, body = self.route(request.method, path, dict(request.query_params), raw)
         return Response(json.dumps(body).encode(), status, media_type="application/json")
 
     def route(self, method: str, path: str, query: dict[str, str], body: bytes) -> tuple[int, Any]:
-        tip = self.tip
+        tip = self.visible_tip
+        burn_height = self.visible_burn_height
         if path == "/v2/info":
             return 200, {
                 "peer_version": 4207599116,
-                "burn_block_height": self.burn_height,
-                "stable_burn_block_height": self.burn_height - 1,
+                "burn_block_height": burn_height,
+                "stable_burn_block_height": burn_height - 1,
                 "server_version": "stacks-node devnet (fake)",
                 "network_id": 2147483648,
                 "parent_network_id": 3669344250,
@@ -319,7 +353,7 @@ class FakeChain:
                     "index_block_hash": h("index", tip.hash),
                     "microblock_hash": None,
                     "microblock_sequence": None,
-                    "burn_block_height": self.burn_height,
+                    "burn_block_height": burn_height,
                 },
             }
         if path.startswith("/extended/v1/tx/"):
