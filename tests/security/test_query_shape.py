@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from graphql import parse
+from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
 
 from policy_registry.embedded.secantus import EmbeddedMongo
 from policy_registry.fanout import _context_free
@@ -95,7 +95,7 @@ async def test_exponential_fragments_over_websockets_are_refused_fast(target: Se
     async with acknowledged(target.ws_url, protocol) as ws:
         for op_id, payload in cases:
             frame = operation_frame(protocol, op_id, payload)
-            outcome = await run_hostile(target, lambda frame=frame: answer(ws, frame))  # type: ignore[misc]
+            outcome = await run_hostile(target, lambda frame=frame: answer(ws, frame))
             message = outcome.result
             assert isinstance(message, dict) and message.get("id") == op_id, message
             assert _limits_of(errors_of(message)) & {"maxFields", "maxAliases"}, message
@@ -125,8 +125,8 @@ async def test_depth_through_fragments_is_counted_once_per_fragment(shallow: Ser
     assert "exceeds maximum operation depth of 3" in body["errors"][0]["message"]
     async with acknowledged(shallow.ws_url, PROTOCOLS[0]) as ws:
         frame = operation_frame(PROTOCOLS[0], "deep", {"query": DEEP})
-        outcome = await run_hostile(shallow, lambda: answer(ws, frame))
-    assert _limits_of(errors_of(outcome.result)) == {"maxDepth"}
+        over_ws = await run_hostile(shallow, lambda: answer(ws, frame))
+    assert _limits_of(errors_of(over_ws.result)) == {"maxDepth"}
 
 
 def test_the_expanded_size_is_exact_and_stops_past_the_bound() -> None:
@@ -151,13 +151,16 @@ async def test_a_document_at_the_bound_runs_and_one_past_it_does_not() -> None:
 def test_fan_out_eligibility_visits_each_fragment_once() -> None:
     """The subscription fan-out check walks the operation itself (not the validation rules): 200 levels of
     double spreads would be 2^200 walks without the memo; here it is judged in well under a second."""
-    schema = build_schema()._schema  # type: ignore[attr-defined]
-    document = parse("subscription { chainTip { ...F0 } } " + chain("ChainTip", "stacksHeight", 200), max_tokens=10**5)
-    operation = document.definitions[0]
-    fragments = {d.name.value: d for d in document.definitions[1:]}  # type: ignore[attr-defined]
+    root = build_schema()._schema.subscription_type
+    assert root is not None
+
+    def judged(text: str) -> bool:
+        document = parse(text, max_tokens=10**5)
+        operation = cast(OperationDefinitionNode, document.definitions[0])
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        return _context_free(root, operation.selection_set, fragments, root=True)
+
     started = time.perf_counter()
-    assert _context_free(schema.subscription_type, operation.selection_set, fragments, root=True)  # type: ignore[attr-defined]
+    assert judged("subscription { chainTip { ...F0 } } " + chain("ChainTip", "stacksHeight", 200))
     assert time.perf_counter() - started < 0.5
-    unknown = parse("subscription { chainTip { ...F0 } } fragment F0 on ChainTip { ...F0 ...Nope }")
-    ops = {d.name.value: d for d in unknown.definitions[1:]}  # type: ignore[attr-defined]
-    assert not _context_free(schema.subscription_type, unknown.definitions[0].selection_set, ops, root=True)  # type: ignore[attr-defined]
+    assert not judged("subscription { chainTip { ...F0 } } fragment F0 on ChainTip { ...F0 ...Nope }")
