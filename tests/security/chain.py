@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import coincurve
 import httpx
@@ -50,11 +51,11 @@ class Key:
         return cls(bytes.fromhex(account.private_key[:64]), account.public_key, account.address)
 
 
-def chain_settings(devnet: DevnetFixture, db_name: str, stacks_api_url: str | None = None, **extra: object) -> Settings:
+def chain_settings(devnet: DevnetFixture, db_name: str, stacks_api_url: str | None = None, **extra: Any) -> Settings:
     return Settings(
         _env_file=None,
         mongodb_database=db_name,
-        stacks_api_url=stacks_api_url or devnet.url,  # type: ignore[call-arg]
+        stacks_api_url=stacks_api_url or devnet.url,
         quote_key=devnet.quote_private_key.hex(),
         registry_contract_id=devnet.registry,
         vault_contract_id=devnet.vault,

@@ -27,6 +27,7 @@ from tests.api.gql_ws import GRAPHQL_WS, TRANSPORT_WS, GraphQLSocket
 from tests.fixtures.devnet import DevnetFixture
 from tests.security.chain import Key, chain_settings, ready_services, sign_in
 from tests.security.hostile import ServerInThread, run_hostile, server_in_thread
+from tests.security.quiet_gc import no_gc_pause
 
 pytestmark = pytest.mark.devnet
 HUGE = 100_000  # characters: well inside MAX_REQUEST_BYTES, so the argument's own bound is what answers
@@ -236,7 +237,7 @@ def assert_bad_input(errors: list[dict[str, Any]], case: Case) -> None:
 
 
 def http_shapes() -> list[Any]:
-    params = []
+    params: list[Any] = []
     for case in CASES:
         if case.websocket:
             continue
@@ -270,23 +271,24 @@ async def test_a_long_value_in_a_string_argument_is_bad_input_at_once(
         async def send() -> httpx.Response:
             return await client.post("/graphql", json={"query": query, "variables": variables})
 
-        outcome = await run_hostile(chain_target.server, send)
+        with no_gc_pause():
+            outcome = await run_hostile(chain_target.server, send)
     response = outcome.result
     assert response.status_code < 500, response.text
     assert_bad_input(response.json().get("errors", []), case)
 
 
 def ws_errors(message: dict[str, Any]) -> list[dict[str, Any]]:
-    payload = message.get("payload")
+    payload: Any = message.get("payload")
     if message["type"] == "error":  # graphql-transport-ws: a list; graphql-ws: one error
         return payload if isinstance(payload, list) else [payload]
-    assert message["type"] in ("next", "data"), message
+    assert message["type"] in ("next", "data") and isinstance(payload, dict), message
     errors: list[dict[str, Any]] = payload.get("errors", [])
     return errors
 
 
 def ws_shapes() -> list[Any]:
-    params = []
+    params: list[Any] = []
     for case in CASES:
         if not case.websocket:
             continue
@@ -310,7 +312,8 @@ async def test_a_long_value_in_a_subscription_argument_is_bad_input_at_once(
             await socket.subscribe("long", case.query, {**case.others, "v": value})
             return await socket.for_op("long")
 
-        outcome = await run_hostile(chain_target.server, send)
+        with no_gc_pause():
+            outcome = await run_hostile(chain_target.server, send)
     finally:
         await socket.close()
     assert_bad_input(ws_errors(outcome.result), case)

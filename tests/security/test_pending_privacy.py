@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,7 +121,6 @@ async def test_policy_updated_answers_a_pending_policy_as_a_missing_one(
 ) -> None:
     payload = {"authorization": scene.other["authorization"]} if caller == "other wallet" else {}
     socket = await GraphQLSocket.open(scene.server.ws_url, protocol, payload)
-    subscribe: Callable[[str], Awaitable[dict[str, Any]]]
 
     async def subscribe(policy_id: str) -> dict[str, Any]:
         op = f"op-{policy_id}"
