@@ -134,11 +134,11 @@ class CreationService:
         self._accounts = accounts
         self.wallet_bounds = wallet_bounds or WalletBounds()
 
-    async def _balance(self, owner: str) -> int:
+    @staticmethod
+    async def _balance(accounts: AccountReader, owner: str) -> int:
         """The owner's STX balance on chain; CHAIN_UNAVAILABLE when it cannot be read (never reserve blindly)."""
-        assert self._accounts is not None
         try:
-            return (await self._accounts.get_account(owner)).balance
+            return (await accounts.get_account(owner)).balance
         except ChainNotFound as exc:  # a node answers every valid principal: a 404 is a broken API
             raise ChainUnavailable("the Stacks API did not answer for the wallet's account; retry shortly") from exc
         except ChainError as exc:
@@ -171,7 +171,7 @@ class CreationService:
         quote = await self._binding_quote(params, quote_id)
         wallet = None
         if self._accounts is not None:
-            wallet = (self.wallet_bounds, await self._balance(owner))
+            wallet = (self.wallet_bounds, await self._balance(self._accounts, owner))
         policy = self._new_policy(owner, quote, idempotency_key, fingerprint)
 
         async def work(session: AsyncClientSession) -> PolicyRecord:
