@@ -1,5 +1,10 @@
-"""Worker processes on the devnet: SIGKILL at random points during a long ingestion, then a restart, ends in the
-same state as an uninterrupted run; two workers on one database apply no event twice.
+"""Worker processes on the devnet: SIGKILL at points of a long ingestion chosen from the progress the worker
+reports, then a restart, ends in the same state as an uninterrupted run; two workers on one database apply no
+event twice.
+
+The first kill lands mid-ingestion by construction: the worker reaches the devnet through a proxy on loopback
+(tests/faults/chain_proxy.py, no faults) that holds its requests for the vault's logs, so it can store the
+registry's events and no more; it is killed once it has stored a number of them drawn at random.
 
 The processes are `python -m policy_registry.worker --chain-only`: the same Worker as `policy-registry worker`
 without the service's own jobs, whose expiration job would (rightly) move expired policies of other tests that
@@ -31,6 +36,7 @@ from services.chain import (
 )
 from services.chain.clarity import string_ascii_cv
 from services.store.mongo import MongoStore
+from tests.faults.chain_proxy import ChainProxy, run_proxy
 from tests.fixtures import workers
 from tests.fixtures.creation import signed_creation_tx
 from tests.fixtures.devnet import DevnetFixture
@@ -44,8 +50,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def short_txn_mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database server that reaps a killed process's open transaction after 2 s instead of 60 s."""
-    with short_txn_mongo_server(tmp_path_factory.mktemp("secantus-short"), 2) as uri:
+    """A database server that reaps a killed process's open transaction after 8 s instead of 60 s (at 2 s a loaded
+    machine's apply chunk can outlive its transaction, which then never commits)."""
+    with short_txn_mongo_server(tmp_path_factory.mktemp("secantus-short"), 8) as uri:
         yield uri
 
 
@@ -91,12 +98,14 @@ async def make_history(devnet: DevnetFixture, client: StacksApiClient) -> None:
     await devnet.amine(blocks=0, burn_blocks=1)
 
 
-def spawn_worker(devnet: DevnetFixture, mongo_uri: str, database: str, cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+def spawn_worker(
+    devnet: DevnetFixture, mongo_uri: str, database: str, cwd: Path, log: Path, api_url: str | None = None
+) -> subprocess.Popen[bytes]:
     return workers.spawn_worker(
         log,
         mongodb_uri=mongo_uri,
         database=database,
-        stacks_api_url=devnet.url,
+        stacks_api_url=api_url or devnet.url,
         registry=devnet.registry,
         vault=devnet.vault,
         command=("policy_registry.worker", "--chain-only"),
@@ -114,7 +123,7 @@ async def wait_synced(store: MongoStore, target: dict[str, object], within: floa
         pending = await store.db.chain_events.count_documents({"outcome": "pending", "canonical": True})
         if cursor.get("applied_through") == target and pending == 0:
             return
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # polling interval of a wait with a deadline
     raise AssertionError(f"not synced: cursor {cursor.get('applied_through')}, pending {pending}")
 
 
@@ -131,7 +140,14 @@ async def wait_progress(store: MongoStore, field: str, goal: int, within: float 
         done = await progress(store)
         if done[field] >= goal or time.monotonic() > deadline:
             return done
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # polling interval of a wait with a deadline
+
+
+async def wait_lease(store: MongoStore, pid: int, within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while f"/{pid}/" not in str((await store.db.leases.find_one({"_id": "chain-listener"}) or {}).get("holder")):
+        assert time.monotonic() < deadline, f"worker {pid} did not take the listener's lease within {within} s"
+        await asyncio.sleep(0.02)  # polling interval of a wait with a deadline
 
 
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
@@ -164,20 +180,39 @@ async def test_killed_workers_and_two_workers_end_in_the_reference_state(
     stores = [MongoStore(short_txn_mongo, name, timeout_ms=3000) for name in (killed_db, pair_db)]
     log = tmp_path / "workers.log"
     processes: list[subprocess.Popen[bytes]] = []
+    proxy_runner = run_proxy(ChainProxy(devnet.url, enabled=False))
+    proxy = next(proxy_runner)
     try:
         # one worker, SIGKILLed at random points of its ingestion (while storing raw events, then while applying
         # them), then restarted until it finishes
         rng = random.Random(int.from_bytes(os.urandom(4), "big"))
         total = len(ref_state["events"])
+        registry_events = await store.db.chain_events.count_documents({"source": "registry"})
+        assert 0 < registry_events < total
         kills = []
         for stage, field in (("ingesting", "ingested"), ("applying", "applied"), ("applying", "applied")):
-            worker = spawn_worker(devnet, short_txn_mongo, killed_db, tmp_path, log)
+            held = stage == "ingesting"
+            if held:  # the vault's logs wait: the worker can store the registry's events only
+                proxy.step_path = f"/extended/v2/smart-contracts/{devnet.vault}/logs"
+            worker = spawn_worker(
+                devnet, short_txn_mongo, killed_db, tmp_path, log, api_url=proxy.base_url if held else None
+            )
             processes.append(worker)
             done = await progress(stores[0])
-            goal = rng.randint(done[field] + 1, max(done[field] + 1, total - 5))
-            reached = await wait_progress(stores[0], field, goal)
+            ceiling = registry_events if held else total - 5
+            if done[field] < ceiling:
+                goal = rng.randint(done[field] + 1, ceiling)
+                reached = await wait_progress(stores[0], field, goal)
+            else:  # nothing left below the ceiling: kill once it holds the listener's lease (it is at work)
+                goal = done[field]
+                await wait_lease(stores[0], worker.pid)
+                reached = await progress(stores[0])
             stop(worker, signal.SIGKILL)
-            kills.append((stage, goal, reached))
+            proxy.free()
+            left = await progress(stores[0])
+            kills.append((stage, goal, reached, left))
+            if held:  # by construction: it got there, and no further
+                assert goal <= left["ingested"] <= registry_events < total, kills
         survivor = spawn_worker(devnet, short_txn_mongo, killed_db, tmp_path, log)
         processes.append(survivor)
         await wait_synced(stores[0], target)
@@ -185,7 +220,7 @@ async def test_killed_workers_and_two_workers_end_in_the_reference_state(
         digest, state = await state_digest(stores[0])
         assert state == ref_state, f"kills at {kills}"
         assert digest == reference
-        if not any(0 < r["applied"] < total for _, _, r in kills):
+        if not any(0 < r["applied"] < total for _, _, _, r in kills):
             # The apply loop can outrun the progress poll (25 events a transaction); tests/faults/test_worker_kills.py
             # kills 20 times over a longer history, which lands mid-application for sure.
             print(f"no kill landed mid-application this run: {kills}")
@@ -211,6 +246,8 @@ async def test_killed_workers_and_two_workers_end_in_the_reference_state(
         if not finished_before_kill:  # the other worker had to take the listener's lease over to finish
             assert (await stores[1].db.leases.find_one({"_id": "chain-listener"}))["epoch"] >= 2
     finally:
+        proxy.free()
+        next(proxy_runner, None)
         for p in processes:
             stop(p, signal.SIGKILL)
         for s in stores:
