@@ -5,7 +5,9 @@ thread that forwards every request upstream and, on a fixed schedule, answers in
 - truncated JSON (the upstream's real answer cut in half),
 - 410 Gone on the v2 contract-logs route (a deprecated route), for good.
 
-``counts`` tells what was injected, ``seen`` how many requests passed.
+``counts`` tells what was injected, ``seen`` how many requests passed. With ``step_path`` set, each request to
+that path waits for one ``step()`` (``arrivals`` counts them): a test that steps the poll's first request sees the
+state each poll left, every poll, however slow the machine.
 """
 
 from __future__ import annotations
@@ -48,8 +50,21 @@ class ChainProxy:
     base_url: str = ""
     counts: Counter[str] = field(default_factory=Counter)
     seen: int = 0
+    step_path: str | None = None
+    arrivals: int = 0
     _burst_left: int = 0
     _client: httpx.AsyncClient | None = None
+    _permits: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+
+    def step(self) -> None:
+        """Let one request to `step_path` through."""
+        self._permits.release()
+
+    def free(self) -> None:
+        """No more stepping: what waits goes on."""
+        self.step_path = None
+        for _ in range(self.arrivals + 1):
+            self._permits.release()
 
     def _fault(self, path: str) -> str | None:
         if not self.enabled:
@@ -72,8 +87,11 @@ class ChainProxy:
         return None
 
     async def handle(self, request: Request) -> Response:
-        self.seen += 1
         path = request.url.path
+        if self.step_path is not None and path == self.step_path:
+            self.arrivals += 1
+            await asyncio.to_thread(self._permits.acquire, True, 60)
+        self.seen += 1
         fault = self._fault(path)
         if fault is not None:
             self.counts[fault] += 1

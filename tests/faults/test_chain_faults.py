@@ -103,10 +103,18 @@ async def test_the_listener_rides_out_chain_api_faults(devnet: DevnetFixture, mo
     app.state.worker = (worker, task)
     errors: set[str] = set()
     lags: list[int] = []
+    # Every poll starts with /v2/info: held there, the listener has published the previous poll's outcome and
+    # cannot change it, so the status read between two steps is exactly what that poll left (every error seen).
+    proxy.step_path = "/v2/info"
+    observed = 0
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api:
             deadline = time.monotonic() + 120
             while True:
+                while proxy.arrivals == observed:
+                    assert time.monotonic() < deadline, f"no poll: faults {dict(proxy.counts)}"
+                    await asyncio.sleep(0.01)  # polling interval of a wait with a deadline
+                observed = proxy.arrivals
                 body = (await api.post("/graphql", json={"query": STATUS})).json()
                 status: dict[str, Any] = body["data"]["chainStatus"]
                 if status["lastError"]:
@@ -117,12 +125,14 @@ async def test_the_listener_rides_out_chain_api_faults(devnet: DevnetFixture, mo
                 if cursor.get("applied_through") == target and status["pendingEvents"] == 0 and errors:
                     break
                 assert time.monotonic() < deadline, f"not synced: {status}, faults {dict(proxy.counts)}"
-                await asyncio.sleep(0.3)
+                proxy.step()
             metrics = samples((await api.get("/metrics")).text)
+            proxy.free()
         worker.stop()
         await asyncio.wait_for(task, timeout=15)
         digest, state = await state_digest(services.store)
     finally:
+        proxy.free()
         worker.stop()
         if not task.done():
             task.cancel()
