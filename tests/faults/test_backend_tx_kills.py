@@ -1,16 +1,18 @@
 """`policy-registry worker` SIGKILLed 20 times while it sends backend transactions on the devnet: six Active
 policies are activated one by one (Settling, one queued `update-policy-status` each) while workers are started and
-killed at random points and a block is mined every 1.5 s; a last worker runs to the end. The outcome is the
-uninterrupted one: every policy Settled with the settlement fixed at activation, exactly one backend transaction per
-policy (attempt 1, success), and the backend principal's nonce advanced by exactly the number of policies: nothing
-was sent twice or re-signed."""
+killed; a last worker runs to the end. The outcome is the uninterrupted one: every policy Settled with the
+settlement fixed at activation, exactly one backend transaction per policy (attempt 1, success), and the backend
+principal's nonce advanced by exactly the number of policies: nothing was sent twice or re-signed.
+
+Each kill point is chosen from a backend transaction's state in the database, and the test mines the blocks, so
+where the kills land holds by construction: while a transaction is queued, no block is mined and the worker is
+killed as soon as it has recorded one as signed or broadcast, so the kill leaves it in flight (it cannot have
+confirmed); while transactions are in flight, a block is mined and the worker is killed as soon as it has recorded
+one more success; once all have succeeded, it is killed as soon as it holds the queue's lease."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import random
 import signal
 import subprocess
 import time
@@ -96,39 +98,65 @@ async def test_twenty_sigkills_during_backend_transactions_send_each_once(
     nonce_before = (await h.chain.get_nonces(backend)).possible_next_nonce
     ids = [p.id for p in policies]
 
-    stop_mining = asyncio.Event()
-
-    async def miner() -> None:
-        while not stop_mining.is_set():
-            await devnet.amine()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop_mining.wait(), timeout=1.5)
-
-    mining = asyncio.create_task(miner())
     log = tmp_path / "workers.log"
-    rng = random.Random(int.from_bytes(os.urandom(4), "big"))
-    kills: list[tuple[float, Any]] = []
+    kills: list[tuple[str, Any]] = []
     processes: list[subprocess.Popen[bytes]] = []
+
+    async def statuses() -> list[str]:
+        txs = await services.store.db.backend_txs.find({"policy_id": {"$in": ids}}).to_list(None)
+        return [t["status"] for t in txs]
+
+    async def lease_holder() -> str:
+        lease = await services.store.db.leases.find_one({"_id": "backend-txs"}) or {}
+        return str(lease.get("holder", ""))
+
     try:
         for i in range(KILLS):
             if i < len(policies):
                 await activate(i)  # one more settlement joins the queue while workers come and go
-            before = await snapshot(services, ids)
+            before = await statuses()
+            if "queued" in before:
+                goal = "sent"  # no block is mined meanwhile: what it sends stays in flight
+                queued = before.count("queued")
+
+                async def reached(queued: int = queued) -> bool:
+                    return (await statuses()).count("queued") < queued
+
+            elif {"signed", "broadcast"} & set(before):
+                goal = "confirmed"
+                await devnet.amine()
+                successes = before.count("success")
+
+                async def reached(successes: int = successes) -> bool:
+                    return (await statuses()).count("success") > successes
+
+            else:
+                goal = "leased"
+                reached = None  # set once the worker's pid is known
             worker = spawn_worker(devnet, short_txn_mongo, database, log)
             processes.append(worker)
-            started = time.monotonic()
-            all_settled = i >= len(policies) and set(before[1]) == {"Settled"}
-            # kill once this worker has moved something (or after ~5 s; ~1.5 s once there is nothing left to move)
-            for _ in range(15 if all_settled else 50):
-                if await snapshot(services, ids) != before:
-                    break
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(rng.uniform(0.0, 0.8))
+            if reached is None:
+                pid = f"/{worker.pid}/"
+
+                async def reached(pid: str = pid) -> bool:
+                    return pid in await lease_holder()
+
+            deadline = time.monotonic() + 60
+            mined_at = time.monotonic()
+            while not await reached():
+                assert worker.poll() is None, f"the worker exited before {goal}"
+                assert time.monotonic() < deadline, f"kill {i + 1}: not {goal} within 60 s: {await statuses()}"
+                if goal == "confirmed" and time.monotonic() - mined_at > 1.5:
+                    await devnet.amine()  # a transaction the worker re-sent just now needs a block of its own
+                    mined_at = time.monotonic()
+                await asyncio.sleep(0.02)  # polling interval of a wait with a deadline
             worker.send_signal(signal.SIGKILL)
             worker.wait()
             state = await snapshot(services, ids)
-            kills.append((round(time.monotonic() - started, 2), state[0]))
-            print(f"kill {len(kills)}: {state}", flush=True)
+            kills.append((goal, state[0]))
+            print(f"kill {len(kills)} ({goal}): {state}", flush=True)
+            if goal == "sent":  # by construction: no block since it was sent
+                assert any(status in ("signed", "broadcast") for _, status, _ in state[0]), state
         survivor = spawn_worker(devnet, short_txn_mongo, database, log)
         processes.append(survivor)
         deadline = time.monotonic() + 90
@@ -139,18 +167,17 @@ async def test_twenty_sigkills_during_backend_transactions_send_each_once(
             if done == len(ids):
                 break
             assert time.monotonic() < deadline, await snapshot(services, ids)
-            await asyncio.sleep(0.3)
+            await devnet.amine()  # whatever is still in flight confirms
+            await asyncio.sleep(0.3)  # polling interval of a wait with a deadline
         survivor.send_signal(signal.SIGTERM)
         survivor.wait(timeout=15)
     finally:
-        stop_mining.set()
-        await mining
         for p in processes:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    in_flight = [k for k in kills if any(status != "success" for _, status, _ in k[1])]
-    print(f"BACKEND KILLS {len(kills)}, {len(in_flight)} with transactions still in flight")
+    in_flight = [k for k in kills if any(status in ("signed", "broadcast") for _, status, _ in k[1])]
+    print(f"BACKEND KILLS {len(kills)}, {len(in_flight)} with transactions still in flight: {[k[0] for k in kills]}")
     for policy_id, settlement in expected.items():
         final = await services.policies.require(policy_id)
         assert final.status_detailed is StatusDetailed.Settled and final.status_onchain == 1
@@ -158,7 +185,9 @@ async def test_twenty_sigkills_during_backend_transactions_send_each_once(
         txs = await services.backend_txs.for_policy(policy_id)
         assert [(t.action.value, t.attempt, t.status) for t in txs] == [("settle", 1, "success")]
     assert (await h.chain.get_nonces(backend)).possible_next_nonce == nonce_before + len(ids)
-    assert in_flight, kills  # at least one kill caught a transaction between broadcast and confirmation
+    # each settlement was caught at least once between its signing and its confirmation
+    assert len([k for k in kills if k[0] == "sent"]) == len(ids) and len(in_flight) >= len(ids), kills
     await h.set_btc(10_000_000_000_000)
-    await services.store.client.drop_database(database)
+    # No drop_database: the database lives in this module's in-memory server, gone when the module ends (after
+    # this kill loop, dropping it once hung SecantusDB: the server stopped answering; reported in docs/faults.md).
     await services.close()
