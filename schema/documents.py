@@ -79,20 +79,19 @@ class QueryLimits:
 
 
 class OperationNotChosen(GraphQLError):
-    """A document with several operations and no `operationName` (or an unknown one): nothing runs (GraphQL spec,
-    GetOperation). A request error: the HTTP view answers 400 whatever media type was asked for."""
+    """A document with several operations and no `operationName`: nothing runs (GraphQL spec, GetOperation;
+    Strawberry would run the first one). A request error: the HTTP view answers 400 whatever the media type."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, extensions={"code": "BAD_INPUT"})
+    def __init__(self) -> None:
+        super().__init__(
+            "the document has several operations: say which one to run in `operationName`",
+            extensions={"code": "BAD_INPUT"},
+        )
 
 
-def chosen_operation(document: DocumentNode, name: str | None) -> None:
-    """Refuse a document whose operation cannot be chosen; Strawberry would pick the first one."""
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if name is None and len(operations) > 1:
-        raise OperationNotChosen("the document has several operations: say which one to run in `operationName`")
-    if name is not None and not any(o.name is not None and o.name.value == name for o in operations):
-        raise OperationNotChosen(f"the document has no operation named {name[:64]!r}")
+def operation_not_chosen(document: DocumentNode, name: str | None) -> bool:
+    """An unknown `operationName` is Strawberry's to refuse (CannotGetOperationTypeError, before validation)."""
+    return name is None and sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1
 
 
 class PreparedDocuments(SchemaExtension):
@@ -117,12 +116,13 @@ class PreparedDocuments(SchemaExtension):
                 context.graphql_document = document  # Strawberry does not parse a document already set
                 self._cached = True
         yield
-        if context.graphql_document is not None:
-            chosen_operation(context.graphql_document, context._provided_operation_name)
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        if self._cached:
+        document = context.graphql_document
+        if document is not None and operation_not_chosen(document, context._provided_operation_name):
+            context.pre_execution_errors = [OperationNotChosen()]  # Strawberry then skips validation and execution
+        elif self._cached:
             context.pre_execution_errors = []  # validated when cached, under the same rules: Strawberry skips it
         yield
         document = context.graphql_document

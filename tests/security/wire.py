@@ -3,6 +3,7 @@ before `run_hostile` starts its clock (so what is timed is the hostile request a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from tests.api.gql_ws import GRAPHQL_WS, TRANSPORT_WS
 
 PROTOCOLS = (TRANSPORT_WS, GRAPHQL_WS)
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+ANSWER_WITHIN_S = 10.0  # a server that never answers fails the test instead of hanging it
 
 
 @asynccontextmanager
@@ -53,7 +55,7 @@ async def answer(ws: ClientConnection, frame: str | bytes) -> dict[str, Any] | C
     await ws.send(frame)
     try:
         while True:
-            message: dict[str, Any] = json.loads(await ws.recv())
+            message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), ANSWER_WITHIN_S))
             if message.get("type") not in ("ka", "ping", "pong"):
                 return message
     except ConnectionClosed as closed:
