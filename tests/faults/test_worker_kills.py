@@ -81,7 +81,7 @@ def spawn_worker(chain: FakeChain, uri: str, database: str, log: Path) -> subpro
         vault=VAULT,
         CHAIN_CONFIRMATIONS="1",
         RECONCILE_INTERVAL_S="3600",
-        LEASE_TTL_S="3",
+        LEASE_TTL_S="2",  # a killed worker's lease lapses while the next one starts up (1-3 s)
     )
 
 

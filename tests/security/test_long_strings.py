@@ -27,7 +27,6 @@ from tests.api.gql_ws import GRAPHQL_WS, TRANSPORT_WS, GraphQLSocket
 from tests.fixtures.devnet import DevnetFixture
 from tests.security.chain import Key, chain_settings, ready_services, sign_in
 from tests.security.hostile import ServerInThread, run_hostile, server_in_thread
-from tests.security.quiet_gc import no_gc_pause
 
 pytestmark = pytest.mark.devnet
 HUGE = 100_000  # characters: well inside MAX_REQUEST_BYTES, so the argument's own bound is what answers
@@ -271,8 +270,7 @@ async def test_a_long_value_in_a_string_argument_is_bad_input_at_once(
         async def send() -> httpx.Response:
             return await client.post("/graphql", json={"query": query, "variables": variables})
 
-        with no_gc_pause():
-            outcome = await run_hostile(chain_target.server, send)
+        outcome = await run_hostile(chain_target.server, send)
     response = outcome.result
     assert response.status_code < 500, response.text
     assert_bad_input(response.json().get("errors", []), case)
@@ -312,8 +310,7 @@ async def test_a_long_value_in_a_subscription_argument_is_bad_input_at_once(
             await socket.subscribe("long", case.query, {**case.others, "v": value})
             return await socket.for_op("long")
 
-        with no_gc_pause():
-            outcome = await run_hostile(chain_target.server, send)
+        outcome = await run_hostile(chain_target.server, send)
     finally:
         await socket.close()
     assert_bad_input(ws_errors(outcome.result), case)

@@ -9,7 +9,6 @@ check (policy_registry/fanout.py) is memoized the same way.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -150,7 +149,7 @@ async def test_a_document_at_the_bound_runs_and_one_past_it_does_not() -> None:
 
 def test_fan_out_eligibility_visits_each_fragment_once() -> None:
     """The subscription fan-out check walks the operation itself (not the validation rules): 200 levels of
-    double spreads would be 2^200 walks without the memo; here it is judged in well under a second."""
+    double spreads would be 2^200 walks without the memo, which would never end; with it, the check returns."""
     root = build_schema()._schema.subscription_type
     assert root is not None
 
@@ -160,7 +159,5 @@ def test_fan_out_eligibility_visits_each_fragment_once() -> None:
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         return _context_free(root, operation.selection_set, fragments, root=True)
 
-    started = time.perf_counter()
     assert judged("subscription { chainTip { ...F0 } } " + chain("ChainTip", "stacksHeight", 200))
-    assert time.perf_counter() - started < 0.5
     assert not judged("subscription { chainTip { ...F0 } } fragment F0 on ChainTip { ...F0 ...Nope }")
