@@ -102,7 +102,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(S.FailedSettlement, S.Expiring, Cause.JOB, Cause.OPERATOR),
     # re-derivation after a reorg (services/listener/reorg.py): the only way back, always recorded
     *(_t(s, S.PendingCreation, Cause.REORG) for s in _REORG_CREATION_ORPHANED),
-    *(_t(s, t, Cause.REORG) for s in TERMINAL for t in _REORG_STATUS_ORPHANED),
+    *(_t(s, t, Cause.REORG) for s in (S.Settled, S.Expired) for t in _REORG_STATUS_ORPHANED),  # TERMINAL, in order
 )
 
 _INDEX: dict[tuple[StatusDetailed, StatusDetailed], frozenset[Cause]] = {

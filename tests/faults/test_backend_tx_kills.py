@@ -152,6 +152,8 @@ async def test_twenty_sigkills_during_backend_transactions_send_each_once(
                 await asyncio.sleep(0.02)  # polling interval of a wait with a deadline
             worker.send_signal(signal.SIGKILL)
             worker.wait()
+            if i < KILLS - workers.NATURAL_KILLS:
+                await workers.release_dead_worker(services.store.db)
             state = await snapshot(services, ids)
             kills.append((goal, state[0]))
             print(f"kill {len(kills)} ({goal}): {state}", flush=True)

@@ -194,6 +194,8 @@ async def test_twenty_sigkills_during_ingestion_end_in_the_uninterrupted_state(
             worker.send_signal(signal.SIGKILL)
             worker.wait()
             long_chain.release()  # a held request now answers a closed socket
+            if i < KILLS - workers.NATURAL_KILLS:
+                await workers.release_dead_worker(killed_store.db)
             ingested, applied = await progress(killed_store)  # what the killed worker left behind
             kills.append(
                 {
