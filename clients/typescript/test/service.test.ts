@@ -1,0 +1,266 @@
+// The client against the real service (the embedded database, the worker, the real contracts on the devnet),
+// started by tests/web/test_typescript_client.py, which passes REGISTRY_URL and STACKS_API_URL. Blocks are
+// mined here, on demand; every wait is on a signal (a live list's snapshot, a status, a mempool nonce).
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  type LivePolicyList,
+  type Policy,
+  type PolicyListSnapshot,
+  RegistryClient,
+  RegistryError,
+  comparePolicies,
+  isRegistryError,
+  operations,
+} from "../src/index.js";
+import {
+  CuttableProxy,
+  SERVICE_GIVEN,
+  demoWallet,
+  devnetAccounts,
+  eventually,
+  mempoolNonce,
+  mine,
+  newClient,
+  REGISTRY_URL,
+} from "./helpers.js";
+
+const AMOUNT_SATS = "1000000"; // 0.01 BTC
+
+/** A strike 5 % above the oracle's BTC price: in the money at once (activation pays), Conservative tier. */
+async function inTheMoneyStrike(client: RegistryClient): Promise<string> {
+  const price = BigInt((await client.latestPrice("BTC_USD")).priceUsd8);
+  return ((price * 105n) / 100n).toString();
+}
+
+/** Every snapshot a live list emits, and a way to wait for one that satisfies a predicate. */
+class Recorder {
+  readonly snapshots: PolicyListSnapshot[] = [];
+  private waiters: { test: (s: PolicyListSnapshot) => boolean; resolve: (s: PolicyListSnapshot) => void }[] = [];
+
+  constructor(list: LivePolicyList) {
+    list.subscribe((snapshot) => {
+      this.snapshots.push(snapshot);
+      this.waiters = this.waiters.filter((w) => !(w.test(snapshot) && (w.resolve(snapshot), true)));
+    });
+  }
+
+  get latest(): PolicyListSnapshot | undefined {
+    return this.snapshots.at(-1);
+  }
+
+  until(what: string, test: (s: PolicyListSnapshot) => boolean, timeoutMs = 60_000): Promise<PolicyListSnapshot> {
+    const now = this.latest;
+    if (now && test(now)) return Promise.resolve(now);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${what}: no such snapshot in ${timeoutMs} ms`)), timeoutMs);
+      this.waiters.push({ test, resolve: (s) => (clearTimeout(timer), resolve(s)) });
+    });
+  }
+
+  /** No snapshot ever held a policy twice, and no policy's version ever went down. */
+  checkNoDuplicateNoRegression(): void {
+    const highest = new Map<string, number>();
+    for (const snapshot of this.snapshots) {
+      const ids = snapshot.policies.map((p) => p.id);
+      expect(new Set(ids).size, "a policy listed twice").toBe(ids.length);
+      for (const policy of snapshot.policies) {
+        expect(policy.version, `policy ${policy.id} went back a version`).toBeGreaterThanOrEqual(
+          highest.get(policy.id) ?? -1,
+        );
+        highest.set(policy.id, policy.version);
+      }
+    }
+  }
+}
+
+const find = (s: PolicyListSnapshot, id: string): Policy | undefined => s.policies.find((p) => p.id === id);
+
+describe.skipIf(!SERVICE_GIVEN)("against the service and the devnet", () => {
+  let backend = "";
+
+  beforeAll(async () => {
+    backend = (await devnetAccounts()).backend_address;
+  });
+
+  it("signs in with a devnet key, buys, sees Active, activates and sees Settled", async () => {
+    const client = newClient();
+    const wallet = await demoWallet("wallet_1");
+    const session = await client.signIn(wallet);
+    expect(session.address).toBe(await wallet.getAddress());
+    expect((await client.request(operations.MeDocument)).me?.address).toBe(session.address);
+
+    const list = client.watchPolicies({ me: true, orderBy: "CREATED_AT_DESC" });
+    const seen = new Recorder(list);
+    await list.ready;
+
+    const strike = await inTheMoneyStrike(client);
+    const quote = await client.quote({ protectedAmountSats: AMOUNT_SATS, protectedValueUsd8: strike, durationDays: 7 });
+    const bought = await client.buyPolicy({
+      wallet,
+      quoteId: quote.quoteId,
+      parameters: { protectedAmountSats: AMOUNT_SATS, protectedValueUsd8: strike, durationDays: 7 },
+    });
+    expect(bought.policy.statusDetailed).toBe("PendingCreation");
+    expect(bought.txId).toMatch(/^(0x)?[0-9a-f]{64}$/);
+    expect(bought.policy.premiumUstx).toBe(quote.premiumUstx);
+    // the wallet's own list shows its pending creation (private to it)
+    await seen.until("pending in my list", (s) => find(s, bought.policy.id)?.statusDetailed === "PendingCreation");
+    // the same purchase again (same idempotency key) is the same policy, not a second one
+    const again = await client.request(operations.RequestPolicyCreationDocument, {
+      input: { protectedAmountSats: AMOUNT_SATS, protectedValueUsd8: strike, durationDays: 7 },
+      idempotencyKey: bought.idempotencyKey,
+      quoteId: quote.quoteId,
+    });
+    expect(again.requestPolicyCreation.repeated).toBe(true);
+    expect(again.requestPolicyCreation.policy.id).toBe(bought.policy.id);
+
+    const watched = client.watchPolicy(bought.policy.id);
+    const statuses: string[] = [];
+    watched.subscribe((p) => statuses.push(p.statusDetailed));
+    await watched.ready;
+
+    await mine(); // the creation transaction's block: the listener confirms it
+    const active = find(
+      await seen.until("Active in my list", (s) => find(s, bought.policy.id)?.statusDetailed === "Active"),
+      bought.policy.id,
+    );
+    expect(active?.policyIdOnChain).toBeGreaterThan(0);
+    expect(active?.statusOnChain).toBe(0);
+
+    const nonce = await mempoolNonce(backend);
+    const settling = await client.activate(active?.policyIdOnChain ?? 0);
+    expect(settling.statusDetailed).toBe("Settling");
+    expect(BigInt(settling.settlementUstx ?? "0")).toBeGreaterThan(0n);
+    // the backend broadcasts update-policy-status: its nonce moves, then its block settles the policy
+    await eventually("the backend's status update in the mempool", async () =>
+      (await mempoolNonce(backend)) > nonce ? true : undefined,
+    );
+    await mine();
+    const settled = find(
+      await seen.until("Settled in my list", (s) => find(s, bought.policy.id)?.statusDetailed === "Settled"),
+      bought.policy.id,
+    );
+    expect(settled?.statusOnChain).toBe(1);
+    expect(settled?.settlementUstx).toBe(settling.settlementUstx);
+    await eventually("watchPolicy saw Settled", () => (watched.policy?.statusDetailed === "Settled" ? true : undefined));
+    // each version at most once, in lifecycle order (a fast pair of changes may arrive as the newer one only)
+    const lifecycle = ["PendingCreation", "Active", "Settling", "Settled"];
+    expect(statuses[0]).toBe("PendingCreation");
+    expect(statuses.at(-1)).toBe("Settled");
+    expect(statuses.map((s) => lifecycle.indexOf(s))).toEqual([...new Set(statuses.map((s) => lifecycle.indexOf(s)))].sort());
+
+    const history = await client.policyHistory(bought.policy.id);
+    // the request, the reported txid (same status), the chain's confirmation, the activation, the settlement
+    expect(history.map((e) => [e.fromStatus, e.toStatus, e.cause])).toEqual([
+      [null, "PendingCreation", "request"],
+      ["PendingCreation", "PendingCreation", "request"],
+      ["PendingCreation", "Active", "chain"],
+      ["Active", "Settling", "request"],
+      ["Settling", "Settled", "chain"],
+    ]);
+    seen.checkNoDuplicateNoRegression();
+    list.close();
+    watched.close();
+  });
+
+  it("keeps a live list whole across a dropped WebSocket: nothing lost, nothing twice, nothing older", async () => {
+    const api = new URL(REGISTRY_URL);
+    const proxy = new CuttableProxy({ host: api.hostname, port: Number(api.port) });
+    await proxy.start();
+    const client = newClient({ wsUrl: `ws://127.0.0.1:${proxy.port}/graphql` }); // HTTP direct, WebSocket proxied
+    const wallet = await demoWallet("wallet_2");
+    await client.signIn(wallet);
+    const strike = await inTheMoneyStrike(client);
+    const buy = () =>
+      client.buyPolicy({ wallet, parameters: { protectedAmountSats: AMOUNT_SATS, protectedValueUsd8: strike, durationDays: 9 } });
+
+    // "my open purchases": pending or active, expiring soonest first
+    const filter = { statusIn: ["PendingCreation", "Active"] as operations.StatusDetailed[] };
+    const list = client.watchPolicies({ me: true, filter, orderBy: "EXPIRATION_HEIGHT_ASC", resumeMarginMs: 30_000 });
+    const seen = new Recorder(list);
+    const statuses: string[] = [];
+    list.onStatus((status) => statuses.push(status));
+    await list.ready;
+    await eventually("the list's socket is up", () => (list.status === "live" ? true : undefined));
+
+    const first = await buy();
+    await mine();
+    const before = await seen.until("the first policy Active", (s) => find(s, first.policy.id)?.statusDetailed === "Active");
+    const firstActive = find(before, first.policy.id);
+
+    await proxy.cut();
+    await eventually("the list noticed the drop", () => (list.status === "reconnecting" ? true : undefined));
+    const cutAt = seen.snapshots.length;
+
+    // while it is disconnected: a new purchase confirmed, another one pending, the first one activated (it
+    // leaves the filter as Settling)
+    const second = await buy();
+    await mine();
+    const third = await buy();
+    await client.activate(firstActive?.policyIdOnChain ?? 0);
+    const truth = async () =>
+      (await client.request(operations.MyPolicyListDocument, { filter, orderBy: "EXPIRATION_HEIGHT_ASC", first: 100 })).me
+        ?.policies.edges.map((e) => e.node) ?? [];
+    const expected = await eventually("the service has applied the changes", async () => {
+      const nodes = await truth();
+      const status = (id: string) => nodes.find((n) => n.id === id)?.statusDetailed;
+      return status(second.policy.id) === "Active" && status(third.policy.id) === "PendingCreation" &&
+        status(first.policy.id) === undefined
+        ? nodes
+        : undefined;
+    });
+    // nothing reached the list while the connection was down
+    expect(seen.snapshots.length).toBe(cutAt);
+    expect(find(seen.latest!, first.policy.id)?.statusDetailed).toBe("Active");
+    expect(find(seen.latest!, second.policy.id)).toBeUndefined();
+
+    await proxy.restore();
+    const caughtUp = await seen.until("the list caught up after reconnecting", (s) =>
+      s.policies.map((p) => `${p.id}@${p.version}`).join() === expected.map((p) => `${p.id}@${p.version}`).join(),
+    );
+    expect(caughtUp.policies.map((p) => p.id)).toEqual(expected.map((p) => p.id)); // the service's order too
+    expect(statuses).toContain("reconnecting");
+    expect(statuses.at(-1)).toBe("live");
+    seen.checkNoDuplicateNoRegression();
+
+    // and it stays live: the next change arrives over the new connection
+    await mine(); // confirms the third purchase
+    await seen.until("the third policy Active", (s) => find(s, third.policy.id)?.statusDetailed === "Active");
+    seen.checkNoDuplicateNoRegression();
+    list.close();
+    await proxy.cut();
+  });
+
+  it("orders lists exactly as the service does, in every order and both directions", async () => {
+    const client = newClient();
+    for (const orderBy of ["CREATED_AT_DESC", "EXPIRATION_HEIGHT_ASC", "PREMIUM_DESC"] as const) {
+      const forwards = (await client.request(operations.PolicyListDocument, { orderBy, first: 100 })).policies;
+      const nodes = forwards.edges.map((e) => e.node);
+      expect(nodes.length).toBeGreaterThan(1);
+      expect([...nodes].sort(comparePolicies(orderBy)).map((p) => p.id)).toEqual(nodes.map((p) => p.id));
+      const backwards = (await client.request(operations.PolicyListDocument, { orderBy, last: 2 })).policies;
+      expect(backwards.edges.map((e) => e.node.id)).toEqual(nodes.slice(-2).map((p) => p.id));
+      expect(backwards.pageInfo.hasPreviousPage).toBe(nodes.length > 2);
+    }
+    const stats = await client.stats();
+    expect(stats.totals.policyCount).toBe(stats.groups.reduce((n, g) => n + g.policyCount, 0));
+    expect(stats.groups.every((g) => g.statusDetailed !== "PendingCreation")).toBe(true);
+  });
+
+  it("reports the service's errors as typed values with their codes", async () => {
+    const client = newClient();
+    const anonymous = client.activate(1);
+    await expect(anonymous).rejects.toBeInstanceOf(RegistryError);
+    await expect(anonymous).rejects.toMatchObject({ code: "UNAUTHENTICATED" });
+    const cursor = await client
+      .request(operations.PolicyListDocument, { orderBy: "PREMIUM_DESC", after: "bm90IGEgY3Vyc29y" })
+      .catch((error: unknown) => error);
+    expect(isRegistryError(cursor, "BAD_INPUT")).toBe(true);
+    expect((cursor as RegistryError).details.field).toBe("after");
+    const missing = client.watchPolicy("65f000000000000000000000");
+    await expect(missing.ready).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect(missing.status).toBe("failed");
+    const offline = new RegistryClient({ url: "http://127.0.0.1:9/graphql" }); // nothing listens on port 9
+    await expect(offline.stats()).rejects.toMatchObject({ code: "NETWORK" });
+  });
+});
