@@ -80,7 +80,8 @@ async function start(): Promise<void> {
   const price = await client.latestPrice("BTC_USD");
   $("btc-price").textContent = formatUsd(price.priceUsd8);
   $("btc-price").dataset.usd8 = price.priceUsd8;
-  $<HTMLInputElement>("strike").value = formatUsd(price.priceUsd8).replace(/[$,]/g, "");
+  // 5 % above the price: in the money at once, so the policy can be activated as soon as it is Active
+  $<HTMLInputElement>("strike").value = formatUsd(((BigInt(price.priceUsd8) * 105n) / 100n).toString()).replace(/[$,]/g, "");
 }
 
 async function signIn(): Promise<void> {
