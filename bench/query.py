@@ -5,7 +5,7 @@ the whole HTTP stack (a real `policy-registry serve` process on loopback, httpx 
     python -m bench.query            # full: 100,000 policies
     python -m bench.query --smoke    # 200 policies, 3 samples per figure (the test suite runs this)
     python -m bench.query --policies 10000 --only policy,count   # only some figures (default: all of them)
-    python -m bench.query --policies 10000 --only lists,stats    # the list-view shapes: orders, statusIn, last, me, stats
+    python -m bench.query --policies 10000 --only lists,stats    # the list views: orders, statusIn, last, me, stats
 
 Samples alternate GraphQL and raw so both see the same server state. Each GraphQL page is checked to hold
 exactly the raw page's ids. The raw query is the repository's own (same filter document, sort, limit + 1 and

@@ -26,7 +26,10 @@ query($f: PolicyFilterInput, $o: PolicyOrder!, $first: Int, $after: String, $las
 }"""
 MINE = """
 query($f: PolicyFilterInput, $o: PolicyOrder!, $last: Int) {
-  me { address policies(filter: $f, orderBy: $o, last: $last) { totalCount edges { node { id owner statusDetailed } } } }
+  me {
+    address
+    policies(filter: $f, orderBy: $o, last: $last) { totalCount edges { node { id owner statusDetailed } } }
+  }
 }"""
 STATS = """{ stats { asOf totals { policyCount protectedAmountSats collateralUstx premiumUstx }
   groups { riskTier statusDetailed policyCount protectedAmountSats collateralUstx premiumUstx } } }"""
@@ -49,7 +52,10 @@ async def listed(services: Services) -> dict[str, list[str]]:
         (OWNER_B, S.PendingCreation, 70, 200),
     ]:
         record = make_policy(
-            owner=owner, status_detailed=status, expiration_height=height, premium_ustx=premium,
+            owner=owner,
+            status_detailed=status,
+            expiration_height=height,
+            premium_ustx=premium,
             risk_tier=RiskTier.Balanced if premium % 2 else RiskTier.Aggressive,
         )
         await services.policies.insert(record, Cause.REQUEST)
@@ -67,7 +73,9 @@ def _ids(body: dict, path: str = "policies") -> list[str]:
 async def test_open_policies_expiring_soonest_with_status_in(api: httpx.AsyncClient, listed: dict) -> None:
     a = listed["A"]
     body = await gql(
-        api, PAGE, {"f": {"owner": OWNER_A, "statusIn": ["Active", "Settling", "Expiring"]}, "o": "EXPIRATION_HEIGHT_ASC"}
+        api,
+        PAGE,
+        {"f": {"owner": OWNER_A, "statusIn": ["Active", "Settling", "Expiring"]}, "o": "EXPIRATION_HEIGHT_ASC"},
     )
     assert "errors" not in body, body
     assert _ids(body) == [a[4], a[1], a[2], a[0], a[3]]  # heights 50, 100, 200, 300, 400
@@ -91,7 +99,9 @@ async def test_largest_premium_first_paged_backwards(api: httpx.AsyncClient, lis
     assert body["data"]["policies"]["pageInfo"]["hasPreviousPage"] is False
     # and forwards from the first page's end: hasPreviousPage is exact too
     body = await gql(api, PAGE, {"o": "PREMIUM_DESC", "first": 1})
-    body = await gql(api, PAGE, {"o": "PREMIUM_DESC", "first": 2, "after": body["data"]["policies"]["pageInfo"]["endCursor"]})
+    body = await gql(
+        api, PAGE, {"o": "PREMIUM_DESC", "first": 2, "after": body["data"]["policies"]["pageInfo"]["endCursor"]}
+    )
     assert _ids(body) == everything[1:3]
     assert body["data"]["policies"]["pageInfo"]["hasPreviousPage"] is True
 

@@ -78,6 +78,12 @@ def test_the_page_buys_watches_activates_and_shows_history(web_service: WebServi
         ["Settling", "Settled", "chain"],
     ]
     names = [Path(p).name for p in result["shots"]]
-    assert names == ["01-signed-in.png", "02-quote.png", "03-pending.png", "04-active.png", "05-settled.png",
-                     "06-history.png"]
+    assert names == [
+        "01-signed-in.png",
+        "02-quote.png",
+        "03-pending.png",
+        "04-active.png",
+        "05-settled.png",
+        "06-history.png",
+    ]
     assert all(Path(p).stat().st_size > 10_000 for p in result["shots"])

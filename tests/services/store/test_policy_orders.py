@@ -19,7 +19,7 @@ from services.store.policy_order import PolicyOrder, Position
 from tests.factories import OWNER_A, OWNER_B, make_policy
 
 S = StatusDetailed
-O = PolicyOrder
+Order = PolicyOrder
 OPEN = frozenset({S.Active, S.Settling, S.Expiring})
 
 
@@ -45,19 +45,19 @@ def _ixscans(plan: dict[str, Any]) -> list[str]:
 
 # Every new list shape (filter × order, both directions) and the index it must scan.
 SHAPES: list[tuple[str, PolicyFilter, PolicyOrder, str]] = [
-    ("statusIn", PolicyFilter(status_in=OPEN), O.CREATED_AT_DESC, "status_id"),
-    ("owner+statusIn", PolicyFilter(owner=OWNER_A, status_in=OPEN), O.CREATED_AT_DESC, "owner_status_id"),
-    ("public+viewer", PolicyFilter(public_only=True, viewer=OWNER_A), O.CREATED_AT_DESC, "_id_"),
-    ("expiration", PolicyFilter(), O.EXPIRATION_HEIGHT_ASC, "expiration_id"),
-    ("expiration owner", PolicyFilter(owner=OWNER_A), O.EXPIRATION_HEIGHT_ASC, "owner_expiration_id"),
-    ("expiration statusIn", PolicyFilter(status_in=OPEN), O.EXPIRATION_HEIGHT_ASC, "status_expiration_id"),
-    ("expiration status", PolicyFilter(status_detailed=S.Active), O.EXPIRATION_HEIGHT_ASC, "status_expiration_id"),
-    ("expiration tier", PolicyFilter(risk_tier=RiskTier.Balanced), O.EXPIRATION_HEIGHT_ASC, "expiration_id"),
-    ("premium", PolicyFilter(), O.PREMIUM_DESC, "premium_id"),
-    ("premium owner", PolicyFilter(owner=OWNER_A), O.PREMIUM_DESC, "owner_premium_id"),
-    ("premium owner+statusIn", PolicyFilter(owner=OWNER_A, status_in=OPEN), O.PREMIUM_DESC, "owner_premium_id"),
-    ("premium statusIn", PolicyFilter(status_in=OPEN), O.PREMIUM_DESC, "status_premium_id"),
-    ("premium tier", PolicyFilter(risk_tier=RiskTier.Aggressive), O.PREMIUM_DESC, "premium_id"),
+    ("statusIn", PolicyFilter(status_in=OPEN), Order.CREATED_AT_DESC, "status_id"),
+    ("owner+statusIn", PolicyFilter(owner=OWNER_A, status_in=OPEN), Order.CREATED_AT_DESC, "owner_status_id"),
+    ("public+viewer", PolicyFilter(public_only=True, viewer=OWNER_A), Order.CREATED_AT_DESC, "_id_"),
+    ("expiration", PolicyFilter(), Order.EXPIRATION_HEIGHT_ASC, "expiration_id"),
+    ("expiration owner", PolicyFilter(owner=OWNER_A), Order.EXPIRATION_HEIGHT_ASC, "owner_expiration_id"),
+    ("expiration statusIn", PolicyFilter(status_in=OPEN), Order.EXPIRATION_HEIGHT_ASC, "status_expiration_id"),
+    ("expiration status", PolicyFilter(status_detailed=S.Active), Order.EXPIRATION_HEIGHT_ASC, "status_expiration_id"),
+    ("expiration tier", PolicyFilter(risk_tier=RiskTier.Balanced), Order.EXPIRATION_HEIGHT_ASC, "expiration_id"),
+    ("premium", PolicyFilter(), Order.PREMIUM_DESC, "premium_id"),
+    ("premium owner", PolicyFilter(owner=OWNER_A), Order.PREMIUM_DESC, "owner_premium_id"),
+    ("premium owner+statusIn", PolicyFilter(owner=OWNER_A, status_in=OPEN), Order.PREMIUM_DESC, "owner_premium_id"),
+    ("premium statusIn", PolicyFilter(status_in=OPEN), Order.PREMIUM_DESC, "status_premium_id"),
+    ("premium tier", PolicyFilter(risk_tier=RiskTier.Aggressive), Order.PREMIUM_DESC, "premium_id"),
 ]
 
 
@@ -67,7 +67,9 @@ async def test_each_list_shape_is_an_index_scan(
     repo: PolicyRepository, name: str, flt: PolicyFilter, order: PolicyOrder, index: str, backward: bool
 ) -> None:
     for i in range(5):
-        await repo.insert(make_policy(expiration_height=100 * i, premium_ustx=7 * i, status_detailed=S.Active), Cause.CHAIN)
+        await repo.insert(
+            make_policy(expiration_height=100 * i, premium_ustx=7 * i, status_detailed=S.Active), Cause.CHAIN
+        )
     assert flt.index_hint(order) == index
     assert _ixscans(await repo.explain_page(flt, 10, order, backward)) == [index]
 
@@ -79,9 +81,9 @@ async def test_stats_is_an_index_scan(repo: PolicyRepository) -> None:
 
 def _reference(records: list[PolicyRecord], order: PolicyOrder) -> list[str]:
     newest_first = sorted(records, key=lambda r: r.id, reverse=True)  # ObjectIds grow with time
-    if order is O.EXPIRATION_HEIGHT_ASC:
+    if order is Order.EXPIRATION_HEIGHT_ASC:
         newest_first.sort(key=lambda r: r.expiration_height)  # stable: ties stay newest first
-    elif order is O.PREMIUM_DESC:
+    elif order is Order.PREMIUM_DESC:
         newest_first.sort(key=lambda r: -r.premium_ustx)
     return [r.id for r in newest_first]
 
@@ -104,7 +106,7 @@ async def mixed(repo: PolicyRepository) -> list[PolicyRecord]:
     return records
 
 
-@pytest.mark.parametrize("order", list(O))
+@pytest.mark.parametrize("order", list(Order))
 @pytest.mark.parametrize("size", [1, 4, 100])
 async def test_pages_forwards_and_backwards_cover_the_list_exactly(
     repo: PolicyRepository, mixed: list[PolicyRecord], order: PolicyOrder, size: int
@@ -149,12 +151,12 @@ async def test_a_cursor_whose_policy_left_the_filter_still_pages_from_its_place(
     """Keyset positions hold their place without the policy: the next page starts right after where it was."""
     queries = PolicyQueries(repo, max_page_size=100, default_page_size=20)
     flt = PolicyFilter(status_in=OPEN)
-    expected = _reference([r for r in mixed if r.status_detailed in OPEN], O.PREMIUM_DESC)
-    first = await queries.fetch(queries.page_request(flt, 2, None, O.PREMIUM_DESC))
+    expected = _reference([r for r in mixed if r.status_detailed in OPEN], Order.PREMIUM_DESC)
+    first = await queries.fetch(queries.page_request(flt, 2, None, Order.PREMIUM_DESC))
     moved = await repo.get(first.edges[-1].node.id)
     assert moved is not None
     await repo.transition(moved, S.Settled if moved.status_detailed is not S.Expiring else S.Expired, Cause.CHAIN)
-    rest = await queries.fetch(queries.page_request(flt, 100, first.edges[-1].cursor, O.PREMIUM_DESC))
+    rest = await queries.fetch(queries.page_request(flt, 100, first.edges[-1].cursor, Order.PREMIUM_DESC))
     assert [e.node.id for e in rest.edges] == expected[2:]
 
 
@@ -176,12 +178,10 @@ async def test_public_lists_hide_pending_creations_except_to_their_owner(
     repo: PolicyRepository, mixed: list[PolicyRecord]
 ) -> None:
     private = {S.PendingCreation, S.FailedCreation}
-    anonymous = await repo.page(PolicyFilter(public_only=True), 100, order=O.PREMIUM_DESC)
+    anonymous = await repo.page(PolicyFilter(public_only=True), 100, order=Order.PREMIUM_DESC)
     assert {r.id for r in anonymous.items} == {r.id for r in mixed if r.status_detailed not in private}
-    mine = await repo.page(PolicyFilter(public_only=True, viewer=OWNER_A), 100, order=O.EXPIRATION_HEIGHT_ASC)
-    assert {r.id for r in mine.items} == {
-        r.id for r in mixed if r.status_detailed not in private or r.owner == OWNER_A
-    }
+    mine = await repo.page(PolicyFilter(public_only=True, viewer=OWNER_A), 100, order=Order.EXPIRATION_HEIGHT_ASC)
+    assert {r.id for r in mine.items} == {r.id for r in mixed if r.status_detailed not in private or r.owner == OWNER_A}
     own = PolicyFilter(owner=OWNER_A, public_only=True, viewer=OWNER_A, status_in=frozenset({S.PendingCreation}))
     assert {r.id for r in (await repo.page(own, 100)).items} == {
         r.id for r in mixed if r.owner == OWNER_A and r.status_detailed is S.PendingCreation
@@ -213,15 +213,15 @@ async def test_stats_sum_public_policies_per_tier_and_status(repo: PolicyReposit
 
 
 def test_cursors_belong_to_their_order_and_refuse_tampering() -> None:
-    position = Position(O.PREMIUM_DESC, 2**62, "65f000000000000000000001")
+    position = Position(Order.PREMIUM_DESC, 2**62, "65f000000000000000000001")
     cursor = encode_cursor(position)
-    assert decode_cursor(cursor, O.PREMIUM_DESC) == position
+    assert decode_cursor(cursor, Order.PREMIUM_DESC) == position
     with pytest.raises(BadInput) as other:
-        decode_cursor(cursor, O.EXPIRATION_HEIGHT_ASC, "before")
+        decode_cursor(cursor, Order.EXPIRATION_HEIGHT_ASC, "before")
     assert other.value.details == {"field": "before", "orderBy": "PREMIUM_DESC"}
-    created = encode_cursor(Position(O.CREATED_AT_DESC, None, "65f000000000000000000001"))
+    created = encode_cursor(Position(Order.CREATED_AT_DESC, None, "65f000000000000000000001"))
     with pytest.raises(BadInput):
-        decode_cursor(created, O.PREMIUM_DESC)
+        decode_cursor(created, Order.PREMIUM_DESC)
     import base64
 
     for raw in (
@@ -234,9 +234,9 @@ def test_cursors_belong_to_their_order_and_refuse_tampering() -> None:
     ):
         forged = base64.urlsafe_b64encode(raw.encode()).decode()
         with pytest.raises(BadInput):
-            decode_cursor(forged, O.PREMIUM_DESC)
+            decode_cursor(forged, Order.PREMIUM_DESC)
     with pytest.raises(BadInput) as long:
-        decode_cursor("a" * 101, O.PREMIUM_DESC)
+        decode_cursor("a" * 101, Order.PREMIUM_DESC)
     assert long.value.details["max"] == 100
 
 
