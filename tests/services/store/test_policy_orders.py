@@ -13,6 +13,7 @@ from services.policies.cursors import decode_cursor, encode_cursor
 from services.policies.models import PolicyRecord, RiskTier
 from services.policies.queries import PolicyQueries, status_set
 from services.policies.status import Cause, StatusDetailed
+from services.store.indexes import ensure_indexes
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyFilter, PolicyRepository
 from services.store.policy_order import PolicyOrder, Position
@@ -244,3 +245,12 @@ def test_status_in_is_bounded() -> None:
     assert status_set([S.Active, S.Active]) == frozenset({S.Active})
     with pytest.raises(BadInput):
         status_set([S.Active] * 10)
+
+
+async def test_the_retired_index_is_dropped_at_start_up(store: MongoStore) -> None:
+    """An index an earlier version created (status, height) is dropped: its wider successor serves its queries."""
+    await store.db.policies.create_index([("status_detailed", 1), ("expiration_height", 1)], name="status_expiration")
+    await ensure_indexes(store.db)
+    names = {index["name"] async for index in await store.db.policies.list_indexes()}
+    assert "status_expiration" not in names and "status_expiration_id" in names
+    await ensure_indexes(store.db)  # idempotent
