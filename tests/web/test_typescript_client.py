@@ -1,8 +1,9 @@
 """The TypeScript client's vitest suite (clients/typescript) against the real service and devnet.
 
 vitest runs in Node with REGISTRY_URL and STACKS_API_URL pointing at the session's `web_service`: sign-in with a
-devnet key, buy → Active → activate → Settled, a live list across a dropped WebSocket, the orders, typed errors,
-and the staleness check of the generated operation types. Every test must run and pass (a skipped one fails here).
+devnet key, buy → Active → activate → Settled, a live list across a dropped WebSocket, the orders, typed errors;
+and, without the service, the staleness check of the generated operation types and the live list's merge rule.
+Every test must run and pass (a skipped one fails here).
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ EXPECTED = {
     "twice, nothing older",
     "against the service and the devnet orders lists exactly as the service does, in every order and both directions",
     "against the service and the devnet reports the service's errors as typed values with their codes",
+    "VersionedList takes only newer versions: duplicates and older ones change nothing",
+    "VersionedList drops a policy that leaves the filter, and an older version cannot bring it back",
+    "VersionedList keeps the service's order as policies change",
+    "VersionedList holds a truncated first read to its window",
+    "VersionedList never goes back a version on a reload",
+    "VersionedList matches filters as the service does",
 }
 
 

@@ -4,7 +4,7 @@ export { RegistryError, isRegistryError } from "./errors.js";
 export type { ClientErrorCode, ErrorCode, ServiceErrorCode } from "./errors.js";
 export { LivePolicy, LivePolicyList } from "./live.js";
 export type { LiveStatus, PolicyListSnapshot, WatchPoliciesOptions } from "./live.js";
-export { comparePolicies, matchesFilter } from "./listing.js";
+export { VersionedList, comparePolicies, matchesFilter } from "./listing.js";
 export type { Policy } from "./listing.js";
 export { connectWallet, localKeyWallet } from "./wallet.js";
 export type { ConnectRequest, LocalKeyWalletOptions, PreparedContractCall, SignedMessage, Wallet } from "./wallet.js";

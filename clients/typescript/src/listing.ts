@@ -39,3 +39,67 @@ export function instant(iso: string): number {
   if (Number.isNaN(ms)) throw new Error(`not a timestamp: ${iso}`);
   return ms;
 }
+
+/**
+ * The state of a live list: the policies in it, and the highest version seen of every policy (in the list or not).
+ * Only a newer version than any seen changes anything, so duplicates and older versions (a replay after a
+ * reconnect, a late message) are dropped, and a policy that left the list cannot come back through an older one.
+ */
+export class VersionedList {
+  private readonly versions = new Map<string, number>();
+  private readonly items = new Map<string, Policy>();
+  private boundary: Policy | undefined; // the window's last position when the first read was truncated
+  private readonly compare: (a: Policy, b: Policy) => number;
+  private last: readonly Policy[] = Object.freeze([]);
+
+  constructor(
+    private readonly filter: PolicyFilterInput,
+    order: PolicyOrder,
+    public owner = "",
+  ) {
+    this.compare = comparePolicies(order);
+  }
+
+  /** Replace the list with a fresh read (never going back to an older version of a policy already seen). */
+  load(owner: string, nodes: readonly Policy[], truncated: boolean): void {
+    this.owner = owner;
+    this.boundary = truncated ? nodes.at(-1) : undefined;
+    const fresh = new Map<string, Policy>();
+    for (const node of nodes) {
+      const known = this.versions.get(node.id) ?? -1;
+      const held = this.items.get(node.id);
+      if (node.version >= known) {
+        this.versions.set(node.id, node.version);
+        fresh.set(node.id, node);
+      } else if (held !== undefined) {
+        fresh.set(node.id, held);
+      }
+    }
+    this.items.clear();
+    for (const [id, node] of fresh) this.items.set(id, node);
+  }
+
+  /** Merge one changed policy; true when the list changed. */
+  apply(policy: Policy): boolean {
+    const known = this.versions.get(policy.id);
+    if (known !== undefined && policy.version <= known) return false;
+    this.versions.set(policy.id, policy.version);
+    const inWindow = this.boundary === undefined || this.compare(policy, this.boundary) <= 0;
+    const belongs = inWindow && matchesFilter(this.filter, this.owner, policy);
+    const had = this.items.delete(policy.id);
+    if (belongs) this.items.set(policy.id, policy);
+    return belongs || had;
+  }
+
+  get truncated(): boolean {
+    return this.boundary !== undefined;
+  }
+
+  /** The list in order; the same (frozen) array until something changes. */
+  policies(): readonly Policy[] {
+    const sorted = [...this.items.values()].sort(this.compare);
+    const same = sorted.length === this.last.length && sorted.every((p, i) => p === this.last[i]);
+    if (!same) this.last = Object.freeze(sorted);
+    return this.last;
+  }
+}

@@ -22,7 +22,7 @@ import {
   type PolicyOrder,
   PolicyUpdatedDocument,
 } from "./generated/graphql.js";
-import { comparePolicies, instant, matchesFilter, type Policy } from "./listing.js";
+import { instant, type Policy, VersionedList } from "./listing.js";
 
 export type LiveStatus = "loading" | "live" | "reconnecting" | "closed" | "failed";
 
@@ -188,14 +188,8 @@ interface Sink {
 }
 
 export class LivePolicyList extends LiveView<PolicyListSnapshot> {
-  private owner = "";
-  private readonly versions = new Map<string, number>(); // every policy seen → its highest version
-  private readonly items = new Map<string, Policy>(); // those in the list
+  private readonly state: VersionedList;
   private watermarkMs = 0; // the latest server time seen: the page's asOf or a policy's updatedAt
-  private boundary: Policy | undefined; // the window's last position when the first read was truncated
-  private readonly compare: (a: Policy, b: Policy) => number;
-  private readonly filter: PolicyFilterInput;
-  private last: readonly Policy[] = [];
 
   constructor(
     client: RegistryClient,
@@ -205,77 +199,59 @@ export class LivePolicyList extends LiveView<PolicyListSnapshot> {
       throw new RegistryError("BAD_INPUT", "watchPolicies needs exactly one of owner or me", { field: "owner" });
     }
     super(client);
-    this.compare = comparePolicies(options.orderBy ?? "CREATED_AT_DESC");
-    this.filter = { ...options.filter };
+    this.state = new VersionedList({ ...options.filter }, options.orderBy ?? "CREATED_AT_DESC");
   }
 
   protected async load(): Promise<void> {
+    const filter = { ...this.options.filter };
     const variables = {
-      filter: this.options.me ? this.filter : { ...this.filter, owner: this.options.owner },
+      filter: this.options.me ? filter : { ...filter, owner: this.options.owner },
       orderBy: this.options.orderBy ?? "CREATED_AT_DESC",
       first: this.options.limit ?? 100,
     };
+    let owner: string;
     let page;
     if (this.options.me) {
       const { me } = await this.client.request(MyPolicyListDocument, variables);
       if (me === null) throw new RegistryError("UNAUTHENTICATED", "watchPolicies({ me: true }) needs a signed-in client");
-      this.owner = me.address;
+      owner = me.address;
       page = me.policies;
     } else {
-      this.owner = this.options.owner ?? "";
+      owner = this.options.owner ?? "";
       page = (await this.client.request(PolicyListDocument, variables)).policies;
     }
-    const nodes = page.edges.map((e) => e.node);
-    this.boundary = page.pageInfo.hasNextPage ? nodes.at(-1) : undefined;
     this.watermarkMs = Math.max(this.watermarkMs, instant(page.asOf));
-    // A reload replaces the list, but never with an older version than one already seen.
-    const fresh = new Map<string, Policy>();
-    for (const node of nodes) {
-      const held = this.items.get(node.id);
-      const known = this.versions.get(node.id) ?? -1;
-      if (node.version >= known) {
-        this.versions.set(node.id, node.version);
-        fresh.set(node.id, node);
-      } else if (held !== undefined) {
-        fresh.set(node.id, held);
-      }
-    }
-    this.items.clear();
-    for (const [id, node] of fresh) this.items.set(id, node);
+    this.state.load(
+      owner,
+      page.edges.map((e) => e.node),
+      page.pageInfo.hasNextPage,
+    );
   }
 
   protected open(socket: WsClient, sink: Sink): () => void {
     const since = new Date(this.watermarkMs - (this.options.resumeMarginMs ?? 60_000)).toISOString();
-    return this.client.subscribeOn(socket, PoliciesUpdatedDocument, { owner: this.owner, since }, {
-      next: (data) => this.apply(data.policiesUpdated),
+    return this.client.subscribeOn(socket, PoliciesUpdatedDocument, { owner: this.state.owner, since }, {
+      next: (data) => {
+        const policy = data.policiesUpdated;
+        this.watermarkMs = Math.max(this.watermarkMs, instant(policy.updatedAt));
+        if (this.state.apply(policy)) this.emit();
+      },
       ...sink,
     });
   }
 
-  /** Merge one message: only a newer version than any seen changes anything. */
-  private apply(policy: Policy): void {
-    const known = this.versions.get(policy.id);
-    if (known !== undefined && policy.version <= known) return;
-    this.versions.set(policy.id, policy.version);
-    this.watermarkMs = Math.max(this.watermarkMs, instant(policy.updatedAt));
-    const inWindow = this.boundary === undefined || this.compare(policy, this.boundary) <= 0;
-    const belongs = matchesFilter(this.filter, this.owner, policy) && inWindow;
-    const had = this.items.has(policy.id);
-    if (belongs) this.items.set(policy.id, policy);
-    else this.items.delete(policy.id);
-    if (belongs || had) this.emit();
-  }
-
   protected snapshot(): PolicyListSnapshot {
-    const sorted = [...this.items.values()].sort(this.compare);
-    const same = sorted.length === this.last.length && sorted.every((p, i) => p === this.last[i]);
-    if (!same) this.last = Object.freeze(sorted);
-    return { policies: this.last, owner: this.owner, truncated: this.boundary !== undefined, status: this.status };
+    return {
+      policies: this.state.policies(),
+      owner: this.state.owner,
+      truncated: this.state.truncated,
+      status: this.status,
+    };
   }
 
   /** The list now (empty until the first read). */
   get policies(): readonly Policy[] {
-    return this.snapshot().policies;
+    return this.state.policies();
   }
 }
 

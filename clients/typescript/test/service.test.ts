@@ -57,9 +57,12 @@ class Recorder {
     });
   }
 
-  /** No snapshot ever held a policy twice, and no policy's version ever went down. */
+  /** No snapshot ever held a policy twice, no policy's version ever went down, and every snapshot after the
+   * first changed something (a version delivered twice would repeat the list). */
   checkNoDuplicateNoRegression(): void {
     const highest = new Map<string, number>();
+    const keys = this.snapshots.map((s) => s.policies.map((p) => `${p.id}@${p.version}`).join());
+    for (let i = 1; i < keys.length; i++) expect(keys[i], `snapshot ${i} repeats the one before`).not.toBe(keys[i - 1]);
     for (const snapshot of this.snapshots) {
       const ids = snapshot.policies.map((p) => p.id);
       expect(new Set(ids).size, "a policy listed twice").toBe(ids.length);
