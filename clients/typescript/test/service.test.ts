@@ -187,9 +187,14 @@ describe.skipIf(!SERVICE_GIVEN)("against the service and the devnet", () => {
     await eventually("the list's socket is up", () => (list.status === "live" ? true : undefined));
 
     const first = await buy();
+    const kept = await buy(); // stays Active throughout: the replay after the reconnect sends it again, unchanged
     await mine();
-    const before = await seen.until("the first policy Active", (s) => find(s, first.policy.id)?.statusDetailed === "Active");
+    const before = await seen.until(
+      "the first two policies Active",
+      (s) => find(s, first.policy.id)?.statusDetailed === "Active" && find(s, kept.policy.id)?.statusDetailed === "Active",
+    );
     const firstActive = find(before, first.policy.id);
+    const keptVersion = find(before, kept.policy.id)?.version;
 
     await proxy.cut();
     await eventually("the list noticed the drop", () => (list.status === "reconnecting" ? true : undefined));
@@ -231,6 +236,7 @@ describe.skipIf(!SERVICE_GIVEN)("against the service and the devnet", () => {
     expect(find(latest, second.policy.id)?.statusDetailed).toBe("Active");
     expect(find(latest, third.policy.id)?.statusDetailed).toBe("PendingCreation");
     expect(find(latest, first.policy.id)).toBeUndefined(); // Settling: it left the filter
+    expect(find(latest, kept.policy.id)?.version).toBe(keptVersion); // replayed, dropped as already held
     expect(statuses).toContain("reconnecting");
     expect(statuses.at(-1)).toBe("live");
     seen.checkNoDuplicateNoRegression();
