@@ -145,11 +145,7 @@ class PolicyPage:
 
 # Sums of base-unit amounts over every public policy. Each fits an int64 with room to spare (all STX that will
 # ever exist is 1.8e15 micro-STX, all bitcoin 2.1e15 sats; int64 holds 9.2e18), so the database sums exactly.
-STATS_FIELDS = {
-    "protected_amount_sats": "protected_amount_sats",
-    "collateral_ustx": "collateral_ustx",
-    "premium_ustx": "premium_ustx",
-}
+STATS_SUMS = ("protected_amount_sats", "collateral_ustx", "premium_ustx")
 
 
 @dataclass(frozen=True)
@@ -171,7 +167,7 @@ def stats_pipeline() -> list[Document]:
             "$group": {
                 "_id": {"tier": "$risk_tier", "status": "$status_detailed"},
                 "policy_count": {"$sum": 1},
-                **{name: {"$sum": f"${field}"} for name, field in STATS_FIELDS.items()},
+                **{field: {"$sum": f"${field}"} for field in STATS_SUMS},
             }
         },
     ]
@@ -270,7 +266,7 @@ class PolicyRepository:
         cursor = await self._policies.aggregate(stats_pipeline(), hint=STATS_INDEX)
         rows = []
         for doc in await cursor.to_list(length=None):
-            sums = {name: doc[name] for name in ("policy_count", *STATS_FIELDS)}
+            sums = {name: doc[name] for name in ("policy_count", *STATS_SUMS)}
             if not all(isinstance(v, int) and not isinstance(v, bool) for v in sums.values()):
                 raise ValueError(f"policy stats are not exact integers: {sums}")  # a double: an overflowed sum
             sums = {name: int(v) for name, v in sums.items()}
