@@ -26,6 +26,8 @@ EXPECTED = {
     "against the service and the devnet signs in with a devnet key, buys, sees Active, activates and sees Settled",
     "against the service and the devnet keeps a live list whole across a dropped WebSocket: nothing lost, nothing "
     "twice, nothing older",
+    "against the service and the devnet signs in and buys through @stacks/connect's request methods (a key-backed "
+    "stand-in for the browser wallet)",
     "against the service and the devnet orders lists exactly as the service does, in every order and both directions",
     "against the service and the devnet reports the service's errors as typed values with their codes",
     "VersionedList takes only newer versions: duplicates and older ones change nothing",

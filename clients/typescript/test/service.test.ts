@@ -1,6 +1,16 @@
 // The client against the real service (the embedded database, the worker, the real contracts on the devnet),
 // started by tests/web/test_typescript_client.py, which passes REGISTRY_URL and STACKS_API_URL. Blocks are
 // mined here, on demand; every wait is on a signal (a live list's snapshot, a status, a mempool nonce).
+import { bytesToHex } from "@stacks/common";
+import { hashMessage } from "@stacks/encryption";
+import {
+  broadcastTransaction,
+  deserializeCV,
+  makeContractCall,
+  privateKeyToAddress,
+  privateKeyToPublic,
+  signMessageHashRsv,
+} from "@stacks/transactions";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   type LivePolicyList,
@@ -8,7 +18,9 @@ import {
   type PolicyListSnapshot,
   RegistryClient,
   RegistryError,
+  type ConnectRequest,
   comparePolicies,
+  connectWallet,
   isRegistryError,
   operations,
 } from "../src/index.js";
@@ -22,6 +34,7 @@ import {
   mine,
   newClient,
   REGISTRY_URL,
+  STACKS_API_URL,
 } from "./helpers.js";
 
 const AMOUNT_SATS = "1000000"; // 0.01 BTC
@@ -247,6 +260,59 @@ describe.skipIf(!SERVICE_GIVEN)("against the service and the devnet", () => {
     seen.checkNoDuplicateNoRegression();
     list.close();
     await proxy.cut();
+  });
+
+  it("signs in and buys through @stacks/connect's request methods (a key-backed stand-in for the browser wallet)", async () => {
+    // What a browser wallet does with each request (SIP-030), done here with a devnet key: the adapter's params
+    // must be all a wallet needs to build exactly the prepared transaction.
+    const key = (await devnetAccounts()).accounts.find((a) => a.name === "wallet_4")?.private_key ?? "";
+    const asked: string[] = [];
+    const request = (async (method: string, params?: Record<string, unknown>) => {
+      asked.push(method);
+      if (method === "stx_getAddresses") {
+        return { addresses: [{ symbol: "BTC", address: "bcrt1qexample" }, { symbol: "STX", address: privateKeyToAddress(key, "testnet") }] };
+      }
+      if (method === "stx_signMessage") {
+        const message = String(params?.message);
+        return { signature: signMessageHashRsv({ messageHash: bytesToHex(hashMessage(message)), privateKey: key }), publicKey: privateKeyToPublic(key) };
+      }
+      const [contractAddress, contractName] = String(params?.contract).split(".");
+      const transaction = await makeContractCall({
+        contractAddress: contractAddress ?? "",
+        contractName: contractName ?? "",
+        functionName: String(params?.functionName),
+        functionArgs: (params?.functionArgs as string[]).map((hex) => deserializeCV(hex)),
+        postConditions: params?.postConditions as string[],
+        postConditionMode: params?.postConditionMode as "deny",
+        network: params?.network === "mainnet" ? "mainnet" : "testnet",
+        client: { baseUrl: STACKS_API_URL },
+        senderKey: key,
+        fee: 10_000n,
+      });
+      const sent = await broadcastTransaction({ transaction, network: "testnet", client: { baseUrl: STACKS_API_URL } });
+      return "reason" in sent ? { txid: undefined } : { txid: sent.txid, transaction: transaction.serialize() };
+    }) as ConnectRequest;
+    const client = newClient();
+    const wallet = connectWallet(request);
+    const session = await client.signIn(wallet);
+    expect(session.address).toBe(privateKeyToAddress(key, "testnet"));
+    const strike = await inTheMoneyStrike(client);
+    const bought = await client.buyPolicy({
+      wallet,
+      parameters: { protectedAmountSats: AMOUNT_SATS, protectedValueUsd8: strike, durationDays: 5 },
+    });
+    expect(asked).toEqual(["stx_getAddresses", "stx_signMessage", "stx_callContract"]);
+    const watched = client.watchPolicy(bought.policy.id);
+    await watched.ready;
+    await mine();
+    await eventually("the wallet's policy Active", () => (watched.policy?.statusDetailed === "Active" ? true : undefined));
+    expect(watched.policy?.txIdCreation?.replace(/^0x/, "")).toBe(bought.txId.replace(/^0x/, ""));
+    watched.close();
+    // a wallet that refuses is a WALLET error, not an exception of its own
+    const refusing = connectWallet((async () => {
+      throw new Error("User rejected the request");
+    }) as unknown as ConnectRequest);
+    await expect(newClient().signIn(refusing)).rejects.toMatchObject({ code: "WALLET" });
   });
 
   it("orders lists exactly as the service does, in every order and both directions", async () => {
