@@ -210,10 +210,27 @@ export class RegistryClient {
         quoteId: params.quoteId ?? null,
       })
     ).requestPolicyCreation;
-    const txId = await params.wallet.sendContractCall(created.transaction);
-    const policy = (await this.request(SubmitPolicyCreationTxDocument, { policyId: created.policy.id, txId }))
-      .submitPolicyCreationTx;
-    return { policy, quote: created.quote, txId, idempotencyKey };
+    // A failure from here on names the purchase, so the caller can retry it with the same key (same policy).
+    const named = (error: unknown, txId?: string): RegistryError => {
+      const known = error instanceof RegistryError ? error : new RegistryError("WALLET", String(error));
+      const details = { ...known.details, idempotencyKey, policyId: created.policy.id, ...(txId ? { txId } : {}) };
+      return new RegistryError(known.code, known.message, details, known.path, known.others);
+    };
+    let txId: string;
+    try {
+      txId = await params.wallet.sendContractCall(created.transaction);
+    } catch (error) {
+      throw named(error);
+    }
+    try {
+      const { submitPolicyCreationTx: policy } = await this.request(SubmitPolicyCreationTxDocument, {
+        policyId: created.policy.id,
+        txId,
+      });
+      return { policy, quote: created.quote, txId, idempotencyKey };
+    } catch (error) {
+      throw named(error, txId); // broadcast already: the chain listener confirms it even unreported
+    }
   }
 
   /** Exercise an Active policy (owner only): it becomes Settling, then Settled once the chain confirms. */

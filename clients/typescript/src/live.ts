@@ -114,6 +114,7 @@ abstract class LiveView<Snapshot> {
       this.fail(error instanceof RegistryError ? error : new RegistryError("NETWORK", String(error)));
       throw error;
     }
+    if (this.status === "closed") return this.snapshot();
     this.connect();
     this.emit();
     return this.snapshot();

@@ -308,6 +308,15 @@ describe.skipIf(!SERVICE_GIVEN)("against the service and the devnet", () => {
     await eventually("the wallet's policy Active", () => (watched.policy?.statusDetailed === "Active" ? true : undefined));
     expect(watched.policy?.txIdCreation?.replace(/^0x/, "")).toBe(bought.txId.replace(/^0x/, ""));
     watched.close();
+    // a purchase the wallet refuses names itself, and retrying it with its key is the same purchase
+    const parameters = { protectedAmountSats: AMOUNT_SATS, protectedValueUsd8: strike, durationDays: 6 };
+    const failed = await client
+      .buyPolicy({ wallet: { ...wallet, sendContractCall: () => Promise.reject(new Error("User rejected")) }, parameters })
+      .catch((error: unknown) => error);
+    expect(isRegistryError(failed, "WALLET")).toBe(true);
+    const { idempotencyKey, policyId } = (failed as RegistryError).details as { idempotencyKey: string; policyId: string };
+    const retried = await client.buyPolicy({ wallet, parameters, idempotencyKey });
+    expect(retried.policy.id).toBe(policyId);
     // a wallet that refuses is a WALLET error, not an exception of its own
     const refusing = connectWallet((async () => {
       throw new Error("User rejected the request");
