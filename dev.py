@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Set up and run the project with nothing but Python 3.11+ and Node 20 on the machine.
 
-    python3 dev.py up      install what is missing, then run the API with its jobs on the embedded default
-    python3 dev.py test    install what is missing (Chromium too, for the browser test), then run the whole test suite
+    python3 dev.py up      install what is missing, build the example page, then run the API with its jobs on the
+                           embedded default (the page at http://127.0.0.1:8000/app/)
+    python3 dev.py test    install what is missing (Chromium too, for the browser tests), build the example page,
+                           then run the whole test suite (the TypeScript client's vitest suite and the page's browser
+                           test run inside pytest, against one service and devnet)
     python3 dev.py bench   install what is missing, then run every benchmark in full (long: see bench/README.md)
 
-Installs go into ./.venv (Python) and contracts/node_modules (Node). They are redone only when pyproject.toml or
-contracts/package-lock.json change, so a second run starts at once.
+Installs go into ./.venv (Python) and each Node project's node_modules (contracts/, clients/typescript/,
+examples/web/, tests/browser/, tests/conformance/). They are redone only when pyproject.toml or a package-lock.json
+changes, so a second run starts at once; the page is rebuilt only when its sources or the client's changed.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ BIN = VENV / "bin"
 CONTRACTS = ROOT / "contracts"
 BROWSER_TESTS = ROOT / "tests" / "browser"
 CONFORMANCE_TESTS = ROOT / "tests" / "conformance"  # graphql-http's GraphQL-over-HTTP audits
+CLIENT = ROOT / "clients" / "typescript"  # the TypeScript client (its vitest suite runs from tests/web)
+WEB = ROOT / "examples" / "web"  # the example page, built with Vite and served at /app
 CHROMIUM = Path("/usr/bin/chromium")
 STARTED = time.monotonic()
 
@@ -111,9 +117,21 @@ def ensure_chromium() -> None:
         say(f"Chromium could not be installed (exit {exc.returncode}): the browser test is skipped")
 
 
+def build_page() -> None:
+    """`npm run build` in examples/web when the built page is missing or older than its sources or the client's."""
+    built = WEB / "dist" / "index.html"
+    sources = [WEB / "index.html", WEB / "vite.config.ts", *(WEB / "src").rglob("*"), *(CLIENT / "src").rglob("*")]
+    if built.exists() and all(f.stat().st_mtime <= built.stat().st_mtime for f in sources if f.is_file()):
+        say("the example page is built (examples/web/dist)")
+        return
+    say("building the example page (examples/web, Vite)")
+    run([shutil.which("npm") or "npm", "run", "build", "--silent"], cwd=WEB)
+
+
 def up(extra: list[str]) -> int:
     ensure_python()
-    ensure_node()
+    ensure_node(CONTRACTS, CLIENT, WEB)
+    build_page()
     say("starting the Policy Registry (Ctrl-C stops everything)")
     os.execv(str(BIN / "policy-registry"), [str(BIN / "policy-registry"), "serve", *extra])
     return 0  # not reached
@@ -121,8 +139,9 @@ def up(extra: list[str]) -> int:
 
 def test(extra: list[str]) -> int:
     ensure_python()
-    ensure_node(CONTRACTS, BROWSER_TESTS, CONFORMANCE_TESTS)
+    ensure_node(CONTRACTS, BROWSER_TESTS, CONFORMANCE_TESTS, CLIENT, WEB)
     ensure_chromium()
+    build_page()
     # The contract tests (CPU-bound, in Node) run beside pytest (mostly waiting on its servers): the suite takes
     # about as long as pytest alone. Their output goes to a log, printed once pytest is done.
     log_path = ROOT / ".data" / "contract-tests.log"

@@ -5,6 +5,7 @@ the whole HTTP stack (a real `policy-registry serve` process on loopback, httpx 
     python -m bench.query            # full: 100,000 policies
     python -m bench.query --smoke    # 200 policies, 3 samples per figure (the test suite runs this)
     python -m bench.query --policies 10000 --only policy,count   # only some figures (default: all of them)
+    python -m bench.query --policies 10000 --only lists,stats    # the list views: orders, statusIn, last, me, stats
 
 Samples alternate GraphQL and raw so both see the same server state. Each GraphQL page is checked to hold
 exactly the raw page's ids. The raw query is the repository's own (same filter document, sort, limit + 1 and
@@ -21,6 +22,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -29,21 +31,33 @@ from pymongo import DESCENDING, AsyncMongoClient
 from bench.common import Report, api_server, owners, policy_documents, say, secantus, summary_ms, workdir
 from policy_registry.app import create_app
 from policy_registry.settings import Settings
+from services.auth.tokens import new_token, token_key
 from services.policies.models import RiskTier
 from services.policies.status import StatusDetailed
 from services.store.indexes import ensure_indexes
-from services.store.policies import PolicyFilter
+from services.store.policies import STATS_INDEX, PolicyFilter, stats_pipeline
+from services.store.policy_order import ORDERS, PolicyOrder
 
 PAGE = 50
 NODE_FIELDS = "id owner statusDetailed riskTier expirationHeight protectedValueUsd8 premiumUstx collateralUstx"
 PAGE_QUERY = (
-    "query($f: PolicyFilterInput, $first: Int) { policies(filter: $f, first: $first) { "
-    f"edges {{ cursor node {{ {NODE_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
+    "query($f: PolicyFilterInput, $o: PolicyOrder!, $first: Int, $last: Int) { "
+    "policies(filter: $f, orderBy: $o, first: $first, last: $last) { "
+    f"edges {{ cursor node {{ {NODE_FIELDS} }} }} pageInfo {{ hasNextPage hasPreviousPage endCursor }} }} }}"
 )
+ME_QUERY = (  # the signed-in wallet's own list (its pending creations included)
+    "query($f: PolicyFilterInput, $o: PolicyOrder!, $first: Int) { me { policies(filter: $f, orderBy: $o, "
+    f"first: $first) {{ edges {{ cursor node {{ {NODE_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}"
+)
+STATS_QUERY = (
+    "{ stats { totals { policyCount } groups { riskTier statusDetailed policyCount protectedAmountSats "
+    "collateralUstx premiumUstx } } }"
+)
+OPEN = ["Active", "Settling", "Expiring"]
 COUNT_QUERY = "query($f: PolicyFilterInput) { policies(filter: $f, first: 1) { totalCount } }"
 ONE_QUERY = f"query($id: ID!) {{ policy(id: $id) {{ {NODE_FIELDS} }} }}"
 TYPENAME_QUERY = "{ __typename }"  # the whole request path without a database read
-FIGURES = ("pages", "policy", "count")  # --only picks among these; the default runs all of them
+FIGURES = ("pages", "lists", "policy", "count", "stats")  # --only picks among these; the default runs all of them
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,24 @@ class Case:
     name: str
     variables: dict[str, Any]  # the GraphQL filter input
     flt: PolicyFilter  # what the resolver builds from it (anonymous caller: public_only)
+    order: PolicyOrder = PolicyOrder.CREATED_AT_DESC
+    backward: bool = False  # `last: 50` instead of `first: 50`
+    me: bool = False  # `me { policies }` as the owner, signed in
+
+    @property
+    def label(self) -> str:
+        if self.me:
+            return f"me.policies(first: 50) {self.name}"
+        return f"policies({'last' if self.backward else 'first'}: 50) {self.name}"
+
+    def graphql_variables(self) -> dict[str, Any]:
+        size = {"last": PAGE} if self.backward else {"first": PAGE}
+        return {"f": self.variables, "o": self.order.value, **size}
+
+    def raw_cursor(self, policies: Any, hint: bool = True) -> Any:
+        """The repository's exact query for this page, on the raw driver."""
+        cursor = policies.find(self.flt.query()).sort(ORDERS[self.order].sort(self.backward)).limit(PAGE + 1)
+        return cursor.hint(self.flt.index_hint(self.order)) if hint else cursor
 
 
 def cases(owner: str) -> list[Case]:
@@ -72,6 +104,37 @@ def cases(owner: str) -> list[Case]:
             "expiresAfter+Before",
             {"expiresAfter": 30_000, "expiresBefore": 31_000},
             public(expires_after=30_000, expires_before=31_000),
+        ),
+    ]
+
+
+def list_cases(owner: str) -> list[Case]:
+    """The list-view shapes of issue 20: statusIn, the other orders, backward pages, the wallet's own list."""
+    open_statuses = frozenset(StatusDetailed(s) for s in OPEN)
+
+    def public(**kw: Any) -> PolicyFilter:
+        return PolicyFilter(public_only=True, **kw)
+
+    expiration, premium = PolicyOrder.EXPIRATION_HEIGHT_ASC, PolicyOrder.PREMIUM_DESC
+    return [
+        Case("statusIn open", {"statusIn": OPEN}, public(status_in=open_statuses)),
+        Case("owner+statusIn open", {"owner": owner, "statusIn": OPEN}, public(owner=owner, status_in=open_statuses)),
+        Case("EXPIRATION_HEIGHT_ASC", {}, public(), expiration),
+        Case("EXPIRATION_HEIGHT_ASC owner", {"owner": owner}, public(owner=owner), expiration),
+        Case("EXPIRATION_HEIGHT_ASC statusIn open", {"statusIn": OPEN}, public(status_in=open_statuses), expiration),
+        Case("PREMIUM_DESC", {}, public(), premium),
+        Case("PREMIUM_DESC owner", {"owner": owner}, public(owner=owner), premium),
+        Case("PREMIUM_DESC statusIn open", {"statusIn": OPEN}, public(status_in=open_statuses), premium),
+        Case("CREATED_AT_DESC", {}, public(), backward=True),
+        Case("PREMIUM_DESC", {}, public(), premium, backward=True),
+        Case("EXPIRATION_HEIGHT_ASC owner", {"owner": owner}, public(owner=owner), expiration, backward=True),
+        Case("CREATED_AT_DESC", {}, PolicyFilter(owner=owner, public_only=True, viewer=owner), me=True),
+        Case(
+            "EXPIRATION_HEIGHT_ASC statusIn open",
+            {"statusIn": OPEN},
+            PolicyFilter(owner=owner, public_only=True, viewer=owner, status_in=open_statuses),
+            expiration,
+            me=True,
         ),
     ]
 
@@ -156,8 +219,10 @@ class InProcessApp:
         return payload["data"]  # type: ignore[no-any-return]
 
 
-async def gql(http: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    response = await http.post("/graphql", json={"query": query, "variables": variables})
+async def gql(
+    http: httpx.AsyncClient, query: str, variables: dict[str, Any], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    response = await http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
     body: dict[str, Any] = response.json()
     if response.status_code != 200 or body.get("errors"):
         raise RuntimeError(f"GraphQL error {response.status_code}: {body}")
@@ -238,36 +303,61 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.uri)
             policies = client[database].policies
             async with httpx.AsyncClient(base_url=api.url, timeout=600) as http:
-                for case in cases(busiest) if "pages" in args.only else ():
-                    flt = case.flt
+                chosen = (cases(busiest) if "pages" in args.only else []) + (
+                    list_cases(busiest) if "lists" in args.only else []
+                )
+                me_headers = {"authorization": f"Bearer {await open_session(client[database], busiest)}"}
+                for case in chosen:
 
                     async def via_graphql(case: Case = case) -> list[str]:
-                        data = await gql(http, PAGE_QUERY, {"f": case.variables, "first": PAGE})
+                        if case.me:
+                            data = await gql(http, ME_QUERY, case.graphql_variables(), me_headers)
+                            return [e["node"]["id"] for e in data["me"]["policies"]["edges"]]
+                        data = await gql(http, PAGE_QUERY, case.graphql_variables())
                         return [e["node"]["id"] for e in data["policies"]["edges"]]
 
-                    async def via_driver(flt: PolicyFilter = flt) -> list[str]:
-                        cursor = (
-                            policies.find(flt.query()).sort("_id", DESCENDING).limit(PAGE + 1).hint(flt.index_hint())
-                        )
-                        return [str(d["_id"]) for d in (await cursor.to_list(PAGE + 1))[:PAGE]]
+                    async def via_driver(case: Case = case) -> list[str]:
+                        docs = (await case.raw_cursor(policies).to_list(PAGE + 1))[:PAGE]
+                        if case.backward:
+                            docs.reverse()
+                        return [str(d["_id"]) for d in docs]
 
-                    async def unhinted(flt: PolicyFilter = flt) -> list[str]:
-                        cursor = policies.find(flt.query()).sort("_id", DESCENDING).limit(PAGE + 1)
-                        return [str(d["_id"]) for d in (await cursor.to_list(PAGE + 1))[:PAGE]]
+                    async def unhinted(case: Case = case) -> list[str]:
+                        docs = await case.raw_cursor(policies, hint=False).to_list(PAGE + 1)
+                        return [str(d["_id"]) for d in docs[:PAGE]]
 
                     tg, tr, rg, rr = await paired(via_graphql, via_driver, args.samples, args.budget_s)
                     if rg[-1] != rr[-1]:
-                        raise AssertionError(f"{case.name}: the GraphQL page differs from the driver's")
+                        raise AssertionError(f"{case.label}: the GraphQL page differs from the driver's")
                     tu, _ = await sample(unhinted, 3, 0)
                     row(
                         report,
-                        f"policies(first: 50) {case.name}",
+                        case.label,
                         tg,
                         tr,
                         items=len(rg[-1]),
-                        index=flt.index_hint(),
+                        index=case.flt.index_hint(case.order),
                         raw_unhinted_p50_ms=summary_ms(tu)["p50_ms"],
                     )
+
+                if "stats" in args.only:
+
+                    async def stats_graphql() -> list[tuple[str, str, int, str]]:
+                        groups = (await gql(http, STATS_QUERY, {}))["stats"]["groups"]
+                        return sorted(
+                            (g["riskTier"], g["statusDetailed"], g["policyCount"], g["premiumUstx"]) for g in groups
+                        )
+
+                    async def stats_driver() -> list[tuple[str, str, int, str]]:
+                        cursor = await policies.aggregate(stats_pipeline(), hint=STATS_INDEX)
+                        return sorted(
+                            (d["_id"]["tier"], d["_id"]["status"], d["policy_count"], str(d["premium_ustx"]))
+                            for d in await cursor.to_list(None)
+                        )
+
+                    tg, tr, rg, rr = await paired(stats_graphql, stats_driver, args.samples, args.budget_s)
+                    assert rg[-1] == rr[-1], (rg[-1], rr[-1])
+                    row(report, "stats", tg, tr, groups=len(rr[-1]), index=STATS_INDEX)
 
                 public = [d for d in docs if d["status_detailed"] not in ("PendingCreation", "FailedCreation")]
                 target_doc = public[len(public) // 2]
@@ -327,6 +417,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     report.extra["explain_status_page"] = _plan_summary(explain)
             await client.close()
     return report.emit()
+
+
+async def open_session(db: Any, address: str) -> str:
+    """A session for `address`, stored the way `authenticate` stores one (the bench signs in no wallet)."""
+    token = new_token()
+    now = datetime.now(UTC)
+    await db.sessions.insert_one(
+        {
+            "_id": token_key(token),
+            "address": address,
+            "public_key": "02" + "11" * 32,
+            "created_at": now,
+            "expires_at": now + timedelta(hours=12),
+            "revoked_at": None,
+        }
+    )
+    return token
 
 
 async def in_process_rows(

@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
@@ -52,6 +53,42 @@ log = logging.getLogger(__name__)
 
 ASSETS_DIR = Path(__file__).parent / "static" / "graphiql"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def web_app_routes(settings: Settings) -> list[Route | Mount]:
+    """The built example page (examples/web) at /app, with what it needs to know about the chain at
+    /app/config.json; nothing when the page was not built."""
+    directory = settings.web_app_dir
+    if not (directory / "index.html").is_file():
+        return []
+
+    async def config(_: Request) -> Response:
+        return JSONResponse(
+            {
+                "graphqlPath": "/graphql",
+                "stacksApiUrl": _without_userinfo(settings.stacks_api_url),
+                "network": settings.stacks_network,
+            },
+            headers={"cache-control": "no-store"},
+        )
+
+    async def to_app(_: Request) -> Response:
+        return RedirectResponse("/app/")
+
+    return [
+        Route("/app", to_app),
+        Route("/app/config.json", config),
+        Mount("/app", app=StaticFiles(directory=directory, html=True), name="web-app"),
+    ]
+
+
+def _without_userinfo(url: str | None) -> str | None:
+    """`url` minus any `user:password@` part: a page shows what it is given."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname or ""
+    return urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port is not None else host))
 
 
 def _request_id(request: Request | WebSocket) -> str:
@@ -217,6 +254,7 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
     ]
     if settings.graphiql_enabled:
         routes.append(Mount("/graphiql-assets", app=StaticFiles(directory=ASSETS_DIR), name="graphiql-assets"))
+    routes += web_app_routes(settings)
     middleware = [
         Middleware(RequestMetricsMiddleware),
         Middleware(

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     ws_origins: Annotated[list[str] | None, NoDecode] = None
     graphiql_enabled: bool = True
     introspection_enabled: bool = True
+    # The example web page (examples/web, built by `npm run build` there) served at /app when its index.html exists.
+    web_app_dir: Path = Field(
+        default=Path(__file__).resolve().parents[1] / "examples" / "web" / "dist",
+        description="Directory of the built web page served at /app (nothing is served when it is missing).",
+    )
 
     # --- GraphQL limits -----------------------------------------------------------------------------------
     max_query_depth: int = Field(default=10, ge=2)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from resolvers.context import Info
 from resolvers.permissions import current_session, require_session
+from resolvers.policies import owner_lister
 from schema.auth_types import AuthChallenge, AuthPayload, SessionInfo
 
 
 async def me(info: Info) -> SessionInfo | None:
     session = await current_session(info)
-    return SessionInfo.from_session(session) if session else None
+    return SessionInfo.from_session(session, owner_lister(info, session.address)) if session else None
 
 
 def _client(info: Info) -> str | None:
@@ -25,7 +26,7 @@ async def auth_challenge(info: Info, address: str) -> AuthChallenge:
 
 async def authenticate(info: Info, address: str, public_key: str, signature: str) -> AuthPayload:
     issued = await info.context.services.auth.authenticate(address, public_key, signature, _client(info))
-    return AuthPayload.from_issued(issued)
+    return AuthPayload.from_issued(issued, owner_lister(info, issued.session.address))
 
 
 async def sign_out(info: Info) -> bool:

@@ -11,12 +11,14 @@ import strawberry
 
 from resolvers.context import Info
 from resolvers.permissions import viewer_address
+from schema.auth_types import PolicyLister
+from schema.enums import PolicyOrder
 from schema.inputs import PolicyFilterInput
-from schema.policy_types import PageInfo, Policy, PolicyConnection, PolicyEdge, PolicyEvent
+from schema.policy_types import PageInfo, Policy, PolicyConnection, PolicyEdge, PolicyEvent, PolicyStats
 from services.auth.visibility import is_private, is_visible
-from services.errors import NotFound
+from services.errors import BadInput, NotFound
 from services.policies.models import PolicyRecord
-from services.store.policies import PolicyFilter
+from services.store.policies import PolicyFilter, now_utc
 
 T = TypeVar("T")
 
@@ -43,25 +45,77 @@ async def policy_by_onchain_id(
 async def policies(
     info: Info,
     filter: PolicyFilterInput | None = None,
+    order_by: PolicyOrder = PolicyOrder.CREATED_AT_DESC,
     first: int | None = None,
     after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> PolicyConnection:
-    queries = info.context.services.policy_queries
     flt = replace(filter.to_filter() if filter else PolicyFilter(), public_only=True, viewer=await viewer_address(info))
-    request = queries.page_request(flt, first, after)  # bad arguments fail now, whatever is selected
+    return connection(info, flt, order_by, first, after, last, before)
+
+
+def owner_lister(info: Info, address: str) -> PolicyLister:
+    """`Session.policies`: `address`'s own policies, as its owner sees them (pending creations included)."""
+
+    async def list_own(
+        filter: PolicyFilterInput | None,
+        order_by: PolicyOrder,
+        first: int | None,
+        after: str | None,
+        last: int | None,
+        before: str | None,
+    ) -> PolicyConnection:
+        flt = filter.to_filter() if filter else PolicyFilter()
+        if flt.owner is not None and flt.owner != address:
+            raise BadInput(
+                "me.policies lists the signed-in wallet's policies: leave filter.owner out", field="filter.owner"
+            )
+        flt = replace(flt, owner=address, public_only=True, viewer=address)
+        return connection(info, flt, order_by, first, after, last, before)
+
+    return list_own
+
+
+def connection(
+    info: Info,
+    flt: PolicyFilter,
+    order: PolicyOrder,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> PolicyConnection:
+    """A lazy connection: the page, the far side of its cursor and the count are each read only if selected."""
+    queries = info.context.services.policy_queries
+    as_of = now_utc()  # before any read: a live list resumes its subscription from here
+    request = queries.page_request(flt, first, after, order, last, before)  # bad arguments fail now
 
     async def load() -> tuple[list[PolicyEdge], PageInfo]:
         page = await queries.fetch(request)
         edges = [PolicyEdge(node=Policy.from_record(e.node), cursor=e.cursor) for e in page.edges]
+        beyond = once(lambda: queries.has_beyond(request))
         page_info = PageInfo(
-            has_next_page=page.has_next_page,
-            has_previous_page=page.has_previous_page,
+            _has_next=_known(page.has_next_page, beyond),
+            _has_previous=_known(page.has_previous_page, beyond),
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         )
         return edges, page_info
 
-    return PolicyConnection(_page=once(load), _count=once(lambda: queries.count(flt)))
+    return PolicyConnection(_page=once(load), _count=once(lambda: queries.count(flt)), as_of=as_of)
+
+
+def _known(value: bool | None, read: Callable[[], Awaitable[bool]]) -> Callable[[], Awaitable[bool]]:
+    async def get() -> bool:
+        return value if value is not None else await read()
+
+    return get
+
+
+async def stats(info: Info) -> PolicyStats:
+    as_of = now_utc()
+    return PolicyStats.from_rows(await info.context.services.policy_queries.stats(), as_of)
 
 
 def once(fetch: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:

@@ -6,9 +6,14 @@ import strawberry
 
 from services.policies.models import PolicyType, RiskTier
 from services.policies.status import StatusDetailed
+from services.store.policy_order import PolicyOrder
 
 strawberry.enum(StatusDetailed, description="A policy's detailed lifecycle status (on-chain and off-chain).")
 strawberry.enum(RiskTier, description="The liquidity pool tier backing a policy.")
 strawberry.enum(PolicyType, description="The option type: only PUT for now.")
+strawberry.enum(
+    PolicyOrder,
+    description="The order of a policy list. Ties in the first key go newest first; cursors belong to one order.",
+)
 
-__all__ = ["PolicyType", "RiskTier", "StatusDetailed"]
+__all__ = ["PolicyOrder", "PolicyType", "RiskTier", "StatusDetailed"]

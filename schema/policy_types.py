@@ -12,6 +12,7 @@ from schema.enums import PolicyType, RiskTier, StatusDetailed
 from schema.scalars import BigInt
 from services.policies.models import OracleSnapshot as OracleSnapshotRecord
 from services.policies.models import PolicyEventRecord, PolicyRecord
+from services.store.policies import PolicyStatsRow
 
 
 @strawberry.type(description="Prices (and volatility) used for a computation, kept for the record.")
@@ -129,10 +130,21 @@ class PolicyEvent:
         )
 
 
-@strawberry.type
+@strawberry.type(description="Where a page sits in the whole list (Relay).")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
+    # Each side is known from the page's own read, except the far side of its cursor (before `after`, after
+    # `before`): that costs one more read, made only when the field is selected.
+    _has_next: strawberry.Private[Callable[[], Awaitable[bool]]]
+    _has_previous: strawberry.Private[Callable[[], Awaitable[bool]]]
+
+    @strawberry.field(description="More policies follow this page's last one.")
+    async def has_next_page(self) -> bool:
+        return await self._has_next()
+
+    @strawberry.field(description="More policies precede this page's first one.")
+    async def has_previous_page(self) -> bool:
+        return await self._has_previous()
+
     start_cursor: str | None
     end_cursor: str | None
 
@@ -143,11 +155,15 @@ class PolicyEdge:
     cursor: str
 
 
-@strawberry.type(description="A page of policies, newest first, with opaque keyset cursors.")
+@strawberry.type(description="A page of policies in the requested order, with opaque keyset cursors.")
 class PolicyConnection:
     # The page and the count are fetched only if asked for (a `totalCount`-only query reads no page), once each.
     _page: strawberry.Private[Callable[[], Awaitable[tuple[list[PolicyEdge], PageInfo]]]]
     _count: strawberry.Private[Callable[[], Awaitable[int]]]
+    as_of: datetime = strawberry.field(
+        description="The server's clock just before this list was read. A live list subscribes to "
+        "`policiesUpdated(since:)` from a little before it, so no change made after the read is missed."
+    )
 
     @strawberry.field
     async def edges(self) -> list[PolicyEdge]:
@@ -160,3 +176,54 @@ class PolicyConnection:
     @strawberry.field(description="How many policies match the filter (all pages).")
     async def total_count(self) -> int:
         return await self._count()
+
+
+@strawberry.type(description="Public policies of one tier in one status: how many, and their amounts summed.")
+class PolicyStatsGroup:
+    risk_tier: RiskTier
+    status_detailed: StatusDetailed
+    policy_count: int
+    protected_amount_sats: BigInt = strawberry.field(description="BTC protected, satoshis.")
+    collateral_ustx: BigInt = strawberry.field(
+        description="Collateral the policies locked in the vault (still locked unless Settled or Expired)."
+    )
+    premium_ustx: BigInt = strawberry.field(description="Premiums paid.")
+
+    @classmethod
+    def from_row(cls, row: PolicyStatsRow) -> PolicyStatsGroup:
+        return cls(
+            risk_tier=row.risk_tier,
+            status_detailed=row.status_detailed,
+            policy_count=row.policy_count,
+            protected_amount_sats=BigInt(row.protected_amount_sats),
+            collateral_ustx=BigInt(row.collateral_ustx),
+            premium_ustx=BigInt(row.premium_ustx),
+        )
+
+
+@strawberry.type(description="Totals over several groups.")
+class PolicyStatsTotals:
+    policy_count: int
+    protected_amount_sats: BigInt
+    collateral_ustx: BigInt
+    premium_ustx: BigInt
+
+
+@strawberry.type(
+    description="Counts and sums of every public policy (pending creations are private, so never counted), "
+    "aggregated by the database."
+)
+class PolicyStats:
+    groups: list[PolicyStatsGroup] = strawberry.field(description="One per tier and status that has policies.")
+    totals: PolicyStatsTotals
+    as_of: datetime
+
+    @classmethod
+    def from_rows(cls, rows: list[PolicyStatsRow], as_of: datetime) -> PolicyStats:
+        totals = PolicyStatsTotals(
+            policy_count=sum(r.policy_count for r in rows),
+            protected_amount_sats=BigInt(sum(r.protected_amount_sats for r in rows)),
+            collateral_ustx=BigInt(sum(r.collateral_ustx for r in rows)),
+            premium_ustx=BigInt(sum(r.premium_ustx for r in rows)),
+        )
+        return cls(groups=[PolicyStatsGroup.from_row(r) for r in rows], totals=totals, as_of=as_of)

@@ -17,7 +17,7 @@ from schema.auth_types import AuthChallenge, AuthPayload, SessionInfo
 from schema.chain_types import ChainStatus
 from schema.creation_types import PolicyCreation, Price, Quote, TierAvailability
 from schema.lifecycle_types import ExpirationCheck
-from schema.policy_types import Policy, PolicyConnection, PolicyEvent
+from schema.policy_types import Policy, PolicyConnection, PolicyEvent, PolicyStats
 from schema.subscription_types import ChainTip
 
 
@@ -33,13 +33,20 @@ class Query:
     )
     policies: PolicyConnection = strawberry.field(
         resolver=policy_resolvers.policies,
-        description="Policies, newest first, filtered; `first` is capped (see the error's `max`).",
+        description="Policies, filtered, in `orderBy` (newest first by default). Page forwards with first/after or "
+        "backwards with last/before; page sizes are capped (see the error's `max`). Pending creations are listed "
+        "to their owner only.",
     )
     policy_history: list[PolicyEvent] = strawberry.field(
         resolver=policy_resolvers.policy_history, description="Every state change of a policy, oldest first."
     )
     me: SessionInfo | None = strawberry.field(
-        resolver=auth_resolvers.me, description="The signed-in wallet's session; null without a session token."
+        resolver=auth_resolvers.me,
+        description="The signed-in wallet's session and its own policies; null without a session token.",
+    )
+    stats: PolicyStats = strawberry.field(
+        resolver=policy_resolvers.stats,
+        description="Public policies per tier and status: count, protected amount, collateral and premiums.",
     )
     quote: Quote = strawberry.field(
         resolver=creation_resolvers.quote,

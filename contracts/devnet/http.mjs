@@ -273,12 +273,25 @@ function routes(devnet, miner) {
   ];
 }
 
+const CORS = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-methods": "GET, POST, OPTIONS",
+  "access-control-allow-headers": "content-type, x-api-key",
+};
+
 /** Starts the HTTP server; resolves with the node Server once it listens. */
 export function serve(devnet, miner, { host = "127.0.0.1", port = 3999 } = {}) {
   const table = routes(devnet, miner);
   const server = createServer(async (req, res) => {
     const started = Date.now();
     const url = new URL(req.url ?? "/", "http://devnet");
+    // Browsers may call it from any page, as they call Hiro's API (which answers CORS the same way): a dapp in
+    // development (examples/web) reads nonces and broadcasts from the page.
+    if (req.method === "OPTIONS") {
+      res.writeHead(204, { ...CORS, "access-control-max-age": "600" });
+      res.end();
+      return;
+    }
     let status = 200;
     let payload;
     try {
@@ -302,7 +315,7 @@ export function serve(devnet, miner, { host = "127.0.0.1", port = 3999 } = {}) {
       }
     }
     const text = JSON.stringify(payload);
-    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+    res.writeHead(status, { ...CORS, "content-type": "application/json", "content-length": Buffer.byteLength(text) });
     res.end(text);
     devnet.log.debug(`${req.method} ${url.pathname}${url.search} → ${status} (${Date.now() - started} ms)`);
   });

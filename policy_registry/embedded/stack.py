@@ -131,6 +131,8 @@ def banner(settings: Settings, parts: EmbeddedParts) -> str:
         f"  GraphiQL / GraphQL   {base}/graphql   (the walkthrough's operations are in its tabs)",
         f"  health               {base}/healthz   {base}/readyz",
     ]
+    if (settings.web_app_dir / "index.html").is_file():
+        lines.append(f"  example page         {base}/app/   (sign in with a demo wallet, buy, watch, activate)")
     if parts.devnet is not None:
         lines.append(f"  Stacks API (devnet)  {settings.stacks_api_url}   (chain {parts.devnet.chain_marker})")
         if parts.devnet_journal is not None:

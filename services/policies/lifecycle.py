@@ -163,7 +163,7 @@ class LifecycleService:
         for status in (S.Active, S.FailedSettlement):
             cursor = self._store.db.policies.find(
                 {"status_detailed": status.value, "expiration_height": {"$lt": burn_height}},
-                hint="status_expiration",
+                hint="status_expiration_id",
             )
             due += await cursor.limit(limit).to_list(None)
         expiring, skipped = [], []

@@ -17,11 +17,37 @@ POLICY_INDEXES: dict[str, IndexModel] = {
         [("owner", ASCENDING), ("status_detailed", ASCENDING), ("_id", DESCENDING)], name="owner_status_id"
     ),
     "status_id": IndexModel([("status_detailed", ASCENDING), ("_id", DESCENDING)], name="status_id"),
-    "status_expiration": IndexModel(
-        [("status_detailed", ASCENDING), ("expiration_height", ASCENDING)], name="status_expiration"
+    # The expiration job's range (status, height < burn) and lists by status in EXPIRATION_HEIGHT_ASC order.
+    "status_expiration_id": IndexModel(
+        [("status_detailed", ASCENDING), ("expiration_height", ASCENDING), ("_id", DESCENDING)],
+        name="status_expiration_id",
     ),
     "tier_id": IndexModel([("risk_tier", ASCENDING), ("_id", DESCENDING)], name="tier_id"),
     "expiration_id": IndexModel([("expiration_height", ASCENDING), ("_id", DESCENDING)], name="expiration_id"),
+    # The other list orders (services/store/policy_order.py): each order's key, then _id, behind the equality a
+    # list view filters by most (an owner, or statuses). docs/performance.md "Orders and indexes".
+    "owner_expiration_id": IndexModel(
+        [("owner", ASCENDING), ("expiration_height", ASCENDING), ("_id", DESCENDING)], name="owner_expiration_id"
+    ),
+    "premium_id": IndexModel([("premium_ustx", DESCENDING), ("_id", DESCENDING)], name="premium_id"),
+    "owner_premium_id": IndexModel(
+        [("owner", ASCENDING), ("premium_ustx", DESCENDING), ("_id", DESCENDING)], name="owner_premium_id"
+    ),
+    "status_premium_id": IndexModel(
+        [("status_detailed", ASCENDING), ("premium_ustx", DESCENDING), ("_id", DESCENDING)], name="status_premium_id"
+    ),
+    # `stats`: every field the aggregation reads, led by the status range, so MongoDB answers it from the index
+    # alone (a covered scan, no document fetched).
+    "stats_cover": IndexModel(
+        [
+            ("status_detailed", ASCENDING),
+            ("risk_tier", ASCENDING),
+            ("protected_amount_sats", ASCENDING),
+            ("collateral_ustx", ASCENDING),
+            ("premium_ustx", ASCENDING),
+        ],
+        name="stats_cover",
+    ),
     "policy_id_onchain_unique": IndexModel(
         [("policy_id_onchain", ASCENDING)],
         name="policy_id_onchain_unique",
@@ -108,8 +134,16 @@ BACKEND_TX_INDEXES: list[IndexModel] = [
 ]
 
 
+# Indexes an earlier version created that a wider one now serves: dropped at start-up when present.
+RETIRED_POLICY_INDEXES = ("status_expiration",)  # → status_expiration_id (same prefix, plus _id)
+
+
 async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     await db.policies.create_indexes(list(POLICY_INDEXES.values()))
+    existing = {index["name"] async for index in await db.policies.list_indexes()}
+    for name in RETIRED_POLICY_INDEXES:
+        if name in existing:
+            await db.policies.drop_index(name)
     await db.policy_events.create_indexes(POLICY_EVENT_INDEXES)
     await db.prices.create_indexes(PRICE_INDEXES)
     await db.price_daily.create_indexes(PRICE_DAILY_INDEXES)

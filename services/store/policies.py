@@ -14,7 +14,7 @@ from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo import DESCENDING, InsertOne, ReturnDocument, UpdateOne
+from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -25,6 +25,7 @@ from services.input_bounds import POLICY_ID, bounded
 from services.policies.models import PolicyEventRecord, PolicyRecord, RiskTier
 from services.policies.status import Cause, StatusDetailed, check_transition
 from services.store.mongo import Document, MongoStore
+from services.store.policy_order import ORDERS, PolicyOrder, Position
 
 
 def parse_object_id(value: str, what: str = "id") -> ObjectId:
@@ -68,6 +69,7 @@ def _plain(value: Any) -> Any:
 class PolicyFilter:
     owner: str | None = None
     status_detailed: StatusDetailed | None = None
+    status_in: frozenset[StatusDetailed] | None = None  # any of these (with status_detailed: both must hold)
     risk_tier: RiskTier | None = None
     expires_before: int | None = None  # expiration_height < value (burn height)
     expires_after: int | None = None  # expiration_height > value
@@ -76,12 +78,21 @@ class PolicyFilter:
     public_only: bool = False
     viewer: str | None = None
 
+    def statuses(self) -> frozenset[StatusDetailed] | None:
+        """The statuses a policy may have to match; None when the filter leaves the status open."""
+        if self.status_detailed is None:
+            return self.status_in
+        one = frozenset({self.status_detailed})
+        return one if self.status_in is None else one & self.status_in
+
     def query(self) -> Document:
         q: Document = {}
         if self.owner is not None:
             q["owner"] = self.owner
-        if self.status_detailed is not None:
-            q["status_detailed"] = self.status_detailed.value
+        statuses = self.statuses()
+        if statuses is not None:
+            values = sorted(s.value for s in statuses)
+            q["status_detailed"] = values[0] if len(values) == 1 else {"$in": values}
         if self.risk_tier is not None:
             q["risk_tier"] = self.risk_tier.value
         height: Document = {}
@@ -91,18 +102,28 @@ class PolicyFilter:
             height["$gt"] = self.expires_after
         if height:
             q["expiration_height"] = height
-        if self.public_only and (self.viewer is None or self.owner != self.viewer):
+        private_possible = statuses is None or bool(statuses & PRIVATE_STATUSES)
+        if self.public_only and private_possible and (self.viewer is None or self.owner != self.viewer):
             hidden: Document = {"status_detailed": {"$nin": sorted(s.value for s in PRIVATE_STATUSES)}}
             if self.viewer is not None and self.owner is None:
                 hidden = {"$or": [hidden, {"owner": self.viewer}]}
             q = {"$and": [q, hidden]} if q else hidden
         return q
 
-    def index_hint(self) -> str:
-        """The index that serves this filter's shape with the page order (`_id` descending)."""
+    def index_hint(self, order: PolicyOrder = PolicyOrder.CREATED_AT_DESC) -> str:
+        """The index that serves this filter's shape in `order` (docs/performance.md, "Orders and indexes")."""
+        by_status = self.statuses() is not None
+        if order is PolicyOrder.EXPIRATION_HEIGHT_ASC:
+            if self.owner is not None:
+                return "owner_expiration_id"
+            return "status_expiration_id" if by_status else "expiration_id"
+        if order is PolicyOrder.PREMIUM_DESC:
+            if self.owner is not None:
+                return "owner_premium_id"
+            return "status_premium_id" if by_status else "premium_id"
         if self.owner is not None:
-            return "owner_status_id" if self.status_detailed is not None else "owner_id"
-        if self.status_detailed is not None:
+            return "owner_status_id" if by_status else "owner_id"
+        if by_status:
             return "status_id"
         if self.risk_tier is not None:
             return "tier_id"
@@ -114,7 +135,45 @@ class PolicyFilter:
 @dataclass(frozen=True)
 class PolicyPage:
     items: list[PolicyRecord]
-    has_next_page: bool
+    has_more: bool  # beyond the page in the direction it was read (next page forwards, previous backwards)
+    positions: list[Position]
+
+    @property
+    def has_next_page(self) -> bool:  # a forward page's name for has_more
+        return self.has_more
+
+
+# Sums of base-unit amounts over every public policy. Each fits an int64 with room to spare (all STX that will
+# ever exist is 1.8e15 micro-STX, all bitcoin 2.1e15 sats; int64 holds 9.2e18), so the database sums exactly.
+STATS_SUMS = ("protected_amount_sats", "collateral_ustx", "premium_ustx")
+
+
+@dataclass(frozen=True)
+class PolicyStatsRow:
+    risk_tier: RiskTier
+    status_detailed: StatusDetailed
+    policy_count: int
+    protected_amount_sats: int
+    collateral_ustx: int
+    premium_ustx: int
+
+
+def stats_pipeline() -> list[Document]:
+    """Public policies grouped by tier and status; the first stage's range is on the covering index's lead."""
+    public = {"status_detailed": {"$nin": sorted(s.value for s in PRIVATE_STATUSES)}}
+    return [
+        {"$match": public},
+        {
+            "$group": {
+                "_id": {"tier": "$risk_tier", "status": "$status_detailed"},
+                "policy_count": {"$sum": 1},
+                **{field: {"$sum": f"${field}"} for field in STATS_SUMS},
+            }
+        },
+    ]
+
+
+STATS_INDEX = "stats_cover"
 
 
 class PolicyRepository:
@@ -138,22 +197,87 @@ class PolicyRepository:
         doc = await self._policies.find_one({"policy_id_onchain": policy_id_onchain})
         return _to_record(doc) if doc else None
 
-    async def page(self, flt: PolicyFilter, first: int, after: str | None = None) -> PolicyPage:
-        """Keyset page, newest first: `after` is the id of the last item of the previous page."""
+    @staticmethod
+    def page_query(
+        flt: PolicyFilter, start: Position | None, backward: bool = False, inclusive: bool = False
+    ) -> Document:
+        """The filter of a page: the policies matching `flt` beyond `start` in the direction read."""
         query = flt.query()
-        if after is not None:
-            query["_id"] = {"$lt": parse_object_id(after, "after")}
-        cursor = self._policies.find(query).sort("_id", DESCENDING).limit(first + 1).hint(flt.index_hint())
+        if start is None:
+            return query
+        beyond = start.beyond(backward, inclusive)
+        return {"$and": [query, beyond]} if query else beyond
+
+    async def page(
+        self,
+        flt: PolicyFilter,
+        first: int,
+        after: str | Position | None = None,
+        order: PolicyOrder = PolicyOrder.CREATED_AT_DESC,
+        backward: bool = False,
+    ) -> PolicyPage:
+        """Keyset page of `first` policies in `order`, starting strictly beyond `after` (a position, or for the
+        default order the id of the last item of the previous page). `backward` reads the page that ends just
+        before `after` instead; the items are returned in the list's order either way."""
+        start = Position(order, None, str(parse_object_id(after, "after"))) if isinstance(after, str) else after
+        spec = ORDERS[order]
+        cursor = (
+            self._policies.find(self.page_query(flt, start, backward))
+            .sort(spec.sort(backward))
+            .limit(first + 1)
+            .hint(flt.index_hint(order))
+        )
         docs = await cursor.to_list(length=first + 1)
-        return PolicyPage([_to_record(d) for d in docs[:first]], has_next_page=len(docs) > first)
+        has_more = len(docs) > first
+        docs = docs[:first]
+        if backward:
+            docs.reverse()
+        return PolicyPage(
+            [_to_record(d) for d in docs],
+            has_more=has_more,
+            positions=[Position(order, spec.key(d), str(d["_id"])) for d in docs],
+        )
+
+    async def exists_beyond(self, flt: PolicyFilter, start: Position, backward: bool) -> bool:
+        """Whether any policy matching `flt` lies at or beyond `start` (before it when `backward`): the far side of
+        a page read from a cursor, i.e. its `hasPreviousPage` (forwards) or `hasNextPage` (backwards)."""
+        spec = ORDERS[start.order]
+        cursor = (
+            self._policies.find(self.page_query(flt, start, backward, inclusive=True), projection={"_id": 1})
+            .sort(spec.sort(backward))
+            .limit(1)
+            .hint(flt.index_hint(start.order))
+        )
+        return bool(await cursor.to_list(length=1))
 
     async def count(self, flt: PolicyFilter) -> int:
         return await self._policies.count_documents(flt.query(), hint=flt.index_hint())
 
-    async def explain_page(self, flt: PolicyFilter, first: int) -> Document:
+    async def explain_page(
+        self, flt: PolicyFilter, first: int, order: PolicyOrder = PolicyOrder.CREATED_AT_DESC, backward: bool = False
+    ) -> Document:
         """The server's query plan for a page of this filter (tests and operators use it)."""
-        cursor = self._policies.find(flt.query()).sort("_id", DESCENDING).limit(first).hint(flt.index_hint())
+        spec = ORDERS[order]
+        cursor = self._policies.find(flt.query()).sort(spec.sort(backward)).limit(first).hint(flt.index_hint(order))
         return await cursor.explain()
+
+    async def stats(self) -> list[PolicyStatsRow]:
+        """Public policies per tier and status: count and sums, aggregated by the database."""
+        cursor = await self._policies.aggregate(stats_pipeline(), hint=STATS_INDEX)
+        rows = []
+        for doc in await cursor.to_list(length=None):
+            sums = {name: doc[name] for name in ("policy_count", *STATS_SUMS)}
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in sums.values()):
+                raise ValueError(f"policy stats are not exact integers: {sums}")  # a double: an overflowed sum
+            sums = {name: int(v) for name, v in sums.items()}
+            rows.append(PolicyStatsRow(RiskTier(doc["_id"]["tier"]), StatusDetailed(doc["_id"]["status"]), **sums))
+        return sorted(rows, key=lambda r: (r.risk_tier.value, r.status_detailed.value))
+
+    async def explain_stats(self) -> Document:
+        """The server's plan for `stats` (the explain command around the same aggregate)."""
+        command = {"aggregate": self._policies.name, "pipeline": stats_pipeline(), "cursor": {}, "hint": STATS_INDEX}
+        result: Document = await self._store.db.command("explain", command, verbosity="queryPlanner")
+        return result
 
     async def history(self, policy_id: str) -> list[PolicyEventRecord]:
         oid = parse_object_id(policy_id)

@@ -60,6 +60,7 @@ CASES = [
     Case("Query.policy.id", "query($v: ID!) { policy(id: $v) { id } }", "a", bounds.POLICY_ID, "id"),
     Case("Query.policyHistory.id", "query($v: ID!) { policyHistory(id: $v) { cause } }", "a", bounds.POLICY_ID, "id"),
     Case("Query.policies.after", "query($v: String) { policies(after: $v) { totalCount } }", "A", bounds.CURSOR),
+    Case("Query.policies.before", "query($v: String) { policies(before: $v) { totalCount } }", "A", bounds.CURSOR),
     Case(
         "Query.policies.filter.owner",
         "query($v: String) { policies(filter: {owner: $v}) { totalCount } }",

@@ -1,0 +1,11 @@
+export { RegistryClient } from "./client.js";
+export type { BoughtPolicy, BuyPolicyParams, RegistryClientOptions, Session } from "./client.js";
+export { RegistryError, isRegistryError } from "./errors.js";
+export type { ClientErrorCode, ErrorCode, ServiceErrorCode } from "./errors.js";
+export { LivePolicy, LivePolicyList } from "./live.js";
+export type { LiveStatus, PolicyListSnapshot, WatchPoliciesOptions } from "./live.js";
+export { VersionedList, comparePolicies, matchesFilter } from "./listing.js";
+export type { Policy } from "./listing.js";
+export { connectWallet, localKeyWallet } from "./wallet.js";
+export type { ConnectRequest, LocalKeyWalletOptions, PreparedContractCall, SignedMessage, Wallet } from "./wallet.js";
+export * as operations from "./generated/graphql.js";
