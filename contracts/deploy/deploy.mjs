@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Deploys the project's contracts and sets them up, idempotently, through the Stacks ecosystem's own SDK
-// (@stacks/transactions with a network pointed at the node). See deploy/README.md and docs/operations.md
+// (@stacks/transactions with a network pointed at the node). See contracts/README.md "Deploying" and docs/operations.md
 // "From devnet to testnet".
 //
 //   npm run deploy -- --node https://api.testnet.hiro.so --network testnet --deployer-key-file deployer.key \
