@@ -151,25 +151,26 @@ export function parseOptions(argv = process.argv.slice(2), env = process.env) {
   const addressNetwork = network === "mainnet" ? "mainnet" : "testnet";
   const deployerKey = readKeyFile(deployerKeyFile, "deployer");
 
-  let backend = pick("backend-principal", "BACKEND_PRINCIPAL");
-  const backendKeyFile = values["backend-key-file"] ?? (backend ? undefined : env.BACKEND_KEY_FILE);
-  if (backend && values["backend-key-file"]) {
-    throw new DeployError("give --backend-principal or --backend-key-file, not both", EXIT.usage);
-  }
-  if (backendKeyFile) backend = getAddressFromPrivateKey(readKeyFile(backendKeyFile, "backend"), addressNetwork);
-  if (!backend) throw new DeployError("--backend-principal or --backend-key-file is required", EXIT.usage);
+  // a flag wins over the environment; the two flags of one setting exclude each other
+  const either = (flag, fileFlag, envName, envFile, what) => {
+    if (values[flag] && values[fileFlag]) throw new DeployError(`give --${flag} or --${fileFlag}, not both`, EXIT.usage);
+    if (values[flag]) return { value: values[flag] };
+    if (values[fileFlag]) return { file: values[fileFlag] };
+    if (env[envName]) return { value: env[envName] };
+    if (env[envFile]) return { file: env[envFile] };
+    throw new DeployError(`--${flag} or --${fileFlag} is required (the ${what})`, EXIT.usage);
+  };
+  const backendFrom = either("backend-principal", "backend-key-file", "BACKEND_PRINCIPAL", "BACKEND_KEY_FILE", "backend principal");
+  const backend = backendFrom.file
+    ? getAddressFromPrivateKey(readKeyFile(backendFrom.file, "backend"), addressNetwork)
+    : backendFrom.value;
   if (!validateStacksAddress(backend) || (addressNetwork === "mainnet") !== /^S[PM]/.test(backend)) {
     throw new DeployError(`the backend principal ${backend} is not a standard ${addressNetwork} address`, EXIT.usage);
   }
-
-  let quoteSigner = pick("quote-signer-pubkey", "QUOTE_SIGNER_PUBKEY");
-  const quoteKeyFile = values["quote-key-file"] ?? (quoteSigner ? undefined : env.QUOTE_KEY_FILE);
-  if (quoteSigner && values["quote-key-file"]) {
-    throw new DeployError("give --quote-signer-pubkey or --quote-key-file, not both", EXIT.usage);
-  }
-  if (quoteKeyFile) quoteSigner = privateKeyToPublic(readKeyFile(quoteKeyFile, "quote"));
-  if (!quoteSigner) throw new DeployError("--quote-signer-pubkey or --quote-key-file is required", EXIT.usage);
-  quoteSigner = String(quoteSigner).toLowerCase().replace(/^0x/, "");
+  const quoteFrom = either("quote-signer-pubkey", "quote-key-file", "QUOTE_SIGNER_PUBKEY", "QUOTE_KEY_FILE", "quote signer");
+  const quoteSigner = (quoteFrom.file ? privateKeyToPublic(readKeyFile(quoteFrom.file, "quote")) : String(quoteFrom.value))
+    .toLowerCase()
+    .replace(/^0x/, "");
   if (!/^0[23][0-9a-f]{64}$/.test(quoteSigner)) {
     throw new DeployError("the quote signer must be a 33-byte compressed public key in hex (02… or 03…)", EXIT.usage);
   }
@@ -201,12 +202,32 @@ export function parseOptions(argv = process.argv.slice(2), env = process.env) {
 
 const sleep = (seconds) => new Promise((r) => setTimeout(r, seconds * 1000));
 
+/**
+ * fetch, retried on what a public API answers under load (429 with its retry-after, 502/503/504) and on
+ * connection errors, 5 tries in all. A repeated broadcast is harmless: the same bytes have the same txid.
+ */
+async function patientFetch(input, init) {
+  for (let attempt = 1; ; attempt += 1) {
+    let response;
+    try {
+      response = await fetch(input, init);
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await sleep(Math.min(8, 0.5 * 2 ** attempt));
+      continue;
+    }
+    if (![429, 502, 503, 504].includes(response.status) || attempt >= 5) return response;
+    const after = Number(response.headers.get("retry-after"));
+    await sleep(Number.isFinite(after) && after > 0 ? Math.min(after, 60) : Math.min(8, 0.5 * 2 ** attempt));
+  }
+}
+
 class Node {
   constructor({ node, network, apiKey }) {
     // a devnet takes testnet transactions: same chain id and address versions
     this.network = createNetwork({
       network: network === "mainnet" ? "mainnet" : "testnet",
-      client: { baseUrl: node },
+      client: { baseUrl: node, fetch: patientFetch },
       ...(apiKey ? { apiKey } : {}),
     });
     this.url = node;
@@ -505,7 +526,13 @@ export class Deployment {
     const entry = this.state.get(step);
     if (entry.status === "success") return;
     const tx = await this.node.transaction(entry.txid);
-    if (!tx || tx.tx_status?.startsWith("dropped")) {
+    if (tx && !["pending", "success"].includes(tx.tx_status) && !tx.tx_status.startsWith("dropped")) {
+      // it failed on chain in an earlier run (which said so): the chain decides below whether to try again
+      this.log(`${step}: ${entry.txid} failed on chain earlier (${tx.tx_status}); the step is planned again`);
+      this.state.forget(step);
+      return;
+    }
+    if (!tx || tx.tx_status.startsWith("dropped")) {
       // never reached the node (a crash between recording and broadcasting), or the node let it go:
       // the same bytes again (same txid, same nonce, so it cannot land twice)
       this.log(`${step}: ${entry.txid} is ${tx ? tx.tx_status : "unknown to the node"}; re-sending the recorded transaction`);

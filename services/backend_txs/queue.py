@@ -36,7 +36,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
-from services.backend_txs.rejections import Action, Handling, handling_for
+from services.backend_txs.rejections import Action, Handling, handling_for, recorded_data, recorded_reason
 from services.chain.api_client import StacksApiClient
 from services.chain.backend_tx import FeePolicy, sign_and_broadcast_contract_call
 from services.chain.clarity import ClarityValue, uint_cv
@@ -433,17 +433,18 @@ class BackendTxQueue:
 
     async def _record_rejection(self, doc: Document, exc: BroadcastRejected, handling: Handling) -> None:
         """The node's refusal on the transaction: the last one, the history, and an alert if it needs the operator."""
+        reason, detail = recorded_reason(exc.reason), exc.detail[:500]
         entry = {
-            "reason": exc.reason,
+            "reason": reason,
             "action": handling.action.value,
-            "detail": exc.detail,
-            "reason_data": exc.reason_data if isinstance(exc.reason_data, dict) else None,
-            "txid": exc.txid,
+            "detail": detail,
+            "reason_data": recorded_data(exc.reason_data),
+            "txid": str(exc.txid)[:80] if exc.txid is not None else None,
             "at": now_utc(),
         }
         changes: dict[str, Any] = {"last_rejection": entry}
         if handling.alert:
-            changes["alert"] = {"reason": exc.reason, "detail": exc.detail, "meaning": handling.meaning}
+            changes["alert"] = {"reason": reason, "detail": detail, "meaning": handling.meaning}
         await self._set(doc, changes, push={"rejections": entry})
         level = logging.ERROR if handling.alert else logging.WARNING
         log.log(
@@ -456,8 +457,8 @@ class BackendTxQueue:
         )
 
     async def _stop(self, doc: Document, exc: BroadcastRejected, handling: Handling, why: str | None = None) -> None:
-        reason = f"refused by the node: {exc.detail}" + (f"; {why}" if why else "") + f" ({handling.meaning})"
-        await self._fail(doc, reason, {"stopped_by": exc.reason})
+        reason = f"refused by the node: {exc.detail[:500]}" + (f"; {why}" if why else "") + f" ({handling.meaning})"
+        await self._fail(doc, reason, {"stopped_by": recorded_reason(exc.reason)})
 
     async def _transient(self, doc: Document, error: str) -> None:
         failures = doc.get("failures", 0) + 1

@@ -18,9 +18,12 @@ Every reason gets one of four actions:
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 
 class Action(StrEnum):
@@ -87,3 +90,34 @@ UNKNOWN = Handling(W, True, "a refusal this service does not know; retried, then
 
 def handling_for(reason: str) -> Handling:
     return HANDLING.get(reason, UNKNOWN)
+
+
+# What the node says is stored and labelled in metrics: keep it bounded, whatever a faulty or hostile node sends.
+_REASON = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
+_INT64 = 2**63
+
+
+def recorded_reason(reason: str) -> str:
+    """The reason as recorded and used as a metrics label: a known name, or an identifier-like one, else Other."""
+    return reason if reason in HANDLING or _REASON.fullmatch(reason) else "Other"
+
+
+def recorded_data(data: Any, limit: int = 2000) -> Any:
+    """`reason_data` as stored in `backend_txs`: JSON values, integers past int64 as strings, at most `limit`
+    characters of JSON (else the truncated text)."""
+
+    def storable(value: Any, depth: int = 0) -> Any:
+        if isinstance(value, bool) or value is None or isinstance(value, str | float):
+            return value
+        if isinstance(value, int):
+            return value if -_INT64 <= value < _INT64 else str(value)
+        if depth < 4 and isinstance(value, dict):
+            return {str(k): storable(v, depth + 1) for k, v in value.items()}
+        if depth < 4 and isinstance(value, list):
+            return [storable(v, depth + 1) for v in value]
+        return str(value)[:200]
+
+    if data is None:
+        return None
+    text = json.dumps(data, default=str)
+    return storable(data) if len(text) <= limit else {"truncated": text[:limit]}

@@ -68,14 +68,15 @@ class ReadOnlyCallError(ChainError):
 
 
 def _int(value: Any) -> int | None:
-    """A number, or a ``0x`` hex u128 string (NotEnoughFunds writes its amounts that way)."""
+    """A u64 number, or a ``0x`` hex u128 string (NotEnoughFunds writes its amounts that way); None for anything
+    else, so a malformed answer can never become a nonce or a fee."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str):
+        return value if 0 <= value < 2**64 else None
+    if isinstance(value, str) and value.lower().startswith("0x") and 2 < len(value) <= 34:
         try:
-            return int(value, 16) if value.lower().startswith("0x") else int(value)
+            return int(value, 16)
         except ValueError:
             return None
     return None

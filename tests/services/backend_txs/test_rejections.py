@@ -312,3 +312,34 @@ async def test_a_replacement_already_at_the_cap_stops(
     doc = await case.doc(policy)
     assert [tx.txid() for tx in case.sent] == [first.txid()]  # nothing left to bump: no replacement signed
     assert doc["status"] == "failed" and f"needs a fee above the cap of {CAP} uSTX" in doc["failure_reason"]
+
+
+async def test_a_hostile_refusal_is_recorded_bounded(
+    store: MongoStore, client: StacksApiClient, hiro: FakeHiro
+) -> None:
+    case = Case(store, client, hiro)
+    policy = await case.settling()
+    data = {"expected": 2**70, "nested": [{"deep": [[["a" * 10]]]}], "blob": "z" * 10_000}
+    weird = {"txid": "x" * 5000, "error": "transaction rejected", "reason": "Not a reason!" * 50, "reason_data": data}
+    case.node(lambda tx, n: weird)
+    await case.queue.process_once()
+    doc = await case.doc(policy)
+    last = doc["last_rejection"]
+    assert last["reason"] == "Other" and last["action"] == "wait" and doc["alert"]["reason"] == "Other"
+    assert last["reason_data"] == {"truncated": last["reason_data"]["truncated"]}
+    assert len(last["reason_data"]["truncated"]) == 2000 and len(last["txid"]) == 80
+    assert samples(await _backend_tx_families(store.db), "backend_tx_rejections_total") == {("Other", "wait"): 1.0}
+
+
+async def test_a_bad_nonce_past_u64_is_not_taken_as_a_nonce(
+    store: MongoStore, client: StacksApiClient, hiro: FakeHiro
+) -> None:
+    case = Case(store, client, hiro)
+    policy = await case.settling()
+    case.node(
+        lambda tx, n: rejection("BadNonce", {"expected": 2**64, "actual": tx.nonce, **ORIGIN}) if n == 1 else None
+    )
+    await case.queue.process_once()
+    assert [tx.nonce for tx in case.sent] == [NEXT_NONCE, NEXT_NONCE]  # resynced from the API instead
+    doc = await case.doc(policy)
+    assert doc["status"] == "broadcast" and doc["last_rejection"]["reason_data"]["expected"] == str(2**64)
