@@ -884,7 +884,7 @@ function schemasFor({ method, path, status, body }) {
 describe("Hiro's published schemas", () => {
   test("every answer the service reads validates against @stacks/stacks-blockchain-api-types and the api-client", async () => {
     const types = apiTypesValidator();
-    const client = await clientValidator();
+    const client = clientValidator();
     const problems = [];
     const notesUsed = new Set();
     const covered = new Set();

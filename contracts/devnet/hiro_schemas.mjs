@@ -8,11 +8,13 @@
 //   `flatten` merges such an `allOf` into one object schema (properties and `required` united, extra
 //   properties still refused), which is what the schemas mean.
 // - @stacks/blockchain-api-client ships no OpenAPI document, only the TypeScript that openapi-typescript
-//   generated from it (src/generated/schema.d.ts). `clientSchemas` turns the 200 responses of the operations
-//   the service uses back into JSON Schema with ts-json-schema-generator; an object type without an index
-//   signature is closed (`additionalProperties: false`), as openapi-typescript writes open objects with one.
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+//   generated from it (src/generated/schema.d.ts). `generateClientSchemas` turns the 200 responses of the
+//   operations the service uses back into JSON Schema with ts-json-schema-generator; an object type without an
+//   index signature is closed (`additionalProperties: false`), as openapi-typescript writes open objects with one.
+//   The conversion reads the whole 2.5 MB schema.d.ts with TypeScript (3–13 s on 2 cores), so its output is kept
+//   in hiro-client-schemas.json, stamped with both packages' versions and the operations: `npm run schemas:hiro`
+//   writes it again, and the test refuses a stamp that does not match what is installed.
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
@@ -27,8 +29,7 @@ export const API_CLIENT_VERSION = JSON.parse(readFileSync(join(API_CLIENT_DIR, "
 const GENERATOR_VERSION = JSON.parse(
   readFileSync(join(dirname(require.resolve("ts-json-schema-generator/package.json")), "package.json"), "utf8"),
 ).version;
-/** Converted client schemas are kept here (gitignored), keyed by both packages' versions and the operations. */
-const CACHE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..", ".cache");
+export const CLIENT_SCHEMAS_FILE = resolve(dirname(fileURLToPath(import.meta.url)), "hiro-client-schemas.json");
 
 function schemaFiles(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -124,11 +125,13 @@ export const CLIENT_OPERATIONS = [
   "get_account_nonces",
 ];
 
-/** JSON Schemas of the 200 responses of `operations`, converted from the client's TypeScript (cached). */
-export async function clientSchemas(operations = CLIENT_OPERATIONS) {
-  const key = createHash("sha256").update(operations.join(",")).digest("hex").slice(0, 12);
-  const cached = join(CACHE_DIR, `hiro-client-${API_CLIENT_VERSION}-tsjsg-${GENERATOR_VERSION}-${key}.json`);
-  if (existsSync(cached)) return JSON.parse(readFileSync(cached, "utf8"));
+/** What the converted schemas were made from: a different stamp means they must be converted again. */
+export function clientStamp(operations = CLIENT_OPERATIONS) {
+  return { client: API_CLIENT_VERSION, generator: GENERATOR_VERSION, operations };
+}
+
+/** JSON Schemas of the 200 responses of `operations`, converted from the client's TypeScript (slow: seconds). */
+export async function generateClientSchemas(operations = CLIENT_OPERATIONS) {
   const { createGenerator } = await import("ts-json-schema-generator");
   const work = mkdtempSync(join(tmpdir(), "hiro-client-schema-"));
   try {
@@ -154,24 +157,34 @@ export async function clientSchemas(operations = CLIENT_OPERATIONS) {
       jsDoc: "none",
       additionalProperties: false,
     });
-    const schemas = Object.fromEntries(operations.map((op) => [op, generator.createSchema(alias(op))]));
-    mkdirSync(CACHE_DIR, { recursive: true });
-    writeFileSync(`${cached}.tmp`, JSON.stringify(schemas));
-    renameSync(`${cached}.tmp`, cached);
-    return schemas;
+    return { stamp: clientStamp(operations), schemas: Object.fromEntries(operations.map((op) => [op, generator.createSchema(alias(op))])) };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
 /** `validate(operationId, body)` against the 200 response of that operation in @stacks/blockchain-api-client. */
-export async function clientValidator(operations = CLIENT_OPERATIONS) {
-  const schemas = await clientSchemas(operations);
+export function clientValidator(file = CLIENT_SCHEMAS_FILE) {
+  const { stamp, schemas } = JSON.parse(readFileSync(file, "utf8"));
+  if (JSON.stringify(stamp) !== JSON.stringify(clientStamp(stamp.operations))) {
+    throw new Error(
+      `${file} was converted from ${JSON.stringify(stamp)}, but ${JSON.stringify(clientStamp(stamp.operations))} ` +
+        "is installed: run `npm run schemas:hiro`",
+    );
+  }
   const ajv = newAjv();
-  const checks = new Map(operations.map((op) => [op, checker(ajv, schemas[op])]));
+  const checks = new Map(stamp.operations.map((op) => [op, checker(ajv, schemas[op])]));
   return (operation, body) => {
     const check = checks.get(operation);
-    if (!check) throw new Error(`operation ${operation} was not converted`);
+    if (!check) throw new Error(`operation ${operation} is not in ${file}: add it to CLIENT_OPERATIONS and convert again`);
     return check(body);
   };
+}
+
+// `node devnet/hiro_schemas.mjs` (npm run schemas:hiro): convert the client's schemas again
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const started = Date.now();
+  const converted = await generateClientSchemas();
+  writeFileSync(CLIENT_SCHEMAS_FILE, `${JSON.stringify(converted)}\n`);
+  process.stdout.write(`wrote ${CLIENT_SCHEMAS_FILE} (${JSON.stringify(converted.stamp)}) in ${Date.now() - started} ms\n`);
 }
