@@ -303,11 +303,20 @@ class Node {
   }
 }
 
+/** NotEnoughFunds writes its amounts as 0x hex u128; anything unreadable is shown as given. */
+function amount(value) {
+  try {
+    return String(BigInt(value));
+  } catch {
+    return JSON.stringify(value);
+  }
+}
+
 function rejectionMessage(result) {
   const data = result.reason_data;
   switch (result.reason) {
     case "NotEnoughFunds":
-      return `the node refused the transaction: NotEnoughFunds (the deployer needs ${BigInt(data.expected)} uSTX, holds ${BigInt(data.actual)}): fund it and run again`;
+      return `the node refused the transaction: NotEnoughFunds (the deployer needs ${amount(data?.expected)} uSTX, holds ${amount(data?.actual)}): fund it and run again`;
     case "BadNonce":
     case "ConflictingNonceInMempool":
       return `the node refused the transaction: ${result.reason} (another transaction of the deployer took its nonce): run again once it has confirmed`;
