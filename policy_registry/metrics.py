@@ -143,7 +143,31 @@ async def _backend_tx_families(db: Any) -> list[Metric]:
     family = GaugeMetricFamily("backend_txs", "Backend transactions by status (backend_txs)", labels=["status"])
     for status, n in sorted(counts.items()):
         family.add_metric([status], float(n))
-    return [family]
+    # the node's refusals (POST /v2/transactions → 400) and what the queue did: services/backend_txs/rejections.py
+    rejections = CounterMetricFamily(
+        "backend_tx_rejections",
+        "Broadcasts the node refused, by reason and the queue's action (fresh_nonce, bump_fee, wait, stop)",
+        labels=["reason", "action"],
+    )
+    pipeline: list[dict[str, Any]] = [
+        {"$match": {"rejections.0": {"$exists": True}}},
+        {"$unwind": "$rejections"},
+        {"$group": {"_id": {"reason": "$rejections.reason", "action": "$rejections.action"}, "n": {"$sum": 1}}},
+    ]
+    async for row in await db.backend_txs.aggregate(pipeline):
+        rejections.add_metric([str(row["_id"]["reason"]), str(row["_id"]["action"])], float(row["n"]))
+    alerts = GaugeMetricFamily(
+        "backend_tx_alerts",
+        "Backend transactions waiting on the operator (funding, configuration, a refusal that stopped them), by reason",
+        labels=["reason"],
+    )
+    by_reason: dict[str, int] = {}
+    async for doc in db.backend_txs.find({"alert": {"$exists": True}}, projection={"alert.reason": 1}):
+        reason = str(doc["alert"]["reason"])
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+    for reason, n in sorted(by_reason.items()):
+        alerts.add_metric([reason], float(n))
+    return [family, rejections, alerts]
 
 
 async def _oracle_families(db: Any) -> list[Metric]:

@@ -35,6 +35,12 @@ export const TESTNET_TX_VERSION = 0x80;
 /** Where transaction fees go (the testnet boot address; nobody holds its key). */
 export const FEE_SINK = "ST000000000000000000002AMW42H";
 export const TIERS = ["Conservative", "Balanced", "Aggressive"];
+/** A node's relay floor (stacks-core MINIMUM_TX_FEE_RATE_PER_BYTE): a fee below 1 uSTX per byte is FeeTooLow. */
+export const MINIMUM_FEE_RATE_PER_BYTE = 1;
+/** stacks-core MAXIMUM_MEMPOOL_TX_CHAINING: at most this many nonces past the confirmed one wait per origin. */
+export const MAXIMUM_MEMPOOL_TX_CHAINING = 25;
+/** The Clarity version a node gives an unversioned (type 1) contract deploy in the simnet's epoch. */
+const DEFAULT_CLARITY_VERSION = { "2.0": 1, "2.05": 1, "2.1": 2, "2.2": 2, "2.3": 2, "2.4": 2, "2.5": 2, "3.0": 3, "3.1": 3, "3.2": 3, "3.3": 4 };
 
 /** A transaction the node refuses at the door; `toJSON()` is the node's 400 body. */
 export class Rejection extends Error {
@@ -60,6 +66,12 @@ function sha256Hex(...parts) {
 
 function u128Hex(value) {
   return `0x${BigInt(value).toString(16).padStart(32, "0")}`;
+}
+
+/** "Clarity4" (the simnet's ABI field) → 4. */
+function clarityVersionNumber(text) {
+  const match = /^Clarity(\d+)$/.exec(text ?? "");
+  return match ? Number(match[1]) : null;
 }
 
 function normalizeTxid(txid) {
@@ -97,6 +109,7 @@ export class Devnet {
     this.mempool = []; // records in arrival order
     this.nonces = new Map(); // address -> next confirmed nonce
     this.contractLogs = new Map(); // contract id -> [{cursor, height, txIndex, event}] oldest first
+    this.deployments = new Map(); // contract id -> the confirmed smart_contract record that published it
     this.lastTime = 0;
     this.burnTimes = new Map(); // burn height -> first seen (seconds)
     this.clock = null; // seconds; set while genesis and journal replay run, so recorded times come back
@@ -328,6 +341,9 @@ export class Devnet {
       nonce: this.takeNonce(this.deployer),
       fee: 0n,
       contractId: id,
+      codeBody: this.simnet.getContractSource(id) ?? "",
+      clarityVersion: clarityVersionNumber(this.interfaces.get(id)?.clarity_version),
+      declaredClarityVersion: clarityVersionNumber(this.interfaces.get(id)?.clarity_version),
       receiptTime: this.nowSeconds(),
       postConditionMode: PostConditionMode.Allow,
       postConditions: [],
@@ -439,7 +455,11 @@ export class Devnet {
   // ---------------------------------------------------------------------------------------------------
   // admission (POST /v2/transactions)
 
-  /** Validates a raw transaction like a node's mempool and queues it; returns the txid without 0x. */
+  /**
+   * Validates a raw transaction like a node's mempool admission and queues it; returns the txid without 0x.
+   * The checks follow stacks-core's order (version, signature, fee rate, nonce, chaining, funds, payload, then
+   * the mempool's nonce conflict) and refuse with its `MemPoolRejection` reasons and `reason_data`.
+   */
   submit(raw) {
     const rawTxid = createHash("sha512-256").update(raw).digest("hex");
     let tx;
@@ -454,11 +474,7 @@ export class Devnet {
     if (known) return txid; // a node answers a re-broadcast of a known transaction with its txid
 
     if (tx.chainId !== TESTNET_CHAIN_ID || tx.transactionVersion !== TESTNET_TX_VERSION) {
-      throw new Rejection(
-        "BadTransactionVersion",
-        { message: `devnet takes testnet transactions (chain id 0x80000000); got chain id 0x${tx.chainId.toString(16)}` },
-        txid,
-      );
+      throw new Rejection("BadTransactionVersion", undefined, txid);
     }
     if (tx.auth.authType !== AuthType.Standard) {
       throw new Rejection("ServerFailureOther", { message: "the devnet does not support sponsored transactions" }, txid);
@@ -468,10 +484,34 @@ export class Devnet {
     } catch (error) {
       throw new Rejection("SignatureValidation", { message: String(error?.message ?? error) }, txid);
     }
+    const payload = tx.payload;
+    if ([PayloadType.Coinbase, PayloadType.CoinbaseToAltRecipient, PayloadType.NakamotoCoinbase].includes(payload.payloadType)) {
+      throw new Rejection("NoCoinbaseViaMempool", undefined, txid);
+    }
+    if (payload.payloadType === PayloadType.TenureChange) throw new Rejection("NoTenureChangeViaMempool", undefined, txid);
     const condition = tx.auth.spendingCondition;
     const sender = this.addressOf(condition);
     const nonce = Number(condition.nonce);
     const fee = BigInt(condition.fee);
+    const minimumFee = BigInt(raw.length * MINIMUM_FEE_RATE_PER_BYTE);
+    if (fee < minimumFee) throw new Rejection("FeeTooLow", { expected: Number(minimumFee), actual: Number(fee) }, txid);
+    const expected = this.nextNonce(sender);
+    if (nonce < expected) {
+      throw new Rejection("BadNonce", { expected, actual: nonce, principal: sender, is_origin: true }, txid);
+    }
+    if (nonce > expected + MAXIMUM_MEMPOOL_TX_CHAINING) {
+      throw new Rejection(
+        "TooMuchChaining",
+        {
+          message: "Nonce would exceed chaining limit in mempool",
+          expected: expected + MAXIMUM_MEMPOOL_TX_CHAINING,
+          actual: nonce,
+          principal: sender,
+          is_origin: true,
+        },
+        txid,
+      );
+    }
     const record = {
       txid: `0x${txid}`,
       raw: raw.toString("hex"),
@@ -485,7 +525,33 @@ export class Devnet {
       events: [],
     };
     let spend = fee;
-    const payload = tx.payload;
+    if (payload.payloadType === PayloadType.TokenTransfer) spend += payload.amount;
+    const balance = this.stxBalance(sender);
+    if (balance < spend) {
+      throw new Rejection("NotEnoughFunds", { expected: u128Hex(spend), actual: u128Hex(balance) }, txid);
+    }
+    Object.assign(record, this.admitPayload(payload, sender, txid));
+    const conflicting = this.mempool.find((r) => r.sender === sender && r.nonce === nonce);
+    if (conflicting) {
+      // replace-by-fee, as a node's mempool: only a strictly higher fee replaces the waiting transaction
+      if (fee <= conflicting.fee) throw new Rejection("ConflictingNonceInMempool", undefined, txid);
+      this.mempool.splice(this.mempool.indexOf(conflicting), 1);
+      conflicting.status = "dropped_replace_by_fee";
+      conflicting.replacedBy = record.txid;
+      this.log.info(`tx ${conflicting.txid} dropped: replaced by ${record.txid} (fee ${conflicting.fee} → ${fee})`);
+    }
+    this.mempool.push(record);
+    this.txs.set(record.txid, record);
+    if (this.journal && !this.replaying) this.journal.append({ t: "tx", raw: record.raw, at: record.receiptTime });
+    this.log.info(
+      `tx ${record.txid} accepted: ${this.describe(record)} from ${sender} nonce ${nonce} fee ${fee}` +
+        (nonce > expected ? ` (waits for nonce ${expected})` : ""),
+    );
+    return txid;
+  }
+
+  /** The payload's own admission checks; returns the record fields that describe it. */
+  admitPayload(payload, sender, txid) {
     if (payload.payloadType === PayloadType.ContractCall) {
       const contractId = `${addressToString(payload.contractAddress)}.${payload.contractName.content}`;
       const abi = this.interfaces.get(contractId);
@@ -503,46 +569,31 @@ export class Devnet {
         const why = typeMismatch(payload.functionArgs[i], arg.type);
         if (why) throw new Rejection("BadFunctionArgument", { message: `${arg.name}: ${why}` }, txid);
       });
-      Object.assign(record, {
-        kind: "contract_call",
+      return { kind: "contract_call", contractId, functionName: fn.name, functionArgs: payload.functionArgs };
+    }
+    if (payload.payloadType === PayloadType.TokenTransfer) {
+      const recipient = cvToString(payload.recipient);
+      if (recipient === sender) throw new Rejection("TransferRecipientCannotEqualSender", { recipient }, txid);
+      if (payload.amount <= 0n) throw new Rejection("TransferAmountMustBePositive", undefined, txid);
+      return { kind: "token_transfer", recipient, amount: payload.amount, memo: payload.memo.content };
+    }
+    if (payload.payloadType === PayloadType.SmartContract || payload.payloadType === PayloadType.VersionedSmartContract) {
+      const contractId = `${sender}.${payload.contractName.content}`;
+      if (this.interfaces.has(contractId)) {
+        throw new Rejection("ContractAlreadyExists", { contract_identifier: contractId }, txid);
+      }
+      const versioned = payload.payloadType === PayloadType.VersionedSmartContract;
+      return {
+        kind: "smart_contract",
         contractId,
-        functionName: fn.name,
-        functionArgs: payload.functionArgs,
-      });
-    } else if (payload.payloadType === PayloadType.TokenTransfer) {
-      spend += payload.amount;
-      Object.assign(record, {
-        kind: "token_transfer",
-        recipient: cvToString(payload.recipient),
-        amount: payload.amount,
-        memo: payload.memo.content,
-      });
-    } else {
-      throw new Rejection(
-        "ServerFailureOther",
-        { message: "the devnet accepts contract calls and STX transfers only" },
-        txid,
-      );
+        contractName: payload.contractName.content,
+        codeBody: payload.codeBody.content,
+        // Hiro shows the version of a versioned deploy only; the contract itself runs at the epoch's default
+        declaredClarityVersion: versioned ? payload.clarityVersion : null,
+        clarityVersion: versioned ? payload.clarityVersion : DEFAULT_CLARITY_VERSION[this.simnet.currentEpoch] ?? 4,
+      };
     }
-    const expected = this.nextNonce(sender);
-    if (nonce < expected) {
-      throw new Rejection("BadNonce", { expected, actual: nonce, principal: sender, is_origin: true }, txid);
-    }
-    if (this.mempool.some((r) => r.sender === sender && r.nonce === nonce)) {
-      throw new Rejection("ConflictingNonceInMempool", undefined, txid);
-    }
-    const balance = this.stxBalance(sender);
-    if (balance < spend) {
-      throw new Rejection("NotEnoughFunds", { expected: u128Hex(spend), actual: u128Hex(balance) }, txid);
-    }
-    this.mempool.push(record);
-    this.txs.set(record.txid, record);
-    if (this.journal && !this.replaying) this.journal.append({ t: "tx", raw: record.raw, at: record.receiptTime });
-    this.log.info(
-      `tx ${record.txid} accepted: ${this.describe(record)} from ${sender} nonce ${nonce} fee ${fee}` +
-        (nonce > expected ? ` (waits for nonce ${expected})` : ""),
-    );
-    return txid;
+    throw new Rejection("ServerFailureOther", { message: "the devnet accepts contract calls, deploys and STX transfers only" }, txid);
   }
 
   nowSecondsNoAdvance() {
@@ -557,6 +608,7 @@ export class Devnet {
 
   describe(record) {
     if (record.kind === "contract_call") return `${record.contractId}::${record.functionName}`;
+    if (record.kind === "smart_contract") return `deploy ${record.contractId} (Clarity ${record.clarityVersion})`;
     if (record.kind === "token_transfer") return `stx-transfer ${record.amount} → ${record.recipient}`;
     return record.kind;
   }
@@ -627,6 +679,8 @@ export class Devnet {
     if (record.fee > 0n) calls.push(simTx.transferSTX(Number(record.fee), FEE_SINK, sender));
     if (record.kind === "contract_call") {
       calls.push(simTx.callPublicFn(record.contractId, record.functionName, record.functionArgs, sender));
+    } else if (record.kind === "smart_contract") {
+      calls.push(simTx.deployContract(record.contractName, record.codeBody, { clarityVersion: record.clarityVersion }, sender));
     } else {
       calls.push(simTx.transferSTX(Number(record.amount), record.recipient, sender));
     }
@@ -637,6 +691,11 @@ export class Devnet {
     } catch (error) {
       // a Clarity runtime error: the node includes the tx as aborted with (err none), fee paid
       outcome = { result: Cl.error(Cl.none()), events: [], vmError: String(error?.message ?? error).split("\n")[0] };
+    }
+    if (record.kind === "smart_contract" && !outcome.vmError) {
+      // a deploy's receipt is (ok true) on a node; the simnet answers a bare true
+      outcome = { ...outcome, result: Cl.ok(Cl.bool(true)) };
+      this.interfaces = this.simnet.getContractsInterfaces();
     }
     record.result = outcome.result;
     record.status = outcome.result.type === "ok" ? "success" : "abort_by_response";
@@ -662,6 +721,7 @@ export class Devnet {
     record.block = block;
     record.txIndex = txIndex;
     this.txs.set(record.txid, record);
+    if (record.kind === "smart_contract" && record.status === "success") this.deployments.set(record.contractId, record);
     record.hiroEvents = hiroEvents(record);
     for (const event of record.hiroEvents) {
       if (event.event_type !== "smart_contract_log") continue;
@@ -751,6 +811,20 @@ export class Devnet {
     } catch (error) {
       return { okay: false, cause: String(error?.message ?? error).split("\n")[0] };
     }
+  }
+
+  /** GET /v2/contracts/interface: the contract's ABI as a node serves it, or null. */
+  contractInterface(contractId) {
+    return this.interfaces.get(contractId) ?? null;
+  }
+
+  /** GET /v2/contracts/source: {source, publish_height, proof} as a node serves it (proof=0), or null. */
+  contractSource(contractId) {
+    if (!this.interfaces.has(contractId)) return null;
+    const source = this.simnet.getContractSource(contractId);
+    if (source === undefined) return null;
+    // boot contracts were published before the first block
+    return { source, publish_height: this.deployments.get(contractId)?.block.height ?? 0, proof: "" };
   }
 
   accountJson(principal) {

@@ -86,8 +86,6 @@ export function txJson(record, abiFunction, { eventOffset = 0, eventLimit = 96 }
     post_conditions: record.postConditions.map((pc) => postConditionJson(pc, record.sender)),
     anchor_mode: "any",
     tx_status: record.status,
-    receipt_time: record.receiptTime,
-    receipt_time_iso: isoTime(record.receiptTime),
     tx_type: record.kind,
   };
   if (record.kind === "contract_call") {
@@ -104,15 +102,26 @@ export function txJson(record, abiFunction, { eventOffset = 0, eventLimit = 96 }
   } else if (record.kind === "token_transfer") {
     body.token_transfer = { recipient_address: record.recipient, amount: record.amount.toString(), memo: `0x${Buffer.from(record.memo ?? "").toString("hex")}` };
   } else if (record.kind === "smart_contract") {
-    body.smart_contract = { clarity_version: null, contract_id: record.contractId, source_code: "" };
+    body.smart_contract = {
+      clarity_version: record.declaredClarityVersion ?? null,
+      contract_id: record.contractId,
+      source_code: record.codeBody ?? "",
+    };
   }
-  if (!record.block) return body;
+  if (!record.block) {
+    // a mempool transaction (pending, or dropped before it was mined): Hiro's MempoolTransaction
+    return {
+      ...body,
+      receipt_time: record.receiptTime,
+      receipt_time_iso: isoTime(record.receiptTime),
+      replaced_by_tx_id: record.replacedBy ?? null,
+    };
+  }
   const block = record.block;
   Object.assign(body, {
     is_unanchored: false,
     block_hash: block.hash,
     block_height: block.height,
-    index_block_hash: block.index_block_hash,
     block_time: block.block_time,
     block_time_iso: block.block_time_iso,
     burn_block_height: block.burn_block_height,

@@ -93,8 +93,8 @@ function routes(devnet, miner) {
       block_height: tip.height,
       block_hash: tip.hash,
       index_block_hash: tip.index_block_hash,
-      microblock_hash: null,
-      microblock_sequence: null,
+      // no microblocks since Nakamoto: Hiro leaves microblock_hash / microblock_sequence out (its schema
+      // types them string / number, never null)
       burn_block_height: tip.burn_block_height,
     };
   };
@@ -113,9 +113,6 @@ function routes(devnet, miner) {
         body: {
           server_version: "stacks-blockchain-api devnet (BitHedge simnet devnet)",
           status: "ready",
-          pox_v1_unlock_height: null,
-          pox_v2_unlock_height: null,
-          pox_v3_unlock_height: null,
           chain_tip: tipJson(),
           devnet_chain_marker: devnet.chainMarker,
         },
@@ -216,6 +213,26 @@ function routes(devnet, miner) {
           }
           throw error;
         }
+      },
+    ],
+    [
+      "GET",
+      /^\/v2\/contracts\/interface\/([^/]+)\/([^/]+)$/,
+      (m) => {
+        const contractId = `${principalParam(m[1])}.${decodeURIComponent(m[2])}`;
+        const abi = devnet.contractInterface(contractId);
+        if (!abi) throw new HttpError(404, `No contract interface data found for ${contractId}`);
+        return { body: abi };
+      },
+    ],
+    [
+      "GET",
+      /^\/v2\/contracts\/source\/([^/]+)\/([^/]+)$/,
+      (m) => {
+        const contractId = `${principalParam(m[1])}.${decodeURIComponent(m[2])}`;
+        const source = devnet.contractSource(contractId);
+        if (!source) throw new HttpError(404, `No contract source data found for ${contractId}`);
+        return { body: source };
       },
     ],
     [

@@ -5,7 +5,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { Cl, PostConditionMode, makeContractCall, makeSTXTokenTransfer } from "@stacks/transactions";
+import { Cl, PostConditionMode, makeContractCall, makeContractDeploy, makeSTXTokenTransfer } from "@stacks/transactions";
 import { Logger } from "./log.mjs";
 import { DEFAULT_MANIFEST, startDevnet } from "./server.mjs";
 
@@ -55,7 +55,13 @@ async function snapshot(url, txids, accounts, vault) {
   const nonces = [];
   for (const a of accounts) nonces.push(await call(url, `/extended/v1/address/${a.address}/nonces`));
   const logs = await call(url, `/extended/v2/smart-contracts/${vault}/logs?limit=50`);
-  return { info, blocks, txs, balances, nonces, logs };
+  // a contract deployed at runtime comes back too
+  const [deployer] = accounts;
+  const deployed = {
+    source: await call(url, `/v2/contracts/source/${deployer.address}/counter?proof=0`),
+    abi: await call(url, `/v2/contracts/interface/${deployer.address}/counter`),
+  };
+  return { info, blocks, txs, balances, nonces, logs, deployed };
 }
 
 test("a restarted devnet replays its journal into the same chain and keeps appending", async () => {
@@ -82,6 +88,22 @@ test("a restarted devnet replays its journal into the same chain and keeps appen
     ),
   );
   await call(url, "/devnet/mine", { blocks: 1 });
+  const first = Object.values(accounts)[0]; // snapshot() reads this account's contract
+  txids.push(
+    await broadcast(
+      url,
+      await makeContractDeploy({
+        contractName: "counter",
+        codeBody: "(define-data-var n uint u0)\n(define-public (bump) (ok (var-set n (+ (var-get n) u1))))\n",
+        clarityVersion: 4,
+        senderKey: first.private_key,
+        network: "testnet",
+        nonce: await nonce(first),
+        fee: 1000,
+      }),
+    ),
+  );
+  await call(url, "/devnet/mine", { blocks: 1 });
   const deposit = (account, tier, amount, n) =>
     makeContractCall({
       contractAddress: vaultAddress,
@@ -100,9 +122,12 @@ test("a restarted devnet replays its journal into the same chain and keeps appen
   // a transaction waiting for a nonce gap stays in the mempool across the restart
   const gap = await broadcast(url, await deposit(accounts.wallet_4, "Aggressive", 9n, (await nonce(accounts.wallet_4)) + 1));
   const before = await snapshot(url, [...txids, gap], Object.values(accounts), vault);
+  assert.equal(before.txs[1].tx_type, "smart_contract");
   assert.equal(before.txs[1].tx_status, "success");
-  assert.equal(before.txs[2].tx_status, "abort_by_response");
-  assert.equal(before.txs[3].tx_status, "pending");
+  assert.equal(before.deployed.source.publish_height, before.txs[1].block_height);
+  assert.equal(before.txs[2].tx_status, "success");
+  assert.equal(before.txs[3].tx_status, "abort_by_response");
+  assert.equal(before.txs[4].tx_status, "pending");
   await running.close();
 
   running = await start();

@@ -10,9 +10,12 @@ Guarantees:
   re-signed with a new nonce, so it cannot be paid twice; the contract would refuse a second transition anyway.
 - A dropped transaction is re-sent as is; if the node refuses the old bytes it is replaced with the same nonce
   and a higher fee (within the cap).
-- Transient failures (API down, fee too low, not enough funds) are retried with backoff up to `max_attempts`;
-  an on-chain abort is final for that attempt: the policy moves to FailedSettlement / FailedExpiration with the
-  decoded reason, and an operator retry starts a new attempt.
+- Every refusal of the node (`POST /v2/transactions` → 400) has a meaning (`rejections.py`): a fresh nonce, a
+  higher fee within the cap, a wait, or a stop. Each is recorded on the transaction (`last_rejection`,
+  `rejections`, and `alert` while only the operator can end it) and counted in `/metrics`.
+- Transient failures (API down, a `wait` refusal such as not enough funds) are retried with backoff up to
+  `max_attempts`; a `stop` refusal and an on-chain abort are final for that attempt: the policy moves to
+  FailedSettlement / FailedExpiration with the reason, and an operator retry starts a new attempt.
 - Only the lease holder acts: every write the worker makes here runs in a transaction that first checks its fence
   (the `backend-txs` lease: same holder, same epoch) and only applies if the transaction is still in the state
   the worker read. Before signing it claims the transaction that way, and the signed bytes are recorded that way
@@ -23,7 +26,7 @@ Guarantees:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -33,10 +36,11 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
+from services.backend_txs.rejections import Action, Handling, handling_for, recorded_data, recorded_reason
 from services.chain.api_client import StacksApiClient
 from services.chain.backend_tx import FeePolicy, sign_and_broadcast_contract_call
 from services.chain.clarity import ClarityValue, uint_cv
-from services.chain.errors import BroadcastRejected, ChainError, ChainUnavailable, NotFound
+from services.chain.errors import BadNonce, BroadcastRejected, ChainError, ChainUnavailable, FeeTooLow, NotFound
 from services.chain.monitor import classify
 from services.chain.nonces import NonceManager
 from services.chain.signer import BackendSigner
@@ -171,6 +175,13 @@ class BackendTxQueue:
             raise Conflict(
                 f"a {action.value} transaction for this policy is already in flight", policyId=policy_id
             ) from exc
+        if previous is not None:
+            # the operator retried: the earlier attempts' alerts have been acted on
+            await self._txs.update_many(
+                {"policy_id": policy_id, "action": action.value, "alert": {"$exists": True}},
+                {"$unset": {"alert": ""}},
+                session=session,
+            )
         log.info("backend tx queued", extra={"policy_id": policy_id, "action": action.value, "attempt": doc["attempt"]})
         return QueuedTx.from_doc(doc)
 
@@ -231,6 +242,9 @@ class BackendTxQueue:
                 },
             )
 
+        # a fee the node asked for (FeeTooLow) is the floor of every later signing of this transaction
+        policy = self.settings.fee
+        fee_policy = replace(policy, minimum=max(policy.minimum, int(doc.get("min_fee") or 0)))
         try:
             result = await sign_and_broadcast_contract_call(
                 self._chain,
@@ -239,14 +253,15 @@ class BackendTxQueue:
                 contract_id=self._registry,
                 function_name=UPDATE_STATUS,
                 function_args=self._args(doc),
-                fee_policy=self.settings.fee,
+                fee_policy=fee_policy,
                 post_conditions=self._post_conditions(doc),
                 post_condition_mode=PostConditionMode.DENY,
                 before_signing=claim,
                 on_signed=record,
+                on_rejected=lambda exc: self._record_rejection(doc, exc, handling_for(exc.reason)),
             )
         except BroadcastRejected as exc:
-            await self._transient(doc, f"broadcast rejected: {exc.reason}")
+            await self._rejected_send(doc, exc)
             return
         await self._set(
             doc,
@@ -256,6 +271,7 @@ class BackendTxQueue:
                 "broadcast_at": now_utc(),
                 "broadcasts": doc.get("broadcasts", 0) + 1,
             },
+            unset=("alert",),
         )
         log.info(
             "backend tx broadcast",
@@ -312,27 +328,49 @@ class BackendTxQueue:
         raw = bytes.fromhex(doc["raw_tx"])
         try:
             await self._chain.broadcast_transaction(raw)
+        except BadNonce as exc:
+            # The nonce was consumed. If by this very transaction, the API will report it shortly; if not,
+            # this attempt never made it and is sent afresh with a new nonce.
+            await self._record_rejection(doc, exc, handling_for(exc.reason))
+            try:
+                await self._chain.get_transaction(doc["txid"])
+                return
+            except NotFound:
+                await self._set(doc, {"status": "queued", "requeued_because": why})
+                return
         except BroadcastRejected as exc:
-            if exc.reason in ("BadNonce",):
-                # The nonce was consumed. If by this very transaction, the API will report it shortly; if not,
-                # this attempt never made it and is sent afresh with a new nonce.
-                try:
-                    await self._chain.get_transaction(doc["txid"])
-                    return
-                except NotFound:
-                    await self._set(doc, {"status": "queued", "requeued_because": why})
-                    return
-            await self._replace(doc, raw, f"{why}; re-send refused ({exc.reason})")
+            handling = handling_for(exc.reason)
+            if exc.reason == "ConflictingNonceInMempool":
+                # a transaction of ours holds the nonce and pays as much: replace it with a higher fee
+                handling = Handling(Action.BUMP_FEE, False, handling.meaning)
+            await self._record_rejection(doc, exc, handling)
+            if handling.action is Action.STOP:
+                await self._stop(doc, exc, handling)
+            elif handling.action is Action.WAIT:
+                await self._transient(doc, f"re-send refused: {exc.detail}")
+            else:
+                await self._replace(doc, raw, f"{why}; re-send refused ({exc.reason})", exc)
             return
         await self._set(
-            doc, {"status": "broadcast", "broadcast_at": now_utc(), "broadcasts": doc.get("broadcasts", 0) + 1}
+            doc,
+            {"status": "broadcast", "broadcast_at": now_utc(), "broadcasts": doc.get("broadcasts", 0) + 1},
+            unset=("alert",),
         )
         log.warning("backend tx re-sent (%s)", why, extra={"policy_id": doc["policy_id"], "txid": doc["txid"]})
 
-    async def _replace(self, doc: Document, raw: bytes, why: str) -> None:
+    async def _replace(self, doc: Document, raw: bytes, why: str, refusal: BroadcastRejected | None = None) -> None:
+        """Re-sign at the same nonce with a higher fee: half again as much, at least what the node asked for."""
         assert self._chain is not None and self._signer is not None
         old = deserialize_transaction(raw)
-        fee = min(self.settings.fee.maximum, max(old.fee * 3 // 2, old.fee + 1))
+        wanted = max(old.fee * 3 // 2, old.fee + 1)
+        if isinstance(refusal, FeeTooLow) and refusal.expected is not None:
+            wanted = max(wanted, refusal.expected)
+        cap = self.settings.fee.maximum
+        if wanted > cap and old.fee >= cap and refusal is not None:
+            # nothing left to bump: the operator must raise the cap (or wait for the mempool to clear)
+            await self._stop(doc, refusal, handling_for(refusal.reason), f"needs a fee above the cap of {cap} uSTX")
+            return
+        fee = min(cap, wanted)
         address, name = self._registry.split(".", 1)
         tx = make_contract_call(
             contract_address=address,
@@ -357,14 +395,70 @@ class BackendTxQueue:
                 "replaced_txid": doc["txid"],
             },
         )
-        await self._chain.broadcast_transaction(tx.serialize())
-        await self._set(doc, {"status": "broadcast", "broadcast_at": now_utc()})
+        try:
+            await self._chain.broadcast_transaction(tx.serialize())
+        except BroadcastRejected as exc:
+            # still recorded as signed: the next step follows it, finds it unknown and re-sends or bumps again
+            await self._record_rejection(doc, exc, handling_for(exc.reason))
+            await self._transient(doc, f"replacement refused: {exc.detail}")
+            return
+        await self._set(doc, {"status": "broadcast", "broadcast_at": now_utc()}, unset=("alert",))
         log.warning(
             "backend tx replaced at nonce %d (%s)",
             old.nonce,
             why,
             extra={"policy_id": doc["policy_id"], "txid": tx.txid(), "replaced_txid": doc["txid"]},
         )
+
+    async def _rejected_send(self, doc: Document, exc: BroadcastRejected) -> None:
+        """A first broadcast the node refused: act on the reason. The node did not take the bytes and their nonce
+        was given back, so the recorded transaction is void: the attempt is queued again, to be signed afresh."""
+        handling = handling_for(exc.reason)
+        await self._record_rejection(doc, exc, handling)
+        if doc.get("status") == "signed":
+            void = {"status": "queued", "txid": None, "raw_tx": None, "nonce": None, "refused_txid": doc.get("txid")}
+            await self._set(doc, void)
+        if handling.action is Action.STOP:
+            await self._stop(doc, exc, handling)
+        elif handling.action is Action.BUMP_FEE and isinstance(exc, FeeTooLow) and exc.expected is not None:
+            cap = self.settings.fee.maximum
+            if exc.expected > cap:
+                await self._stop(doc, exc, handling, f"the node's minimum fee is above the cap of {cap} uSTX")
+                return
+            # signed again at once, at least at the node's minimum
+            await self._set(doc, {"min_fee": exc.expected, "next_try_at": now_utc()})
+        else:
+            # fresh_nonce (sign_and_broadcast already resynced and retried) and wait: later, with backoff
+            await self._transient(doc, f"broadcast rejected: {exc.detail}")
+
+    async def _record_rejection(self, doc: Document, exc: BroadcastRejected, handling: Handling) -> None:
+        """The node's refusal on the transaction: the last one, the history, and an alert if it needs the operator."""
+        reason, detail = recorded_reason(exc.reason), exc.detail[:500]
+        entry = {
+            "reason": reason,
+            "action": handling.action.value,
+            "detail": detail,
+            "reason_data": recorded_data(exc.reason_data),
+            "txid": str(exc.txid)[:80] if exc.txid is not None else None,
+            "at": now_utc(),
+        }
+        changes: dict[str, Any] = {"last_rejection": entry}
+        if handling.alert:
+            changes["alert"] = {"reason": reason, "detail": detail, "meaning": handling.meaning}
+        await self._set(doc, changes, push={"rejections": entry})
+        level = logging.ERROR if handling.alert else logging.WARNING
+        log.log(
+            level,
+            "backend tx refused by the node: %s (%s: %s)",
+            exc.detail,
+            handling.action.value,
+            handling.meaning,
+            extra={"policy_id": doc["policy_id"], "action": doc["action"], "reason": exc.reason},
+        )
+
+    async def _stop(self, doc: Document, exc: BroadcastRejected, handling: Handling, why: str | None = None) -> None:
+        reason = f"refused by the node: {exc.detail[:500]}" + (f"; {why}" if why else "") + f" ({handling.meaning})"
+        await self._fail(doc, reason, {"stopped_by": recorded_reason(exc.reason)})
 
     async def _transient(self, doc: Document, error: str) -> None:
         failures = doc.get("failures", 0) + 1
@@ -382,11 +476,11 @@ class BackendTxQueue:
             extra={"policy_id": doc["policy_id"], "action": doc["action"]},
         )
 
-    async def _fail(self, doc: Document, reason: str) -> None:
+    async def _fail(self, doc: Document, reason: str, extra: Document | None = None) -> None:
         action = PolicyAction(doc["action"])
 
         async def work(session: AsyncClientSession) -> None:
-            await self._finish(doc, "failed", reason, session)
+            await self._finish(doc, "failed", reason, session, extra)
             policy = await self._policies.get(doc["policy_id"])
             if policy is not None and policy.status_detailed is _IN_FLIGHT_STATUS[action]:
                 await self._policies.transition(
@@ -406,8 +500,16 @@ class BackendTxQueue:
         )
 
     async def _finish(
-        self, doc: Document, status: str, reason: str | None, session: AsyncClientSession | None = None
+        self,
+        doc: Document,
+        status: str,
+        reason: str | None,
+        session: AsyncClientSession | None = None,
+        extra: Document | None = None,
     ) -> None:
+        # a success ends any alert; a failure keeps it until the operator retries (enqueue clears it)
+        unset = {"active": ""} | ({"alert": ""} if status == "success" else {})
+
         async def work(session: AsyncClientSession) -> None:
             await self._fence.fence(session)
             result = await self._txs.update_one(
@@ -418,8 +520,9 @@ class BackendTxQueue:
                         "failure_reason": reason,
                         "updated_at": now_utc(),
                         "finished_at": now_utc(),
+                        **(extra or {}),
                     },
-                    "$unset": {"active": ""},
+                    "$unset": unset,
                 },
                 session=session,
             )
@@ -428,14 +531,26 @@ class BackendTxQueue:
 
         await (work(session) if session is not None else self._store.transaction(work))
 
-    async def _set(self, doc: Document, changes: dict[str, Any]) -> None:
+    async def _set(
+        self,
+        doc: Document,
+        changes: dict[str, Any],
+        *,
+        push: dict[str, Any] | None = None,
+        unset: tuple[str, ...] = (),
+    ) -> None:
         """One fenced, conditional write: the lease is still this worker's and the transaction is as it read it."""
         changes["updated_at"] = now_utc()
+        update: Document = {"$set": changes}
+        if push:
+            update["$push"] = push
+        if unset:
+            update["$unset"] = dict.fromkeys(unset, "")
 
         async def work(session: AsyncClientSession) -> Document | None:
             await self._fence.fence(session)
             return await self._txs.find_one_and_update(
-                self._unchanged(doc), {"$set": changes}, return_document=ReturnDocument.AFTER, session=session
+                self._unchanged(doc), update, return_document=ReturnDocument.AFTER, session=session
             )
 
         updated = await self._store.transaction(work)

@@ -65,6 +65,7 @@ from .clarity import (
 )
 from .errors import (
     AddressError,
+    BadFunctionArgument,
     BadNonce,
     BroadcastRejected,
     ChainError,
@@ -73,6 +74,7 @@ from .errors import (
     ClarityDecodeError,
     ClarityEncodeError,
     ConflictingNonceInMempool,
+    ContractAlreadyExists,
     CursorNotFound,
     Deserialization,
     FeeTooLow,
@@ -84,7 +86,9 @@ from .errors import (
     ReadOnlyCallError,
     SignatureError,
     SignatureValidation,
+    TooMuchChaining,
     TransactionDecodeError,
+    TransferRecipientCannotEqualSender,
 )
 from .monitor import TxMonitorResult, classify, monitor_transaction
 from .nonces import NonceManager
@@ -138,6 +142,7 @@ __all__ = [
     "AddressVersion",
     "AnchorMode",
     "BackendSigner",
+    "BadFunctionArgument",
     "BadNonce",
     "BlockInfo",
     "BroadcastRejected",
@@ -164,6 +169,7 @@ __all__ = [
     "ClarityUInt",
     "ClarityValue",
     "ConflictingNonceInMempool",
+    "ContractAlreadyExists",
     "ContractCallPayload",
     "ContractLogEvent",
     "ContractLogPage",
@@ -196,8 +202,10 @@ __all__ = [
     "StacksNetwork",
     "StacksTransaction",
     "StxPostCondition",
+    "TooMuchChaining",
     "TransactionDecodeError",
     "TransactionInfo",
+    "TransferRecipientCannotEqualSender",
     "TxMonitorResult",
     "address_from_public_key",
     "bool_cv",

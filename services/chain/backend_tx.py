@@ -42,6 +42,7 @@ class BroadcastResult:
 
 OnSigned = Callable[[StacksTransaction], Awaitable[None] | None]
 BeforeSigning = Callable[[int], Awaitable[None]]
+OnRejected = Callable[[BroadcastRejected], Awaitable[None]]
 
 
 async def choose_fee(client: StacksApiClient, tx: StacksTransaction, policy: FeePolicy) -> int:
@@ -70,6 +71,7 @@ async def sign_and_broadcast_contract_call(
     post_condition_mode: PostConditionMode = PostConditionMode.DENY,
     on_signed: OnSigned | None = None,
     before_signing: BeforeSigning | None = None,
+    on_rejected: OnRejected | None = None,
     nonce_retries: int = 2,
 ) -> BroadcastResult:
     """Build, sign (backend key) and broadcast a contract call with the next nonce.
@@ -79,7 +81,8 @@ async def sign_and_broadcast_contract_call(
     ``on_signed`` runs with the signed transaction before it is sent, so the caller can record the txid and
     raw bytes first (a timeout after sending leaves the outcome unknown, never unrecorded); if it raises, nothing
     is sent and the nonce is given back. A ``BadNonce`` or ``ConflictingNonceInMempool`` rejection resyncs the
-    nonce and retries (``nonce_retries`` times); any other rejection gives the nonce back and raises the typed
+    nonce (at least to ``BadNonce``'s expected one) and retries (``nonce_retries`` times), telling
+    ``on_rejected`` about each refusal it retried; any other rejection gives the nonce back and raises the typed
     error."""
     policy = fee_policy or FeePolicy()
     if fee is not None and fee > policy.maximum:
@@ -134,6 +137,8 @@ async def sign_and_broadcast_contract_call(
             attempt += 1
             if attempt > nonce_retries:
                 raise
+            if on_rejected is not None:
+                await on_rejected(exc)
             continue
         except BroadcastRejected:
             await nonces.release(nonce)

@@ -61,10 +61,29 @@ class ReadOnlyCallError(ChainError):
 
 
 # Broadcast rejections (POST /v2/transactions answered 400) ------------------------------------------------
+#
+# stacks-core's ``MemPoolRejection`` reasons as ``into_json`` writes them: ``{txid, error, reason, reason_data?}``,
+# where ``reason_data`` is present only for the reasons that carry data (docs/operations.md lists them all and
+# what the backend-transaction queue does with each: services/backend_txs/rejections.py).
+
+
+def _int(value: Any) -> int | None:
+    """A u64 number, or a ``0x`` hex u128 string (NotEnoughFunds writes its amounts that way); None for anything
+    else, so a malformed answer can never become a nonce or a fee."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < 2**64 else None
+    if isinstance(value, str) and value.lower().startswith("0x") and 2 < len(value) <= 34:
+        try:
+            return int(value, 16)
+        except ValueError:
+            return None
+    return None
 
 
 class BroadcastRejected(ChainError):
-    """The node rejected a transaction. ``reason`` is the node's reason string."""
+    """The node rejected a transaction. ``reason`` is the node's reason string, ``reason_data`` its details."""
 
     reason: str = "Other"
 
@@ -82,20 +101,83 @@ class BroadcastRejected(ChainError):
         self.reason_data = reason_data
         self.txid = txid
 
+    def _data(self, key: str) -> Any:
+        return self.reason_data.get(key) if isinstance(self.reason_data, dict) else None
 
-class BadNonce(BroadcastRejected):
-    reason = "BadNonce"
+    @property
+    def node_message(self) -> str | None:
+        """The node's ``reason_data.message`` (serialization, signature, database and other failures)."""
+        message = self._data("message")
+        return message if isinstance(message, str) else None
+
+    @property
+    def detail(self) -> str:
+        """One line for the operator: the reason and what its data says."""
+        return self.reason + (f": {self.node_message}" if self.node_message else "")
+
+
+class _ExpectedActual(BroadcastRejected):
+    """Reasons whose data is ``{expected, actual}`` (a nonce, a fee or an amount)."""
 
     @property
     def expected(self) -> int | None:
-        data = self.reason_data
-        if isinstance(data, dict) and isinstance(data.get("expected"), int):
-            return int(data["expected"])
-        return None
+        return _int(self._data("expected"))
+
+    @property
+    def actual(self) -> int | None:
+        return _int(self._data("actual"))
 
 
-class NotEnoughFunds(BroadcastRejected):
+class BadNonce(_ExpectedActual):
+    """``{expected, actual, principal, is_origin}``: the node wants nonce ``expected``."""
+
+    reason = "BadNonce"
+
+    @property
+    def detail(self) -> str:
+        return f"BadNonce: the node expects nonce {self.expected}, the transaction has {self.actual}"
+
+
+class TooMuchChaining(_ExpectedActual):
+    """``{message, expected: the highest nonce the mempool takes, actual, principal, is_origin}``."""
+
+    reason = "TooMuchChaining"
+
+    @property
+    def detail(self) -> str:
+        return f"TooMuchChaining: nonce {self.actual} is past the mempool's chaining limit (at most {self.expected})"
+
+
+class FeeTooLow(_ExpectedActual):
+    """``{expected, actual}`` in uSTX: the node's minimum fee for this transaction and the fee it had."""
+
+    reason = "FeeTooLow"
+
+    @property
+    def detail(self) -> str:
+        return f"FeeTooLow: the node wants at least {self.expected} uSTX, the fee was {self.actual}"
+
+
+class NotEnoughFunds(_ExpectedActual):
+    """``{expected, actual}`` as 0x hex u128: what the transaction needs and what the sender holds."""
+
     reason = "NotEnoughFunds"
+
+    @property
+    def detail(self) -> str:
+        return f"NotEnoughFunds: the sender needs {self.expected} uSTX and holds {self.actual}"
+
+
+class ContractAlreadyExists(BroadcastRejected):
+    reason = "ContractAlreadyExists"
+
+    @property
+    def detail(self) -> str:
+        return f"ContractAlreadyExists: {self._data('contract_identifier')}"
+
+
+class TransferRecipientCannotEqualSender(BroadcastRejected):
+    reason = "TransferRecipientCannotEqualSender"
 
 
 class SignatureValidation(BroadcastRejected):
@@ -110,15 +192,17 @@ class NoSuchPublicFunction(BroadcastRejected):
     reason = "NoSuchPublicFunction"
 
 
+class BadFunctionArgument(BroadcastRejected):
+    reason = "BadFunctionArgument"
+
+
 class Deserialization(BroadcastRejected):
     reason = "Deserialization"
 
 
-class FeeTooLow(BroadcastRejected):
-    reason = "FeeTooLow"
-
-
 class ConflictingNonceInMempool(BroadcastRejected):
+    """Another transaction of the sender holds this nonce in the mempool and this one does not pay more."""
+
     reason = "ConflictingNonceInMempool"
 
 
@@ -126,12 +210,16 @@ REJECTION_TYPES: dict[str, type[BroadcastRejected]] = {
     cls.reason: cls
     for cls in (
         BadNonce,
+        TooMuchChaining,
+        FeeTooLow,
         NotEnoughFunds,
+        ContractAlreadyExists,
+        TransferRecipientCannotEqualSender,
         SignatureValidation,
         NoSuchContract,
         NoSuchPublicFunction,
+        BadFunctionArgument,
         Deserialization,
-        FeeTooLow,
         ConflictingNonceInMempool,
     )
 }

@@ -70,6 +70,8 @@ async def make_history(devnet: DevnetFixture, client: StacksApiClient) -> None:
     nonces = NonceManager(client, provider.address)
     sent = []
     for i in range(30):
+        if i == 15:
+            await devnet.amine()  # a node takes at most 25 chained transactions of one sender (TooMuchChaining)
         tier = ("Conservative", "Balanced", "Aggressive")[i % 3]
         sent.append(
             await sign_and_broadcast_contract_call(

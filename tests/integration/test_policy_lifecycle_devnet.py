@@ -35,13 +35,20 @@ STRIKE = 9_500_000_000_000
 
 
 class Harness:
-    def __init__(self, services: Services, devnet: DevnetFixture) -> None:
+    """The service's lifecycle by hand on the devnet; `registry` / `vault` name another deployment of the contracts
+    (default: the devnet's own)."""
+
+    def __init__(
+        self, services: Services, devnet: DevnetFixture, registry: str | None = None, vault: str | None = None
+    ) -> None:
         self.services = services
         self.devnet = devnet
+        self.registry = registry or devnet.registry
+        self.vault = vault or devnet.vault
         assert services.chain is not None
         self.chain = services.chain
         self.listener = ChainListener(
-            services.store, services.chain, ListenerConfig(devnet.registry, devnet.vault, confirmations=0), Unfenced()
+            services.store, services.chain, ListenerConfig(self.registry, self.vault, confirmations=0), Unfenced()
         )
         self.created = 0
 
@@ -116,7 +123,7 @@ class Harness:
         """The vault's lock for this policy (the shared devnet's tier totals move with other tests' policies)."""
         value = to_python(
             await self.chain.call_read_only(
-                self.devnet.vault,
+                self.vault,
                 "get-policy-lock",
                 [uint_cv(policy.policy_id_onchain or 0)],
                 sender=self.devnet.accounts["deployer"].address,
@@ -127,7 +134,7 @@ class Harness:
     async def chain_tier(self, tier: str) -> dict[str, int]:
         value = to_python(
             await self.chain.call_read_only(
-                self.devnet.vault, "get-tier", [string_ascii_cv(tier)], sender=self.devnet.accounts["deployer"].address
+                self.vault, "get-tier", [string_ascii_cv(tier)], sender=self.devnet.accounts["deployer"].address
             )
         )
         assert isinstance(value, ResponseOk)

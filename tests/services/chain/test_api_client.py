@@ -27,6 +27,7 @@ from services.chain.errors import (
     ChainProtocolError,
     ChainUnavailable,
     ConflictingNonceInMempool,
+    ContractAlreadyExists,
     CursorNotFound,
     Deserialization,
     FeeTooLow,
@@ -36,6 +37,7 @@ from services.chain.errors import (
     NotFound,
     ReadOnlyCallError,
     SignatureValidation,
+    TooMuchChaining,
 )
 
 from . import hiro_payloads as p
@@ -122,8 +124,10 @@ async def test_broadcast_sends_raw_bytes_and_returns_the_txid(hiro: FakeHiro, cl
         ("Deserialization", None, Deserialization),
         ("FeeTooLow", {"expected": 180, "actual": 10}, FeeTooLow),
         ("ConflictingNonceInMempool", None, ConflictingNonceInMempool),
-        ("TooMuchChaining", {"max_nonce": 25, "actual_nonce": 26, "principal": p.OWNER, "is_origin": True},
-         BroadcastRejected),
+        ("TooMuchChaining", {"message": "Nonce would exceed chaining limit in mempool", "expected": 25,
+                             "actual": 26, "principal": p.OWNER, "is_origin": True}, TooMuchChaining),
+        ("ContractAlreadyExists", {"contract_identifier": p.REGISTRY}, ContractAlreadyExists),
+        ("TemporarilyBlacklisted", None, BroadcastRejected),
     ],
 )  # fmt: skip
 async def test_broadcast_rejections_are_typed(
@@ -137,8 +141,11 @@ async def test_broadcast_rejections_are_typed(
         await client.broadcast_transaction(b"\x00")
     assert type(info.value) is cls
     assert info.value.reason == reason and info.value.reason_data == reason_data
-    if cls is BadNonce:
-        assert info.value.expected == 9  # type: ignore[attr-defined]
+    # reason_data read where the node gives it: numbers, or NotEnoughFunds' 0x hex u128 strings
+    expected = {"BadNonce": (9, 7), "NotEnoughFunds": (4096, 16), "FeeTooLow": (180, 10), "TooMuchChaining": (25, 26)}
+    if reason in expected:
+        assert (info.value.expected, info.value.actual) == expected[reason]  # type: ignore[attr-defined]
+    assert info.value.detail.startswith(reason)
     assert len(hiro.seen) == 1  # a rejection is never retried
 
 
