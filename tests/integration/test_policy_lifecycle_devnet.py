@@ -183,7 +183,8 @@ async def test_full_lifecycle_settles_and_pays_exactly_the_settlement(harness: H
         mirror = await h.services.store.db.tiers.find_one({"_id": tier})
         chain = await h.chain_tier(tier)
         assert mirror is not None
-        assert (mirror["capital_ustx"], mirror["locked_ustx"]) == (chain["capital-ustx"], chain["locked-ustx"])
+        fields = ("capital_ustx", "locked_ustx", "pending_premiums_ustx")
+        assert tuple(mirror[f] for f in fields) == tuple(chain[f.replace("_", "-")] for f in fields), tier
     txs = await h.services.backend_txs.for_policy(policy.id)
     assert [(t.action.value, t.status) for t in txs] == [("settle", "success")]
     with pytest.raises(Conflict):  # a second activation finds it Settled
