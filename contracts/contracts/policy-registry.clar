@@ -108,7 +108,8 @@
 ;; ---------------------------------------------------------------------------------------------------------
 ;; public
 
-(define-public (create-policy-entry
+;; The terms' own checks (u102, u110), before anything about the quote.
+(define-private (check-terms
     (quote-id (buff 16))
     (protected-value-usd8 uint)
     (protected-amount-sats uint)
@@ -117,17 +118,8 @@
     (premium-ustx uint)
     (collateral-ustx uint)
     (risk-tier (string-ascii 12))
-    (quote-expiry-height uint)
-    (quote-signature (buff 65))
   )
-  (let (
-      (owner tx-sender)
-      (policy-id (var-get policy-counter))
-      (quote-hash (get-quote-hash quote-id owner protected-value-usd8 protected-amount-sats
-        expiration-height policy-type premium-ustx collateral-ustx risk-tier
-        quote-expiry-height
-      ))
-    )
+  (begin
     (asserts! (is-eq policy-type "PUT") ERR-INVALID-PARAMETERS)
     (asserts! (is-eq (len quote-id) u16) ERR-INVALID-PARAMETERS)
     (asserts! (> protected-value-usd8 u0) ERR-INVALID-PARAMETERS)
@@ -139,16 +131,25 @@
     ;; A premium above the most the policy can pay out buys nothing, and it would let one policy more than
     ;; double a small tier's share price.
     (asserts! (<= premium-ustx collateral-ustx) ERR-PREMIUM-EXCEEDS-COLLATERAL)
-    (asserts! (<= burn-block-height quote-expiry-height) ERR-QUOTE-EXPIRED)
-    (asserts! (is-none (map-get? used-quotes { quote-id: quote-id }))
-      ERR-QUOTE-ALREADY-USED
-    )
-    ;; A (buff 65) argument also admits shorter buffers; the quote format is exactly r || s || v.
-    (asserts! (is-eq (len quote-signature) u65) ERR-BAD-QUOTE-SIGNATURE)
-    (asserts! (secp256k1-verify quote-hash quote-signature (var-get quote-signer))
-      ERR-BAD-QUOTE-SIGNATURE
-    )
-    ;; Collateral must come out of capital that was free before this policy's own premium arrives.
+    (ok true)
+  )
+)
+
+;; Locks the collateral, takes the premium from the buyer (`tx-sender`) and records the policy: the effects of a
+;; creation whose terms and quote were checked.
+(define-private (open-policy
+    (owner principal)
+    (quote-id (buff 16))
+    (protected-value-usd8 uint)
+    (protected-amount-sats uint)
+    (expiration-height uint)
+    (policy-type (string-ascii 4))
+    (premium-ustx uint)
+    (collateral-ustx uint)
+    (risk-tier (string-ascii 12))
+  )
+  (let ((policy-id (var-get policy-counter)))
+    ;; Collateral must come out of free capital (pending premiums, this one included, never count).
     (try! (contract-call? .liquidity-pool-vault lock-collateral policy-id risk-tier
       collateral-ustx
     ))
@@ -189,6 +190,43 @@
       quote-id: quote-id,
     })
     (ok policy-id)
+  )
+)
+
+(define-public (create-policy-entry
+    (quote-id (buff 16))
+    (protected-value-usd8 uint)
+    (protected-amount-sats uint)
+    (expiration-height uint)
+    (policy-type (string-ascii 4))
+    (premium-ustx uint)
+    (collateral-ustx uint)
+    (risk-tier (string-ascii 12))
+    (quote-expiry-height uint)
+    (quote-signature (buff 65))
+  )
+  (let (
+      (owner tx-sender)
+      (quote-hash (get-quote-hash quote-id owner protected-value-usd8 protected-amount-sats
+        expiration-height policy-type premium-ustx collateral-ustx risk-tier
+        quote-expiry-height
+      ))
+    )
+    (try! (check-terms quote-id protected-value-usd8 protected-amount-sats expiration-height
+      policy-type premium-ustx collateral-ustx risk-tier
+    ))
+    (asserts! (<= burn-block-height quote-expiry-height) ERR-QUOTE-EXPIRED)
+    (asserts! (is-none (map-get? used-quotes { quote-id: quote-id }))
+      ERR-QUOTE-ALREADY-USED
+    )
+    ;; A (buff 65) argument also admits shorter buffers; the quote format is exactly r || s || v.
+    (asserts! (is-eq (len quote-signature) u65) ERR-BAD-QUOTE-SIGNATURE)
+    (asserts! (secp256k1-verify quote-hash quote-signature (var-get quote-signer))
+      ERR-BAD-QUOTE-SIGNATURE
+    )
+    (open-policy owner quote-id protected-value-usd8 protected-amount-sats expiration-height
+      policy-type premium-ustx collateral-ustx risk-tier
+    )
   )
 )
 

@@ -3,6 +3,7 @@
 //   node fuzz/rendezvous.mjs                      the bounded campaign of `npm test` (fixed seeds and runs)
 //   node fuzz/rendezvous.mjs --long [--runs N]    a long campaign: every target, N runs (default 5000), a fresh seed
 //   node fuzz/rendezvous.mjs --seed S --runs N    replay one campaign exactly (a failure prints its seed)
+//   --contract NAME                               only that target (liquidity-pool-vault or policy-registry)
 //
 // Adapter: rendezvous 0.12 reads the simnet deployment plan's contract publications nested under an
 // `emulated-contract-publish:` key, while clarinet-sdk 3.21 writes them flat (`transaction-type:
@@ -31,7 +32,10 @@ export function nestContractPublications(plan) {
 yaml.parse = (...args) => nestContractPublications(parsePlan(...args));
 
 // The bounded campaign: each target with a fixed seed and run count (README "Fuzzing" gives the timing).
-export const BOUNDED = [{ contract: "liquidity-pool-vault", type: "invariant", seed: 1842, runs: 500 }];
+export const BOUNDED = [
+  { contract: "liquidity-pool-vault", type: "invariant", seed: 1842, runs: 500 },
+  { contract: "policy-registry", type: "invariant", seed: 1842, runs: 250 },
+];
 
 const project = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -69,9 +73,10 @@ const { values } = parseArgs({
     seed: { type: "string" },
     runs: { type: "string" },
     verbose: { type: "boolean" },
+    contract: { type: "string" },
   },
 });
-const campaigns = BOUNDED.map((c) => ({
+const campaigns = BOUNDED.filter((c) => !values.contract || c.contract === values.contract).map((c) => ({
   ...c,
   seed: values.seed ? Number(values.seed) : values.long ? Math.floor(Math.random() * 2 ** 31) : c.seed,
   runs: values.runs ? Number(values.runs) : values.long ? 5000 : c.runs,

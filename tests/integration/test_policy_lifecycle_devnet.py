@@ -196,7 +196,11 @@ async def test_expiry_after_the_height_releases_the_collateral(harness: Harness)
     lifecycle = h.services.lifecycle
     assert lifecycle is not None
     policy = await h.create_active("wallet_2", days=1)
-    assert await h.policy_lock(policy) == {"tier": "Conservative", "amount-ustx": policy.collateral_ustx}
+    assert await h.policy_lock(policy) == {
+        "tier": "Conservative",
+        "amount-ustx": policy.collateral_ustx,
+        "premium-ustx": policy.premium_ustx,  # pending until the policy closes
+    }
     burn = await h.services.tip.burn_height() if h.services.tip else 0
     await h.mine(1, policy.expiration_height - burn)  # exactly at the expiration height: not expired yet
     assert h.services.tip is not None
