@@ -283,6 +283,7 @@ async def test_the_tier_mirror_matches_the_vault_after_every_kind_of_vault_event
         await assert_mirror_matches_vault(store, client, devnet)  # collateral locked, premium pending
         return int(to_python(outcome.result.value))
 
+    await devnet.amine(blocks=0, burn_blocks=1)  # everything before this test confirmed, whatever ran first
     await sync(listener)
     await assert_mirror_matches_vault(store, client, devnet)
     await confirmed(provider, devnet.vault, "deposit", [string_ascii_cv("Aggressive"), uint_cv(2 * COLLATERAL)])
