@@ -65,6 +65,7 @@ class History:
         self.owners = owners(50)
         self.capital = dict.fromkeys(TIERS, 0)
         self.locked = dict.fromkeys(TIERS, 0)
+        self.pending = dict.fromkeys(TIERS, 0)  # premiums of open policies: they vest into capital at close
         self.txs: list[tuple[str, list[tuple[str, str]]]] = []  # (txid, [(contract, hex)])
         self.pending_requests: list[dict[str, Any]] = []  # policies the service holds before their creation
         self.live: list[dict[str, Any]] = []
@@ -97,9 +98,9 @@ class History:
                 "tier": string_ascii_cv(tier),
                 "provider": principal_cv(PROVIDER),
                 "amount-ustx": uint_cv(amount),
-                "shares": uint_cv(amount),
+                "shares": uint_cv(amount * 1_000_000),
                 "tier-capital-ustx": uint_cv(self.capital[tier]),
-                "tier-total-shares": uint_cv(self.capital[tier]),
+                "tier-total-shares": uint_cv(self.capital[tier] * 1_000_000),
             }
         )
         return self._tx("deposit", [(VAULT, value)])
@@ -117,9 +118,10 @@ class History:
             "amount": self.rng.choice((1_000_000, 10_000_000, 50_000_000)),
             "expiration": 5_000 + self.rng.randrange(10_000),
         }
+        policy["premium"] = min(policy["premium"], policy["collateral"])  # the registry's bound (u110)
         self.next_id += 1
         self.locked[policy["tier"]] += policy["collateral"]
-        self.capital[policy["tier"]] += policy["premium"]
+        self.pending[policy["tier"]] += policy["premium"]
         if self.rng.random() < 0.5:
             self.pending_requests.append(policy)
         self.live.append(policy)
@@ -146,6 +148,7 @@ class History:
                         "payer": principal_cv(policy["owner"]),
                         "amount-ustx": uint_cv(policy["premium"]),
                         "tier-capital-ustx": uint_cv(self.capital[tier]),
+                        "tier-pending-premiums-ustx": uint_cv(self.pending[tier]),
                     }
                 ),
             ),
@@ -175,8 +178,10 @@ class History:
         policy = self.live.pop(self.rng.randrange(len(self.live)))
         tier = policy["tier"]
         payout = policy["collateral"] // self.rng.randrange(2, 10) if settle else 0
-        self.locked[tier] -= policy["collateral"]
         self.capital[tier] -= payout
+        locked_before = self.locked[tier]
+        self.locked[tier] -= policy["collateral"]
+        self.pending[tier] -= policy["premium"]
         prints = []
         if settle:
             prints.append(
@@ -189,10 +194,13 @@ class History:
                             "tier": string_ascii_cv(tier),
                             "recipient": principal_cv(policy["owner"]),
                             "amount-ustx": uint_cv(payout),
+                            "tier-capital-ustx": uint_cv(self.capital[tier]),
+                            "tier-locked-ustx": uint_cv(locked_before - payout),
                         }
                     ),
                 )
             )
+        self.capital[tier] += policy["premium"]
         prints.append(
             (
                 VAULT,
@@ -203,6 +211,9 @@ class History:
                         "tier": string_ascii_cv(tier),
                         "amount-ustx": uint_cv(policy["collateral"] - payout),
                         "tier-locked-ustx": uint_cv(self.locked[tier]),
+                        "premium-vested-ustx": uint_cv(policy["premium"]),
+                        "tier-capital-ustx": uint_cv(self.capital[tier]),
+                        "tier-pending-premiums-ustx": uint_cv(self.pending[tier]),
                     }
                 ),
             )

@@ -272,10 +272,13 @@ describe("transactions", () => {
     const owner = accounts.wallet_2;
     const nonce = await nonceOf(owner.address);
     const before = BigInt((await getJson(`/v2/accounts/${owner.address}`)).body.balance);
-    // the share arithmetic of a u128-max deposit overflows before any transfer
-    const tx = await contractCall(owner, vault, "deposit", [Cl.stringAscii("Balanced"), Cl.uint((1n << 128n) - 1n)], {
-      fee: 700,
-    });
+    // The project's contracts have no reachable runtime error left (a u128-max deposit used to overflow the share
+    // math; it is refused with u202 now), so a boot contract provides one: pox-3's stack-stx, dead since epoch 3,
+    // fails at runtime.
+    const poxAddress = Cl.tuple({ version: Cl.bufferFromHex("00"), hashbytes: Cl.bufferFromHex("00".repeat(20)) });
+    const pox3 = "ST000000000000000000002AMW42H.pox-3";
+    const args = [Cl.uint(1_000_000), poxAddress, Cl.uint((1n << 128n) - 1n), Cl.uint(1)];
+    const tx = await contractCall(owner, pox3, "stack-stx", args, { fee: 700 });
     assert.equal((await broadcast(tx)).status, 200);
     await mine();
     const done = (await getJson(`/extended/v1/tx/${tx.txid()}`)).body;

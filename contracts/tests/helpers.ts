@@ -90,6 +90,8 @@ export function freshQuoteId(): string {
 }
 
 export const DEFAULT_TIER = "Balanced";
+// A tier without shares mints this many shares per uSTX (the vault's SHARES-PER-USTX).
+export const SHARES_PER_USTX = 1_000_000n;
 export const PROVIDER_DEPOSIT = 1_000_000_000_000n; // 1,000,000 STX
 
 export function defaultTerms(overrides: Partial<QuoteTerms> = {}): QuoteTerms {
@@ -162,7 +164,7 @@ export function deposit(tier: string, amount: bigint, sender = provider) {
 }
 
 export function fundVault(tier = DEFAULT_TIER, amount = PROVIDER_DEPOSIT) {
-  expect(deposit(tier, amount).result).toBeOk(Cl.uint(amount));
+  expect(deposit(tier, amount).result).toBeOk(Cl.uint(amount * SHARES_PER_USTX));
 }
 
 export function stx(principal: string): bigint {
@@ -173,7 +175,9 @@ export type TierTotals = {
   capital: bigint;
   locked: bigint;
   free: bigint;
+  pending: bigint;
   totalShares: bigint;
+  shareEpoch: bigint;
   premiums: bigint;
   settlements: bigint;
 };
@@ -186,7 +190,9 @@ export function tierTotals(tier: string, vault = VAULT): TierTotals {
     capital: BigInt(v["capital-ustx"].value),
     locked: BigInt(v["locked-ustx"].value),
     free: BigInt(v["free-ustx"].value),
+    pending: BigInt(v["pending-premiums-ustx"].value),
     totalShares: BigInt(v["total-shares"].value),
+    shareEpoch: BigInt(v["share-epoch"].value),
     premiums: BigInt(v["premiums-ustx"].value),
     settlements: BigInt(v["settlements-ustx"].value),
   };

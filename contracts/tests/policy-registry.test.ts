@@ -2,8 +2,10 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { Cl, type ClarityValue } from "@stacks/transactions";
 import {
   IMPOSTOR_PRIVATE_KEY,
+  PROVIDER_DEPOSIT,
   QUOTE_SIGNER_PRIVATE_KEY,
   REGISTRY,
+  SHARES_PER_USTX,
   type QuoteTerms,
   backend,
   buyer,
@@ -12,6 +14,7 @@ import {
   createPolicy,
   defaultTerms,
   deployer,
+  deposit,
   fundVault,
   mineBurnBlocksTo,
   otherBuyer,
@@ -25,6 +28,7 @@ import {
   stxTransfers,
   tierTotals,
   updateStatus,
+  VAULT,
   vaultPrincipal,
 } from "./helpers";
 
@@ -93,6 +97,20 @@ function storedPolicy(
   });
 }
 
+// collateral-released of policy 1: what it releases, the tier's locked total after, its premium vesting.
+function releasedEvent(t: QuoteTerms, released: bigint, tierLocked: bigint, tierCapital: bigint, tierPending = 0n) {
+  return Cl.tuple({
+    event: Cl.stringAscii("collateral-released"),
+    "policy-id": Cl.uint(1),
+    tier: Cl.stringAscii(t.riskTier),
+    "amount-ustx": Cl.uint(released),
+    "tier-locked-ustx": Cl.uint(tierLocked),
+    "premium-vested-ustx": Cl.uint(t.premiumUstx),
+    "tier-capital-ustx": Cl.uint(tierCapital),
+    "tier-pending-premiums-ustx": Cl.uint(tierPending),
+  });
+}
+
 function getPolicy(id: bigint): ClarityValue {
   return simnet.callReadOnlyFn(REGISTRY, "get-policy", [Cl.uint(id)], deployer).result;
 }
@@ -154,17 +172,19 @@ describe("create-policy-entry", () => {
         tier: Cl.stringAscii(t.riskTier),
         payer: Cl.principal(buyer),
         "amount-ustx": Cl.uint(t.premiumUstx),
-        "tier-capital-ustx": Cl.uint(tierBefore.capital + t.premiumUstx),
+        "tier-capital-ustx": Cl.uint(tierBefore.capital),
+        "tier-pending-premiums-ustx": Cl.uint(t.premiumUstx),
       }),
       policyCreatedEvent(1n, t),
     ]);
     expect(stx(buyer)).toBe(buyerBefore - t.premiumUstx);
     expect(stx(vaultPrincipal)).toBe(vaultBefore + t.premiumUstx);
+    // The premium waits, pending, until the policy closes: it is not capital (not free, not withdrawable) yet.
     expect(tierTotals(t.riskTier)).toStrictEqual({
       ...tierBefore,
-      capital: tierBefore.capital + t.premiumUstx,
       locked: t.collateralUstx,
-      free: tierBefore.capital + t.premiumUstx - t.collateralUstx,
+      free: tierBefore.capital - t.collateralUstx,
+      pending: t.premiumUstx,
       premiums: t.premiumUstx,
     });
     expect(getPolicy(1n)).toBeSome(storedPolicy(t, height));
@@ -281,14 +301,16 @@ describe("create-policy-entry", () => {
     fundVault("Conservative", t.collateralUstx - 1n);
     expectCreationRefused(t, 203);
     // The policy's own premium does not count towards its collateral.
-    expectCreationRefused({ ...t, premiumUstx: 10n * t.collateralUstx }, 203);
-    fundVault("Conservative", 1n);
+    expectCreationRefused({ ...t, premiumUstx: t.collateralUstx }, 203);
+    expect(deposit("Conservative", 1n).result).toBeOk(Cl.uint(SHARES_PER_USTX));
     expect(createPolicy(t).result).toBeOk(Cl.uint(1));
-    expect(tierTotals("Conservative").free).toBe(t.premiumUstx);
+    expect(tierTotals("Conservative")).toMatchObject({ free: 0n, pending: t.premiumUstx });
   });
 
   it("aborts with the vault's u206 and changes nothing when the buyer cannot pay the premium", () => {
-    const t = defaultTerms({ premiumUstx: stx(buyer) + 1n });
+    // A premium is at most its collateral (u110), so the buyer first spends nearly everything.
+    expect(simnet.transferSTX(stx(buyer) - 1_000n, stranger, buyer).result).toBeOk(Cl.bool(true));
+    const t = defaultTerms({ premiumUstx: 1_001n });
     expectCreationRefused(t, 206);
     expect(tierTotals(t.riskTier).locked).toBe(0n);
   });
@@ -322,23 +344,21 @@ describe("update-policy-status", () => {
         tier: Cl.stringAscii(t.riskTier),
         recipient: Cl.principal(buyer),
         "amount-ustx": Cl.uint(settlement),
+        "tier-capital-ustx": Cl.uint(tierBefore.capital - settlement),
+        "tier-locked-ustx": Cl.uint(t.collateralUstx - settlement),
       }),
-      Cl.tuple({
-        event: Cl.stringAscii("collateral-released"),
-        "policy-id": Cl.uint(1),
-        tier: Cl.stringAscii(t.riskTier),
-        "amount-ustx": Cl.uint(t.collateralUstx - settlement),
-        "tier-locked-ustx": Cl.uint(0),
-      }),
+      releasedEvent(t, t.collateralUstx - settlement, 0n, tierBefore.capital - settlement + t.premiumUstx),
       statusUpdatedEvent(1n, 1n, settlement, SETTLEMENT_PRICE, height),
     ]);
     expect(stx(buyer)).toBe(ownerBefore + settlement);
     expect(stx(vaultPrincipal)).toBe(vaultBefore - settlement);
+    // The loss leaves capital; the premium vests into it.
     expect(tierTotals(t.riskTier)).toStrictEqual({
       ...tierBefore,
-      capital: tierBefore.capital - settlement,
+      capital: tierBefore.capital - settlement + t.premiumUstx,
       locked: 0n,
-      free: tierBefore.capital - settlement,
+      free: tierBefore.capital - settlement + t.premiumUstx,
+      pending: 0n,
       settlements: settlement,
     });
     expect(getPolicy(1n)).toBeSome(storedPolicy(t, height, 1n, settlement, SETTLEMENT_PRICE, height));
@@ -350,13 +370,7 @@ describe("update-policy-status", () => {
     const r = updateStatus(1n, 1n, t.collateralUstx, SETTLEMENT_PRICE);
     expect(r.result).toBeOk(Cl.bool(true));
     expect(printed(r.events)[1]).toStrictEqual(
-      Cl.tuple({
-        event: Cl.stringAscii("collateral-released"),
-        "policy-id": Cl.uint(1),
-        tier: Cl.stringAscii(t.riskTier),
-        "amount-ustx": Cl.uint(0),
-        "tier-locked-ustx": Cl.uint(0),
-      }),
+      releasedEvent(t, 0n, 0n, PROVIDER_DEPOSIT - t.collateralUstx + t.premiumUstx),
     );
     expect(stx(buyer)).toBe(ownerBefore + t.collateralUstx);
   });
@@ -418,21 +432,17 @@ describe("update-policy-status", () => {
     expect(r.result).toBeOk(Cl.bool(true));
     expect(stxTransfers(r.events)).toStrictEqual([]);
     expect(printed(r.events)).toStrictEqual([
-      Cl.tuple({
-        event: Cl.stringAscii("collateral-released"),
-        "policy-id": Cl.uint(1),
-        tier: Cl.stringAscii(t.riskTier),
-        "amount-ustx": Cl.uint(t.collateralUstx),
-        "tier-locked-ustx": Cl.uint(0),
-      }),
+      releasedEvent(t, t.collateralUstx, 0n, tierBefore.capital + t.premiumUstx),
       statusUpdatedEvent(1n, 2n, 0n, 0n, expiredAt),
     ]);
     expect(stx(buyer)).toBe(ownerBefore);
     expect(stx(vaultPrincipal)).toBe(vaultBefore);
     expect(tierTotals(t.riskTier)).toStrictEqual({
       ...tierBefore,
+      capital: tierBefore.capital + t.premiumUstx,
       locked: 0n,
-      free: tierBefore.capital,
+      free: tierBefore.capital + t.premiumUstx,
+      pending: 0n,
     });
     expect(getPolicy(1n)).toBeSome(storedPolicy(t, height, 2n, 0n, 0n, expiredAt));
   });
@@ -551,6 +561,188 @@ describe("admin setters", () => {
       const r = simnet.callPublicFn(REGISTRY, "set-quote-signer", [Cl.bufferFromHex(bad)], deployer);
       expect(r.result).toBeErr(Cl.uint(102));
     }
+  });
+});
+
+describe("premium bound", () => {
+  it("refuses a premium above the collateral (u110) before anything else is looked at, accepts it equal", () => {
+    const t = defaultTerms({ collateralUstx: 1_000n, premiumUstx: 1_001n });
+    expectCreationRefused(t, 110);
+    // checked with the terms, before the quote: an unsigned quote gets the same answer
+    expectCreationRefused(t, 110, "00".repeat(65));
+    const equal = defaultTerms({ collateralUstx: 1_000n, premiumUstx: 1_000n });
+    expect(createPolicy(equal).result).toBeOk(Cl.uint(1));
+  });
+});
+
+// Finding: the registry authorized on tx-sender, so any contract the admin or the backend called could act as
+// them (an "airdrop" that set the attacker's quote signer and backend). Authorization is on contract-caller now.
+describe("authorization cannot be borrowed", () => {
+  const airdrop = `${stranger}.airdrop`;
+  const attackerKey = compressedPublicKey(IMPOSTOR_PRIVATE_KEY);
+
+  beforeEach(() => {
+    const code = `
+      (define-public (claim)
+        (begin
+          (try! (contract-call? '${registryPrincipal} set-quote-signer 0x${attackerKey}))
+          (try! (contract-call? '${registryPrincipal} set-backend-principal '${stranger}))
+          (contract-call? '${registryPrincipal} propose-admin '${stranger})))
+      (define-public (claim-sweep)
+        (contract-call? '${registryPrincipal} recover-vault-surplus '${stranger}))
+      (define-public (claim-status (id uint))
+        (contract-call? '${registryPrincipal} update-policy-status id u1 u1000 u1))
+      (define-public (claim-withdraw (amount uint))
+        (contract-call? '${vaultPrincipal} withdraw "Balanced" amount))
+      (define-public (claim-accept)
+        (contract-call? '${registryPrincipal} accept-admin))`;
+    expect(simnet.deployContract("airdrop", code, { clarityVersion: 4 }, stranger).result).toBeBool(true);
+  });
+
+  it("a contract called by the admin cannot set the quote signer, the backend or propose an admin (u100)", () => {
+    const before = ["get-quote-signer", "get-backend-principal", "get-contract-admin", "get-proposed-admin"].map(
+      (fn) => simnet.callReadOnlyFn(REGISTRY, fn, [], deployer).result,
+    );
+    const r = simnet.callPublicFn(airdrop, "claim", [], deployer);
+    expect(r.result).toBeErr(Cl.uint(100));
+    expect(r.events).toEqual([]);
+    expect(simnet.callPublicFn(airdrop, "claim-sweep", [], deployer).result).toBeErr(Cl.uint(100));
+    const after = ["get-quote-signer", "get-backend-principal", "get-contract-admin", "get-proposed-admin"].map(
+      (fn) => simnet.callReadOnlyFn(REGISTRY, fn, [], deployer).result,
+    );
+    expect(after).toStrictEqual(before);
+    // so the attacker's own quote for the whole tier at 1 uSTX does not verify
+    const t = defaultTerms({ owner: stranger, premiumUstx: 1n, collateralUstx: PROVIDER_DEPOSIT });
+    expectCreationRefused(t, 108, signQuote(t, IMPOSTOR_PRIVATE_KEY));
+  });
+
+  it("a contract called by the backend cannot change a policy's status (u100)", () => {
+    expect(createPolicy(defaultTerms()).result).toBeOk(Cl.uint(1));
+    const ownerBefore = stx(buyer);
+    expect(simnet.callPublicFn(airdrop, "claim-status", [Cl.uint(1)], backend).result).toBeErr(Cl.uint(100));
+    expect(stx(buyer)).toBe(ownerBefore);
+    expect(tierTotals("Balanced").locked).toBe(defaultTerms().collateralUstx);
+  });
+
+  it("a contract called by a provider cannot withdraw the provider's shares", () => {
+    const shares = tierTotals("Balanced").totalShares;
+    const r = simnet.callPublicFn(airdrop, "claim-withdraw", [Cl.uint(1_000_000n)], provider);
+    expect(r.result).toBeErr(Cl.uint(204)); // the contract itself holds no shares
+    expect(tierTotals("Balanced").totalShares).toBe(shares);
+  });
+
+  it("a contract the proposed admin calls cannot accept for it (u100)", () => {
+    expect(simnet.callPublicFn(REGISTRY, "propose-admin", [Cl.principal(otherBuyer)], deployer).result).toBeOk(
+      Cl.bool(true),
+    );
+    expect(simnet.callPublicFn(airdrop, "claim-accept", [], otherBuyer).result).toBeErr(Cl.uint(100));
+    expect(simnet.callReadOnlyFn(REGISTRY, "get-contract-admin", [], deployer).result).toStrictEqual(
+      Cl.principal(deployer),
+    );
+  });
+});
+
+describe("admin transfer", () => {
+  const propose = (who: string, sender: string) =>
+    simnet.callPublicFn(REGISTRY, "propose-admin", [Cl.principal(who)], sender);
+  const accept = (sender: string) => simnet.callPublicFn(REGISTRY, "accept-admin", [], sender);
+  const admin = () => simnet.callReadOnlyFn(REGISTRY, "get-contract-admin", [], deployer).result;
+
+  it("takes two steps: the admin proposes, the proposed principal accepts; then only the new admin rules", () => {
+    expect(accept(otherBuyer).result).toBeErr(Cl.uint(100)); // nothing proposed
+    expect(propose(otherBuyer, stranger).result).toBeErr(Cl.uint(100));
+    const p = propose(otherBuyer, deployer);
+    expect(p.result).toBeOk(Cl.bool(true));
+    expect(printed(p.events)).toStrictEqual([
+      Cl.tuple({
+        event: Cl.stringAscii("admin-proposed"),
+        admin: Cl.principal(deployer),
+        proposed: Cl.principal(otherBuyer),
+      }),
+    ]);
+    expect(simnet.callReadOnlyFn(REGISTRY, "get-proposed-admin", [], deployer).result).toBeSome(
+      Cl.principal(otherBuyer),
+    );
+    expect(admin()).toStrictEqual(Cl.principal(deployer)); // nothing changes before the acceptance
+    expect(accept(stranger).result).toBeErr(Cl.uint(100));
+    const a = accept(otherBuyer);
+    expect(a.result).toBeOk(Cl.bool(true));
+    expect(printed(a.events)).toStrictEqual([
+      Cl.tuple({
+        event: Cl.stringAscii("admin-transferred"),
+        previous: Cl.principal(deployer),
+        admin: Cl.principal(otherBuyer),
+      }),
+    ]);
+    expect(admin()).toStrictEqual(Cl.principal(otherBuyer));
+    expect(simnet.callReadOnlyFn(REGISTRY, "get-proposed-admin", [], deployer).result).toBeNone();
+    expect(accept(otherBuyer).result).toBeErr(Cl.uint(100)); // the proposal is used up
+    const setBackend = (sender: string) =>
+      simnet.callPublicFn(REGISTRY, "set-backend-principal", [Cl.principal(stranger)], sender).result;
+    expect(setBackend(deployer)).toBeErr(Cl.uint(100));
+    expect(setBackend(otherBuyer)).toBeOk(Cl.bool(true));
+  });
+
+  it("a later proposal replaces an earlier one", () => {
+    expect(propose(otherBuyer, deployer).result).toBeOk(Cl.bool(true));
+    expect(propose(stranger, deployer).result).toBeOk(Cl.bool(true));
+    expect(accept(otherBuyer).result).toBeErr(Cl.uint(100));
+    expect(accept(stranger).result).toBeOk(Cl.bool(true));
+  });
+});
+
+// Finding: set-backend-principal accepted any principal; the registry itself as backend froze every policy.
+describe("set-backend-principal validation", () => {
+  it("refuses the registry, the vault, any contract and another network's address (u102)", () => {
+    const mainnetAddress = "SP2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKNRV9EJ7";
+    for (const bad of [registryPrincipal, vaultPrincipal, `${stranger}.airdrop`, mainnetAddress]) {
+      const r = simnet.callPublicFn(REGISTRY, "set-backend-principal", [Cl.principal(bad)], deployer);
+      expect(r.result).toBeErr(Cl.uint(102));
+      expect(r.events).toEqual([]);
+    }
+    expect(simnet.callReadOnlyFn(REGISTRY, "get-backend-principal", [], deployer).result).toStrictEqual(
+      Cl.principal(backend),
+    );
+    // so a live policy can always be closed by the backend
+    const t = defaultTerms();
+    expect(createPolicy(t).result).toBeOk(Cl.uint(1));
+    mineBurnBlocksTo(t.expirationHeight + 1n);
+    expect(updateStatus(1n, 2n, 0n, 0n).result).toBeOk(Cl.bool(true));
+    expect(tierTotals(t.riskTier).locked).toBe(0n);
+  });
+});
+
+// Finding: STX sent to the vault by a plain transfer were counted nowhere and stranded.
+describe("STX sent to the vault directly", () => {
+  const surplus = () => simnet.callReadOnlyFn(VAULT, "get-surplus", [], stranger).result;
+  const recover = (recipient: string, sender = deployer) =>
+    simnet.callPublicFn(REGISTRY, "recover-vault-surplus", [Cl.principal(recipient)], sender);
+
+  it("are counted as surplus, belong to no tier, and only the admin can send them on, exactly them", () => {
+    expect(surplus()).toStrictEqual(Cl.uint(0));
+    expect(recover(stranger).result).toBeErr(Cl.uint(212));
+    const tiersBefore = ["Conservative", "Balanced", "Aggressive"].map((tier) => tierTotals(tier));
+    expect(simnet.transferSTX(7_777n, vaultPrincipal, stranger).result).toBeOk(Cl.bool(true));
+    expect(surplus()).toStrictEqual(Cl.uint(7_777));
+    expect(["Conservative", "Balanced", "Aggressive"].map((tier) => tierTotals(tier))).toStrictEqual(tiersBefore);
+    expect(recover(stranger, stranger).result).toBeErr(Cl.uint(100));
+    expect(simnet.callPublicFn(VAULT, "sweep-surplus", [Cl.principal(stranger)], deployer).result).toBeErr(
+      Cl.uint(200),
+    );
+    const before = stx(stranger);
+    const r = recover(stranger);
+    expect(r.result).toBeOk(Cl.uint(7_777));
+    expect(stxTransfers(r.events)).toStrictEqual([{ sender: vaultPrincipal, recipient: stranger, amount: 7_777n }]);
+    expect(printed(r.events)).toStrictEqual([
+      Cl.tuple({
+        event: Cl.stringAscii("surplus-swept"),
+        recipient: Cl.principal(stranger),
+        "amount-ustx": Cl.uint(7_777),
+      }),
+    ]);
+    expect(stx(stranger)).toBe(before + 7_777n);
+    expect(surplus()).toStrictEqual(Cl.uint(0));
+    expect(stx(vaultPrincipal)).toBe(PROVIDER_DEPOSIT);
   });
 });
 

@@ -55,6 +55,7 @@ ERROR_NAMES: dict[int, str] = {
     107: "quote-already-used",
     108: "bad-quote-signature",
     109: "settlement-exceeds-collateral",
+    110: "premium-exceeds-collateral",
     200: "vault-not-authorized",
     201: "invalid-tier",
     202: "invalid-amount",
@@ -65,6 +66,9 @@ ERROR_NAMES: dict[int, str] = {
     207: "lock-exists",
     208: "lock-not-found",
     209: "deposit-too-small",
+    210: "premium-exceeds-collateral",
+    211: "shares-back-open-policies",
+    212: "no-surplus",
 }
 
 TxState = Literal["pending", "success", "failed", "not-found"]

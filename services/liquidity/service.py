@@ -1,6 +1,8 @@
 """Tier availability and collateral reservations (DESIGN §7: capital − locked − reserved ≥ collateral).
 
-`tiers` mirrors the vault (the chain listener writes it from vault events); `reservations` holds the collateral
+`tiers` mirrors the vault (the chain listener writes it from vault events). Its capital is the providers' capital
+without the premiums still pending (they vest when their policy closes and never back collateral before), so
+capital − locked is exactly the vault's free capital (docs/provider-economics.md). `reservations` holds the collateral
 promised to signed quotes that have not reached the chain yet. A reservation is *held* from the moment its
 quote is signed, *converted* when the policy's creation confirms (the vault's lock now covers it), *released* when
 the creation fails or the quote lapses. Held reservations whose quote expiry height has passed no longer count,
@@ -189,6 +191,7 @@ class LiquidityService:
                         "$set": {
                             "capital_ustx": int(totals["capital-ustx"]),
                             "locked_ustx": int(totals["locked-ustx"]),
+                            "pending_premiums_ustx": int(totals["pending-premiums-ustx"]),
                             "updated_at": now_utc(),
                             "synced_from": "get-tier",
                         }

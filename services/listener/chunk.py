@@ -17,7 +17,13 @@ from services.listener.store import Document, ListenerStore, now_utc, position_d
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyBatch
 
-EMPTY_TIER: Document = {"capital_ustx": 0, "locked_ustx": 0, "premiums_ustx": 0, "settlements_ustx": 0}
+EMPTY_TIER: Document = {
+    "capital_ustx": 0,
+    "locked_ustx": 0,
+    "pending_premiums_ustx": 0,
+    "premiums_ustx": 0,
+    "settlements_ustx": 0,
+}
 
 
 def tier_snapshot(doc: Document) -> Document:

@@ -49,6 +49,8 @@ EVENT_FIELDS: dict[str, tuple[Source, dict[str, str]]] = {
     ),
     "backend-principal-set": ("registry", {"previous": "str", "backend-principal": "str"}),
     "quote-signer-set": ("registry", {"previous": "hex", "quote-signer": "hex"}),
+    "admin-proposed": ("registry", {"admin": "str", "proposed": "str"}),
+    "admin-transferred": ("registry", {"previous": "str", "admin": "str"}),
     "funds-deposited": (
         "vault",
         {
@@ -77,16 +79,39 @@ EVENT_FIELDS: dict[str, tuple[Source, dict[str, str]]] = {
     ),
     "premium-received": (
         "vault",
-        {"policy-id": "int", "tier": "str", "payer": "str", "amount-ustx": "int", "tier-capital-ustx": "int"},
+        {
+            "policy-id": "int",
+            "tier": "str",
+            "payer": "str",
+            "amount-ustx": "int",
+            "tier-capital-ustx": "int",
+            "tier-pending-premiums-ustx": "int",
+        },
     ),
     "settlement-paid": (
         "vault",
-        {"policy-id": "int", "tier": "str", "recipient": "str", "amount-ustx": "int"},
+        {
+            "policy-id": "int",
+            "tier": "str",
+            "recipient": "str",
+            "amount-ustx": "int",
+            "tier-capital-ustx": "int",
+            "tier-locked-ustx": "int",
+        },
     ),
     "collateral-released": (
         "vault",
-        {"policy-id": "int", "tier": "str", "amount-ustx": "int", "tier-locked-ustx": "int"},
+        {
+            "policy-id": "int",
+            "tier": "str",
+            "amount-ustx": "int",
+            "tier-locked-ustx": "int",
+            "premium-vested-ustx": "int",
+            "tier-capital-ustx": "int",
+            "tier-pending-premiums-ustx": "int",
+        },
     ),
+    "surplus-swept": ("vault", {"recipient": "str", "amount-ustx": "int"}),
 }
 
 TIERS = ("Conservative", "Balanced", "Aggressive")

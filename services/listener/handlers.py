@@ -188,21 +188,28 @@ def update_policy_from_status_event(state: ChunkState, event: Document) -> Handl
 
 
 def next_tier_state(state: Document, name: str, payload: Document) -> Document:
-    """The tier totals after one vault event. Events carry the tier's totals after them where the vault prints
-    them (tier-capital-ustx, tier-locked-ustx); the running premium and settlement totals are summed."""
+    """The tier totals after one vault event (contracts/README.md "Events"). Every vault event carries the tier
+    totals it changed, as they are after it, so the mirror takes them as printed; only the running premium and
+    settlement totals are summed. Capital excludes pending premiums: a premium vests into capital when its policy
+    closes (`collateral-released`)."""
     new = tier_snapshot(state)
     amount = int(payload.get("amount-ustx", 0))
     if name in ("funds-deposited", "funds-withdrawn"):
         new["capital_ustx"] = int(payload["tier-capital-ustx"])
-    elif name in ("collateral-locked", "collateral-released"):
+    elif name == "collateral-locked":
         new["locked_ustx"] = int(payload["tier-locked-ustx"])
     elif name == "premium-received":
         new["capital_ustx"] = int(payload["tier-capital-ustx"])
+        new["pending_premiums_ustx"] = int(payload["tier-pending-premiums-ustx"])
         new["premiums_ustx"] += amount
     elif name == "settlement-paid":
-        new["capital_ustx"] -= amount
-        new["locked_ustx"] -= amount
+        new["capital_ustx"] = int(payload["tier-capital-ustx"])
+        new["locked_ustx"] = int(payload["tier-locked-ustx"])
         new["settlements_ustx"] += amount
+    elif name == "collateral-released":
+        new["capital_ustx"] = int(payload["tier-capital-ustx"])
+        new["locked_ustx"] = int(payload["tier-locked-ustx"])
+        new["pending_premiums_ustx"] = int(payload["tier-pending-premiums-ustx"])
     return new
 
 
@@ -234,7 +241,10 @@ async def apply_vault_event(state: ChunkState, event: Document) -> HandlerResult
 
 # --- dispatch -------------------------------------------------------------------------------------------
 
-NO_STATE_EVENTS = frozenset({"backend-principal-set", "quote-signer-set"})
+# Registry configuration, and the vault's surplus (STX outside every tier): nothing the service mirrors.
+NO_STATE_EVENTS = frozenset(
+    {"backend-principal-set", "quote-signer-set", "admin-proposed", "admin-transferred", "surplus-swept"}
+)
 VAULT_EVENTS = frozenset(
     {
         "funds-deposited",

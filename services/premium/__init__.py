@@ -9,13 +9,14 @@ from services.premium.calculator import (
     required_collateral_ustx,
     resolve_tier,
 )
-from services.premium.errors import PremiumInputError, TierMismatch
+from services.premium.errors import PremiumExceedsCollateral, PremiumInputError, TierMismatch
 from services.premium.parameters import PremiumParameters
 from services.premium.settlement import settlement_ustx
 from services.premium.tiers import RiskTier, TierTerms
 from services.premium.units import usd8_to_ustx_down, usd8_to_ustx_up
 
 __all__ = [
+    "PremiumExceedsCollateral",
     "PremiumInputError",
     "PremiumInputs",
     "PremiumParameters",

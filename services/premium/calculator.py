@@ -9,6 +9,9 @@ Rounding (DESIGN §4): what the buyer pays and what the pool locks round up, in 
 - premium_ustx = ⌈premium_usd8 × 1e6 / stx_usd8⌉ from the rounded USD premium, so anyone can re-derive the
   STX amount from the two stored integers.
 - collateral_ustx = ⌈strike × amount × ratio_ppm / (1e8 × stx_usd8)⌉ in one exact integer division.
+- premium_ustx ≤ collateral_ustx, or `PremiumExceedsCollateral`: the registry refuses a premium above the
+  collateral (u110), so no quote may carry one. With the default parameters this only happens above ~100%
+  annualized volatility (see tests/services/premium/test_premium_bound.py).
 
 Tier rule: the tier is a function of strike/spot (≥ 95% Conservative, ≥ 85% Balanced, else Aggressive;
 thresholds inclusive, compared exactly in integers). A tier named by the buyer is honoured only when it is
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from services.premium.black_scholes import black_scholes_put
-from services.premium.errors import PremiumInputError, TierMismatch
+from services.premium.errors import PremiumExceedsCollateral, PremiumInputError, TierMismatch
 from services.premium.normal import working_context
 from services.premium.parameters import PPM, PremiumParameters
 from services.premium.tiers import RiskTier
@@ -147,10 +150,15 @@ def calculate_premium(inputs: PremiumInputs, parameters: PremiumParameters) -> P
     )
     premium_usd8 = max(1, ceil_decimal(loaded))
     premium_per_btc_usd8 = ceil_div(premium_usd8 * SATS_PER_BTC, inputs.amount_sats)
+    premium_ustx = usd8_to_ustx_up(premium_usd8, stx)
+    collateral_ustx = required_collateral_ustx(inputs.strike_usd8, inputs.amount_sats, stx, tier, parameters)
+    if premium_ustx > collateral_ustx:
+        # The registry's bound (u110): never quote what the chain would refuse.
+        raise PremiumExceedsCollateral(premium_ustx, collateral_ustx)
     return PremiumQuote(
         premium_usd8=premium_usd8,
-        premium_ustx=usd8_to_ustx_up(premium_usd8, stx),
-        collateral_ustx=required_collateral_ustx(inputs.strike_usd8, inputs.amount_sats, stx, tier, parameters),
+        premium_ustx=premium_ustx,
+        collateral_ustx=collateral_ustx,
         tier=tier,
         break_even_usd8=max(0, inputs.strike_usd8 - premium_per_btc_usd8),
         years=years,

@@ -24,3 +24,18 @@ class TierMismatch(PremiumInputError):
         )
         self.requested = requested
         self.matched = matched
+
+
+class PremiumExceedsCollateral(PremiumInputError):
+    """The loaded premium would exceed the collateral: the registry refuses such a policy (u110), since a policy
+    that costs more than it can ever pay out protects nothing. With the default parameters it happens only when
+    annualized volatility is above about 100% (long, in-the-money policies first)."""
+
+    def __init__(self, premium_ustx: int, collateral_ustx: int) -> None:
+        super().__init__(
+            "duration_days",
+            f"the premium ({premium_ustx} uSTX) would exceed the collateral ({collateral_ustx} uSTX) at the current "
+            "volatility; choose a shorter duration or a lower strike",
+        )
+        self.premium_ustx = premium_ustx
+        self.collateral_ustx = collateral_ustx

@@ -172,7 +172,7 @@ async def test_changes_from_another_process_and_from_a_job_reach_subscribers_on_
 
         # 2. process B's chain listener confirms the creation (A runs no worker)
         chain.mine([deposit_tx("Balanced", 1_000_000_000, 1_000_000_000, 1_000_000_000, "r1")])
-        chain.mine([creation_tx(terms, tier_locked=terms.collateral, tier_capital=1_000_000_000 + terms.premium)])
+        chain.mine([creation_tx(terms, tier_locked=terms.collateral, tier_capital=1_000_000_000)])
         chain.burn()
         for client, op, field in (
             (mine_on_a, "mine", "policiesUpdated"),

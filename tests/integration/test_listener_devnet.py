@@ -24,7 +24,7 @@ from services.chain import (
     to_python,
     uint_cv,
 )
-from services.chain.clarity import ResponseOk, string_ascii_cv
+from services.chain.clarity import ResponseOk, principal_cv, string_ascii_cv
 from services.jobs.leases import Unfenced
 from services.jobs.reconciliation import Reconciler
 from services.jobs.tx_monitor import CreationTxMonitor, QuoteExpiryJob
@@ -63,7 +63,13 @@ async def sync(listener: ChainListener) -> None:
 
 
 async def signed_quote(
-    devnet: DevnetFixture, client: StacksApiClient, owner: str, *, expiry_in: int = 5, tier: str = "Balanced"
+    devnet: DevnetFixture,
+    client: StacksApiClient,
+    owner: str,
+    *,
+    expiry_in: int = 5,
+    tier: str = "Balanced",
+    expires_in: int = 100_000,  # far out by default: no other test's expiration check ever sees them
 ) -> tuple[QuoteTerms, bytes]:
     burn = (await client.get_tip()).burn_block_height
     terms = QuoteTerms(
@@ -72,7 +78,7 @@ async def signed_quote(
         owner=owner,
         protected_value_usd8=STRIKE,
         protected_amount_sats=SATS,
-        expiration_height=burn + 100_000,  # far out: no other test's expiration check ever sees them
+        expiration_height=burn + expires_in,
         policy_type="PUT",
         premium_ustx=PREMIUM,
         collateral_ustx=COLLATERAL,
@@ -129,6 +135,18 @@ async def vault_tier(client: StacksApiClient, devnet: DevnetFixture, tier: str) 
     assert isinstance(value, ResponseOk)
     result: dict[str, Any] = value.value
     return result
+
+
+MIRRORED = ("capital_ustx", "locked_ustx", "pending_premiums_ustx", "premiums_ustx", "settlements_ustx")
+
+
+async def assert_mirror_matches_vault(store: MongoStore, client: StacksApiClient, devnet: DevnetFixture) -> None:
+    """The tier mirror, kept from events alone since the chain's start, equals the vault's own totals."""
+    for tier in ("Conservative", "Balanced", "Aggressive"):
+        mirror = await store.db.tiers.find_one({"_id": tier})
+        assert mirror is not None, tier
+        chain_tier = await vault_tier(client, devnet, tier)
+        assert {f: mirror[f] for f in MIRRORED} == {f: chain_tier[f.replace("_", "-")] for f in MIRRORED}, tier
 
 
 async def test_the_creation_path_ends_active_then_reconciliation_and_the_event_settle_it(
@@ -189,12 +207,7 @@ async def test_the_creation_path_ends_active_then_reconciliation_and_the_event_s
     final = await repo.require(pending.id)
     assert final.status_detailed is S.Settled and final.tx_id_status_update == sent.txid
     assert final.settled_at is not None
-    # the tier mirror, kept from events alone since the chain's start, equals the vault's own totals
-    for tier in ("Conservative", "Balanced", "Aggressive"):
-        mirror = await store.db.tiers.find_one({"_id": tier})
-        chain_tier = await vault_tier(client, devnet, tier)
-        fields = ("capital_ustx", "locked_ustx", "premiums_ustx", "settlements_ustx")
-        assert tuple(mirror[f] for f in fields) == tuple(chain_tier[f.replace("_", "-")] for f in fields), tier
+    await assert_mirror_matches_vault(store, client, devnet)
 
 
 async def test_an_aborted_creation_and_a_lapsed_quote_fail_and_release_their_reservations(
@@ -233,3 +246,65 @@ async def second_store(mongo_server: EmbeddedMongo, name: str) -> MongoStore:
     other = MongoStore(mongo_server.uri, name, timeout_ms=3000)
     await other.ensure_indexes()
     return other
+
+
+async def test_the_tier_mirror_matches_the_vault_after_every_kind_of_vault_event(
+    devnet: DevnetFixture, client: StacksApiClient, store: MongoStore
+) -> None:
+    provider = BackendSigner.from_hex(devnet.accounts["wallet_4"].private_key, TESTNET)
+    buyer = BackendSigner.from_hex(devnet.accounts["wallet_1"].private_key, TESTNET)
+    backend = BackendSigner.from_hex(devnet.accounts["backend"].private_key, TESTNET)
+    nonces = {s.address: NonceManager(client, s.address) for s in (provider, buyer, backend)}
+    listener = listener_for(store, client, devnet, confirmations=1)
+
+    async def confirmed(signer: BackendSigner, contract: str, function: str, args: list[Any]) -> Any:
+        sent = await sign_and_broadcast_contract_call(
+            client, signer, nonces[signer.address], contract_id=contract, function_name=function, function_args=args
+        )
+        await devnet.amine()
+        outcome = await monitor_transaction(client, sent.txid, timeout=5, poll_interval=0.05)
+        assert outcome.state == "success", (function, outcome)
+        await devnet.amine(blocks=0, burn_blocks=1)
+        await sync(listener)
+        await assert_mirror_matches_vault(store, client, devnet)
+        assert isinstance(outcome.result, ClarityOk)
+        return to_python(outcome.result.value)
+
+    async def create(expires_in: int) -> int:
+        terms, signature = await signed_quote(devnet, client, buyer.address, tier="Aggressive", expires_in=expires_in)
+        txid = await client.broadcast_transaction(
+            signed_creation_tx(terms, signature, buyer, await nonces[buyer.address].next_nonce())
+        )
+        await devnet.amine()
+        outcome = await monitor_transaction(client, txid, timeout=5, poll_interval=0.05)
+        assert outcome.state == "success" and isinstance(outcome.result, ClarityOk), outcome
+        await devnet.amine(blocks=0, burn_blocks=1)
+        await sync(listener)
+        await assert_mirror_matches_vault(store, client, devnet)  # collateral locked, premium pending
+        return int(to_python(outcome.result.value))
+
+    await devnet.amine(blocks=0, burn_blocks=1)  # everything before this test confirmed, whatever ran first
+    await sync(listener)
+    await assert_mirror_matches_vault(store, client, devnet)
+    await confirmed(provider, devnet.vault, "deposit", [string_ascii_cv("Aggressive"), uint_cv(2 * COLLATERAL)])
+    settled = await create(expires_in=100_000)
+    await confirmed(
+        backend, devnet.registry, "update-policy-status", [uint_cv(settled), uint_cv(1), uint_cv(7), uint_cv(1)]
+    )
+    expiring = await create(expires_in=3)
+    await devnet.amine(blocks=0, burn_blocks=3)
+    await confirmed(
+        backend, devnet.registry, "update-policy-status", [uint_cv(expiring), uint_cv(2), uint_cv(0), uint_cv(0)]
+    )
+    balance = to_python(
+        await client.call_read_only(
+            devnet.vault,
+            "get-provider-balance",
+            [string_ascii_cv("Aggressive"), principal_cv(provider.address)],
+            sender=provider.address,
+        )
+    )
+    assert isinstance(balance, ResponseOk) and balance.value["withdrawable-ustx"] > 0
+    await confirmed(
+        provider, devnet.vault, "withdraw", [string_ascii_cv("Aggressive"), uint_cv(balance.value["withdrawable-ustx"])]
+    )

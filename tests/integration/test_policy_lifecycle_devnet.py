@@ -190,7 +190,8 @@ async def test_full_lifecycle_settles_and_pays_exactly_the_settlement(harness: H
         mirror = await h.services.store.db.tiers.find_one({"_id": tier})
         chain = await h.chain_tier(tier)
         assert mirror is not None
-        assert (mirror["capital_ustx"], mirror["locked_ustx"]) == (chain["capital-ustx"], chain["locked-ustx"])
+        fields = ("capital_ustx", "locked_ustx", "pending_premiums_ustx")
+        assert tuple(mirror[f] for f in fields) == tuple(chain[f.replace("_", "-")] for f in fields), tier
     txs = await h.services.backend_txs.for_policy(policy.id)
     assert [(t.action.value, t.status) for t in txs] == [("settle", "success")]
     with pytest.raises(Conflict):  # a second activation finds it Settled
@@ -202,7 +203,11 @@ async def test_expiry_after_the_height_releases_the_collateral(harness: Harness)
     lifecycle = h.services.lifecycle
     assert lifecycle is not None
     policy = await h.create_active("wallet_2", days=1)
-    assert await h.policy_lock(policy) == {"tier": "Conservative", "amount-ustx": policy.collateral_ustx}
+    assert await h.policy_lock(policy) == {
+        "tier": "Conservative",
+        "amount-ustx": policy.collateral_ustx,
+        "premium-ustx": policy.premium_ustx,  # pending until the policy closes
+    }
     burn = await h.services.tip.burn_height() if h.services.tip else 0
     await h.mine(1, policy.expiration_height - burn)  # exactly at the expiration height: not expired yet
     assert h.services.tip is not None

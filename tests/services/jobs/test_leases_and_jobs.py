@@ -88,7 +88,7 @@ async def test_two_runners_share_the_work_and_apply_each_event_once(
     for n in range(1, 9):
         t = terms(n)
         chain.mine([deposit_tx(t.tier, 100_000_000, 100_000_000 * n, 100_000_000 * n, f"d{n}")])
-        chain.mine([creation_tx(t, t.collateral * n, 100_000_000 * n + t.premium)], burn=n % 2)
+        chain.mine([creation_tx(t, t.collateral * n, 100_000_000 * n, tier_pending=t.premium * n)], burn=n % 2)
     chain.burn()
     stop = asyncio.Event()
     listeners = [make_listener(store, client, page_size=3) for _ in range(2)]
@@ -222,7 +222,9 @@ async def test_reconciliation_leaves_a_change_the_listener_has_stored_but_not_ap
     chain.mine([creation_tx(t, t.collateral, t.premium)])
     chain.burn()
     await make_listener(store, client).poll_once()
-    settle = settlement_tx(t, payout=7, price=11, burn_height=chain.burn_height, tier_locked_after=0)
+    settle = settlement_tx(
+        t, payout=7, price=11, burn_height=chain.burn_height, tier_locked_after=0, tier_capital_after=t.premium - 7
+    )
     chain.mine([settle])
     chain.burn()
     chain.chain_policies = {

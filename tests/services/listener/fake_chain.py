@@ -439,7 +439,11 @@ class PolicyTerms:
     expiration: int = 1_000
 
 
-def creation_tx(terms: PolicyTerms, tier_locked: int, tier_capital: int, salt: str = "") -> FakeTx:
+def creation_tx(
+    terms: PolicyTerms, tier_locked: int, tier_capital: int, salt: str = "", tier_pending: int | None = None
+) -> FakeTx:
+    """The creation's prints. `tier_capital` is the tier's capital (a premium does not change it: it stays pending
+    until its policy closes); `tier_pending` the tier's pending premiums after this one (default: this one)."""
     prints = [
         (
             VAULT,
@@ -463,6 +467,7 @@ def creation_tx(terms: PolicyTerms, tier_locked: int, tier_capital: int, salt: s
                     "payer": principal_cv(terms.owner),
                     "amount-ustx": uint_cv(terms.premium),
                     "tier-capital-ustx": uint_cv(tier_capital),
+                    "tier-pending-premiums-ustx": uint_cv(terms.premium if tier_pending is None else tier_pending),
                 }
             ),
         ),
@@ -490,8 +495,19 @@ def creation_tx(terms: PolicyTerms, tier_locked: int, tier_capital: int, salt: s
 
 
 def settlement_tx(
-    terms: PolicyTerms, payout: int, price: int, burn_height: int, tier_locked_after: int, salt: str = ""
+    terms: PolicyTerms,
+    payout: int,
+    price: int,
+    burn_height: int,
+    tier_locked_after: int,
+    salt: str = "",
+    *,
+    tier_capital_after: int,
+    tier_pending_after: int = 0,
 ) -> FakeTx:
+    """The settlement's prints. `tier_capital_after` is the tier's capital once the payout left (before the
+    premium vests); `tier_locked_after` / `tier_pending_after` the tier's totals once the policy is closed."""
+    released = terms.collateral - payout
     prints = [
         (
             VAULT,
@@ -502,6 +518,8 @@ def settlement_tx(
                     "tier": string_ascii_cv(terms.tier),
                     "recipient": principal_cv(terms.owner),
                     "amount-ustx": uint_cv(payout),
+                    "tier-capital-ustx": uint_cv(tier_capital_after),
+                    "tier-locked-ustx": uint_cv(tier_locked_after + released),
                 }
             ),
         ),
@@ -512,8 +530,11 @@ def settlement_tx(
                     "event": string_ascii_cv("collateral-released"),
                     "policy-id": uint_cv(terms.policy_id),
                     "tier": string_ascii_cv(terms.tier),
-                    "amount-ustx": uint_cv(terms.collateral - payout),
+                    "amount-ustx": uint_cv(released),
                     "tier-locked-ustx": uint_cv(tier_locked_after),
+                    "premium-vested-ustx": uint_cv(terms.premium),
+                    "tier-capital-ustx": uint_cv(tier_capital_after + terms.premium),
+                    "tier-pending-premiums-ustx": uint_cv(tier_pending_after),
                 }
             ),
         ),
@@ -535,6 +556,9 @@ def settlement_tx(
     return FakeTx(h("settle", terms.policy_id, salt), prints, function="update-policy-status")
 
 
+SHARES_PER_USTX = 1_000_000  # what the vault mints per uSTX at its first share price
+
+
 def deposit_tx(tier: str, amount: int, capital_after: int, shares_after: int, salt: str) -> FakeTx:
     value = _hex(
         {
@@ -542,7 +566,7 @@ def deposit_tx(tier: str, amount: int, capital_after: int, shares_after: int, sa
             "tier": string_ascii_cv(tier),
             "provider": principal_cv(PROVIDER),
             "amount-ustx": uint_cv(amount),
-            "shares": uint_cv(amount),
+            "shares": uint_cv(amount * SHARES_PER_USTX),
             "tier-capital-ustx": uint_cv(capital_after),
             "tier-total-shares": uint_cv(shares_after),
         }

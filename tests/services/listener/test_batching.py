@@ -75,9 +75,18 @@ async def test_one_chunk_moves_a_policy_several_times_with_a_fixed_number_of_rou
     pending = await pending_policy(store, requested)
     chain.mine([deposit_tx("Balanced", CAPITAL, CAPITAL, CAPITAL, "d")])
     locked = requested.collateral
-    chain.mine([creation_tx(requested, locked, CAPITAL + requested.premium)])
-    chain.mine([creation_tx(unknown, locked + unknown.collateral, CAPITAL + requested.premium + unknown.premium)])
-    settle = settlement_tx(requested, 4_000_000, 1_000, chain.burn_height, unknown.collateral)
+    chain.mine([creation_tx(requested, locked, CAPITAL)])
+    pending_both = requested.premium + unknown.premium
+    chain.mine([creation_tx(unknown, locked + unknown.collateral, CAPITAL, tier_pending=pending_both)])
+    settle = settlement_tx(
+        requested,
+        4_000_000,
+        1_000,
+        chain.burn_height,
+        unknown.collateral,
+        tier_capital_after=CAPITAL - 4_000_000,
+        tier_pending_after=unknown.premium,
+    )
     chain.mine([settle], burn=0)
     listener = make_listener(store, client, confirmations=100)
     await listener.poll_once()  # ingests everything; nothing is confirmed yet
@@ -110,9 +119,11 @@ async def test_one_chunk_moves_a_policy_several_times_with_a_fixed_number_of_rou
     assert created is not None and created.status_detailed is S.Active and created.version == 0
     assert (await store.db.reservations.find_one({"_id": requested.quote_id.hex()}))["status"] == "converted"
     tier = await store.db.tiers.find_one({"_id": "Balanced"})
-    assert (tier["capital_ustx"], tier["locked_ustx"], tier["settlements_ustx"]) == (
-        CAPITAL + requested.premium + unknown.premium - 4_000_000,
+    # the settled policy's premium vested; the open one's is still pending
+    assert (tier["capital_ustx"], tier["locked_ustx"], tier["pending_premiums_ustx"], tier["settlements_ustx"]) == (
+        CAPITAL + requested.premium - 4_000_000,
         unknown.collateral,
+        unknown.premium,
         4_000_000,
     )
     events = await store.db.chain_events.find().to_list(None)
@@ -126,12 +137,12 @@ async def test_an_event_the_status_machine_rejects_mid_chunk_is_invalid_and_the_
 ) -> None:
     first, second = terms(1), terms(2)
     chain.mine([deposit_tx("Balanced", CAPITAL, CAPITAL, CAPITAL, "d")])
-    chain.mine([creation_tx(first, first.collateral, CAPITAL + first.premium)])
-    settle = settlement_tx(first, 4_000_000, 1_000, chain.burn_height, 0)
+    chain.mine([creation_tx(first, first.collateral, CAPITAL)])
+    settle = settlement_tx(first, 4_000_000, 1_000, chain.burn_height, 0, tier_capital_after=CAPITAL - 4_000_000)
     chain.mine([settle])
     bad = expiry_print_tx(first, "replayed")  # Settled → Expired: not a move the status machine allows
     chain.mine([bad])
-    later = creation_tx(second, second.collateral, CAPITAL + first.premium - 4_000_000 + second.premium)
+    later = creation_tx(second, second.collateral, CAPITAL + first.premium - 4_000_000)
     chain.mine([later])
     chain.burn()
     listener = make_listener(store, client)
@@ -167,16 +178,25 @@ async def test_a_replayed_chunk_in_any_order_changes_nothing(
     store: MongoStore, chain: FakeChain, client: StacksApiClient
 ) -> None:
     made = [terms(n) for n in (1, 2, 3)]
-    capital = CAPITAL
+    pending = 0
     locked = 0
     chain.mine([deposit_tx("Balanced", CAPITAL, CAPITAL, CAPITAL, "d")])
     for t in made:
         await pending_policy(store, t) if t.policy_id != 2 else None
         locked += t.collateral
-        capital += t.premium
-        chain.mine([creation_tx(t, locked, capital)])
+        pending += t.premium
+        chain.mine([creation_tx(t, locked, CAPITAL, tier_pending=pending)])
     locked -= made[0].collateral
-    chain.mine([settlement_tx(made[0], 1_000_000, 1_000, chain.burn_height, locked)])
+    settle = settlement_tx(
+        made[0],
+        1_000_000,
+        1_000,
+        chain.burn_height,
+        locked,
+        tier_capital_after=CAPITAL - 1_000_000,
+        tier_pending_after=pending - made[0].premium,
+    )
+    chain.mine([settle])
     chain.burn()
     await make_listener(store, client).poll_once()
     reference, state = await state_digest(store)

@@ -39,7 +39,7 @@ async def test_unknown_request_becomes_an_active_policy_after_confirmations(
 ) -> None:
     chain.mine([deposit_tx("Balanced", 1_000_000_000, 1_000_000_000, 1_000_000_000, "a")])
     t = terms(1)
-    block = chain.mine([creation_tx(t, tier_locked=t.collateral, tier_capital=1_000_000_000 + t.premium)], burn=1)
+    block = chain.mine([creation_tx(t, tier_locked=t.collateral, tier_capital=1_000_000_000)], burn=1)
     listener = make_listener(store, client, confirmations=1)
 
     first = await listener.poll_once()
@@ -62,9 +62,11 @@ async def test_unknown_request_becomes_an_active_policy_after_confirmations(
         t.strike,
     )
     tier = await store.db.tiers.find_one({"_id": "Balanced"})
-    assert (tier["capital_ustx"], tier["locked_ustx"], tier["premiums_ustx"]) == (
-        1_000_000_000 + t.premium,
+    # the premium is pending until the policy closes: not capital yet
+    assert (tier["capital_ustx"], tier["locked_ustx"], tier["pending_premiums_ustx"], tier["premiums_ustx"]) == (
+        1_000_000_000,
         t.collateral,
+        t.premium,
         t.premium,
     )
     assert tier["last_event"]["block_height"] == block.height
@@ -82,7 +84,7 @@ async def test_requested_policy_activates_and_settles_and_its_reservation_conver
     store: MongoStore, chain: FakeChain, client: StacksApiClient
 ) -> None:
     t = terms(1)
-    create = creation_tx(t, tier_locked=t.collateral, tier_capital=100_000_000 + t.premium)
+    create = creation_tx(t, tier_locked=t.collateral, tier_capital=100_000_000)
     pending = await pending_policy(store, t, tx_id=create.txid)
     chain.mine([deposit_tx(t.tier, 100_000_000, 100_000_000, 100_000_000, "p")])
     chain.mine([create])
@@ -94,7 +96,12 @@ async def test_requested_policy_activates_and_settles_and_its_reservation_conver
     assert (await store.db.reservations.find_one({"_id": t.quote_id.hex()}))["status"] == "converted"
 
     settle = settlement_tx(
-        t, payout=10_000_000, price=5_000_000_000_000, burn_height=chain.burn_height, tier_locked_after=0
+        t,
+        payout=10_000_000,
+        price=5_000_000_000_000,
+        burn_height=chain.burn_height,
+        tier_locked_after=0,
+        tier_capital_after=100_000_000 - 10_000_000,
     )
     block = chain.mine([settle])
     chain.burn()
@@ -106,8 +113,10 @@ async def test_requested_policy_activates_and_settles_and_its_reservation_conver
     assert settled.tx_id_status_update == settle.txid and settled.settled_at is not None
     assert int(settled.settled_at.timestamp()) == block.time
     tier = await store.db.tiers.find_one({"_id": t.tier})
-    assert (tier["capital_ustx"], tier["locked_ustx"], tier["settlements_ustx"]) == (
+    # the loss left capital, the premium vested into it
+    assert (tier["capital_ustx"], tier["locked_ustx"], tier["pending_premiums_ustx"], tier["settlements_ustx"]) == (
         100_000_000 + t.premium - 10_000_000,
+        0,
         0,
         10_000_000,
     )
@@ -122,6 +131,7 @@ def build_history(chain: FakeChain, policies: int = 6) -> list[PolicyTerms]:
     capital = 0
     locked = {"Conservative": 0, "Balanced": 0, "Aggressive": 0}
     caps = dict.fromkeys(locked, 0)
+    pending = dict.fromkeys(locked, 0)
     made = []
     for i, tier in enumerate(["Conservative", "Balanced", "Aggressive"]):
         capital = 500_000_000 * (i + 1)
@@ -131,8 +141,8 @@ def build_history(chain: FakeChain, policies: int = 6) -> list[PolicyTerms]:
         tier = ["Conservative", "Balanced", "Aggressive"][n % 3]
         t = terms(n, tier)
         locked[tier] += t.collateral
-        caps[tier] += t.premium
-        txs = [creation_tx(t, locked[tier], caps[tier])]
+        pending[tier] += t.premium
+        txs = [creation_tx(t, locked[tier], caps[tier], tier_pending=pending[tier])]
         if n % 2 == 0:  # two transactions in one block: tx_index orders them
             extra = 1_000_000 * n
             caps[tier] += extra
@@ -142,7 +152,18 @@ def build_history(chain: FakeChain, policies: int = 6) -> list[PolicyTerms]:
     for t in made[:2]:
         locked[t.tier] -= t.collateral
         caps[t.tier] -= 5_000_000
-        chain.mine([settlement_tx(t, 5_000_000, 1_000, chain.burn_height, locked[t.tier])])
+        pending[t.tier] -= t.premium
+        settle = settlement_tx(
+            t,
+            5_000_000,
+            1_000,
+            chain.burn_height,
+            locked[t.tier],
+            tier_capital_after=caps[t.tier],
+            tier_pending_after=pending[t.tier],
+        )
+        caps[t.tier] += t.premium
+        chain.mine([settle])
     chain.burn()
     return made
 

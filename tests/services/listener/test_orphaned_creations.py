@@ -64,7 +64,7 @@ async def created_on_chain(
     chain.mine([deposit_tx("Balanced", BASE, BASE, BASE, "base")])
     fork = len(chain.blocks)
     t = terms(1)
-    create = creation_tx(t, t.collateral, BASE + t.premium)
+    create = creation_tx(t, t.collateral, BASE)
     if quote_backed:
         await pending_policy(store, t, tx_id=create.txid)
     chain.mine([create])
@@ -142,14 +142,17 @@ async def test_a_failed_orphaned_creation_mined_again_is_active_again(
         (S.Active, "chain"),
     ]
     assert await store.db.policies.count_documents({}) == 1
-    assert await _tier(store) == (BASE + t.premium, t.collateral, t.premium, 0)
+    assert await _tier(store) == (BASE, t.collateral, t.premium, 0)  # the premium pending
 
 
 async def test_a_settled_chain_only_policy_whose_creation_is_orphaned_fails_with_its_settlement_cleared(
     store: MongoStore, chain: FakeChain, client: StacksApiClient
 ) -> None:
     created = await created_on_chain(
-        store, chain, client, then=lambda t: settlement_tx(t, 4_000_000, 1_000, chain.burn_height, 0)
+        store,
+        chain,
+        client,
+        then=lambda t: settlement_tx(t, 4_000_000, 1_000, chain.burn_height, 0, tier_capital_after=BASE - 4_000_000),
     )
     repo = PolicyRepository(store)
     policy = await repo.get_by_onchain_id(1)

@@ -38,10 +38,12 @@ async def test_a_reorg_ends_with_the_state_of_the_surviving_chain(
     chain.mine([deposit_tx("Balanced", 1_000_000_000, 1_000_000_000, 1_000_000_000, "base")])
     fork = len(chain.blocks)
     lost = terms(1)
-    lost_create = creation_tx(lost, lost.collateral, 1_000_000_000 + lost.premium)
+    lost_create = creation_tx(lost, lost.collateral, 1_000_000_000)
     pending = await pending_policy(store, lost, tx_id=lost_create.txid)
     chain.mine([lost_create])
-    chain.mine([settlement_tx(lost, 4_000_000, 1_000, chain.burn_height, 0)])
+    chain.mine(
+        [settlement_tx(lost, 4_000_000, 1_000, chain.burn_height, 0, tier_capital_after=1_000_000_000 - 4_000_000)]
+    )
     chain.burn()
     listener = make_listener(store, client)
     await listener.poll_once()
@@ -50,8 +52,8 @@ async def test_a_reorg_ends_with_the_state_of_the_surviving_chain(
     # the blocks from `fork` up are orphaned; another branch has a different policy 1 and a bigger deposit
     chain.reorg(fork)
     won = terms(1)
-    chain.mine([creation_tx(won, won.collateral, 1_000_000_000 + won.premium, salt="other")])
-    chain.mine([deposit_tx("Balanced", 7_000_000, 1_000_000_000 + won.premium + 7_000_000, 0, "after")])
+    chain.mine([creation_tx(won, won.collateral, 1_000_000_000, salt="other")])
+    chain.mine([deposit_tx("Balanced", 7_000_000, 1_000_000_000 + 7_000_000, 0, "after")])
     chain.burn()
     report = await listener.poll_once()
     assert report.error is None and report.orphaned == 6
@@ -69,8 +71,8 @@ async def test_a_reorg_ends_with_the_state_of_the_surviving_chain(
     winner = await PolicyRepository(store).get_by_onchain_id(1)
     assert winner is not None and winner.quote_id == won.quote_id.hex() and winner.status_detailed is S.Active
     tier = await store.db.tiers.find_one({"_id": "Balanced"})
-    assert (tier["capital_ustx"], tier["locked_ustx"], tier["premiums_ustx"], tier["settlements_ustx"]) == (
-        1_000_000_000 + won.premium + 7_000_000,
+    assert (tier["capital_ustx"], tier["locked_ustx"], tier["pending_premiums_ustx"], tier["settlements_ustx"]) == (
+        1_000_000_000 + 7_000_000,
         won.collateral,
         won.premium,
         0,
@@ -86,7 +88,7 @@ async def test_a_reorged_tx_mined_again_is_applied_again_in_its_new_block(
     chain.mine([deposit_tx("Aggressive", 900_000_000, 900_000_000, 900_000_000, "base")])
     fork = len(chain.blocks)
     t = terms(1, "Aggressive")
-    create = creation_tx(t, t.collateral, 900_000_000 + t.premium)
+    create = creation_tx(t, t.collateral, 900_000_000)
     chain.mine([create])
     chain.burn()
     listener = make_listener(store, client)
@@ -120,7 +122,7 @@ async def test_a_reorg_of_a_settlement_reopens_the_policy_to_its_previous_status
 ) -> None:
     chain.mine([deposit_tx("Balanced", 1_000_000_000, 1_000_000_000, 1_000_000_000, "base")])
     t = terms(1)
-    chain.mine([creation_tx(t, t.collateral, 1_000_000_000 + t.premium)])
+    chain.mine([creation_tx(t, t.collateral, 1_000_000_000)])
     chain.burn()
     listener = make_listener(store, client)
     await listener.poll_once()
@@ -128,7 +130,7 @@ async def test_a_reorg_of_a_settlement_reopens_the_policy_to_its_previous_status
     assert policy is not None
     settling = await PolicyRepository(store).transition(policy, S.Settling, Cause.REQUEST)
     fork = len(chain.blocks)
-    chain.mine([settlement_tx(t, 4_000_000, 1_000, chain.burn_height, 0)])
+    chain.mine([settlement_tx(t, 4_000_000, 1_000, chain.burn_height, 0, tier_capital_after=1_000_000_000 - 4_000_000)])
     chain.burn()
     await listener.poll_once()
     assert (await PolicyRepository(store).require(settling.id)).status_detailed is S.Settled
@@ -139,7 +141,12 @@ async def test_a_reorg_of_a_settlement_reopens_the_policy_to_its_previous_status
     assert reopened.status_detailed is S.Settling and reopened.status_onchain == 0
     assert reopened.tx_id_status_update is None and reopened.settlement_ustx is None
     tier = await store.db.tiers.find_one({"_id": "Balanced"})
-    assert (tier["locked_ustx"], tier["settlements_ustx"]) == (t.collateral, 0)
+    assert (tier["capital_ustx"], tier["locked_ustx"], tier["pending_premiums_ustx"], tier["settlements_ustx"]) == (
+        1_000_000_000,
+        t.collateral,
+        t.premium,
+        0,
+    )
 
 
 async def test_outages_rate_limits_and_garbage_are_survived_and_never_applied(
@@ -148,7 +155,7 @@ async def test_outages_rate_limits_and_garbage_are_survived_and_never_applied(
     chain.mine([deposit_tx("Balanced", 1_000_000_000, 1_000_000_000, 1_000_000_000, "base")])
     chain.mine([unknown_tx("u"), malformed_created_tx("m")])
     t = terms(1)
-    chain.mine([creation_tx(t, t.collateral, 1_000_000_000 + t.premium)])
+    chain.mine([creation_tx(t, t.collateral, 1_000_000_000)])
     chain.burn()
     listener = make_listener(store, client)
 
@@ -193,7 +200,7 @@ async def test_a_chain_restart_halts_until_accepted_then_follows_the_new_chain(
 ) -> None:
     t = terms(1)
     chain.mine([deposit_tx("Balanced", 1_000_000_000, 1_000_000_000, 1_000_000_000, "base")])
-    chain.mine([creation_tx(t, t.collateral, 1_000_000_000 + t.premium)])
+    chain.mine([creation_tx(t, t.collateral, 1_000_000_000)])
     chain.burn()
     listener = make_listener(store, client)
     await listener.poll_once()
