@@ -5,7 +5,8 @@
     python3 dev.py test    install what is missing (Chromium too, for the browser test), then run the whole test suite
     python3 dev.py bench   install what is missing, then run every benchmark in full (long: see bench/README.md)
 
-Installs go into ./.venv (Python) and contracts/node_modules (Node). They are redone only when pyproject.toml or
+Installs go into ./.venv (Python) and each Node project's node_modules (contracts/, the browser and conformance
+tests, bench/node_peer). They are redone only when pyproject.toml or
 contracts/package-lock.json change, so a second run starts at once.
 """
 
@@ -26,6 +27,7 @@ BIN = VENV / "bin"
 CONTRACTS = ROOT / "contracts"
 BROWSER_TESTS = ROOT / "tests" / "browser"
 CONFORMANCE_TESTS = ROOT / "tests" / "conformance"  # graphql-http's GraphQL-over-HTTP audits
+NODE_PEER = ROOT / "bench" / "node_peer"  # the fan-out bench's Node reference server
 CHROMIUM = Path("/usr/bin/chromium")
 STARTED = time.monotonic()
 
@@ -121,7 +123,7 @@ def up(extra: list[str]) -> int:
 
 def test(extra: list[str]) -> int:
     ensure_python()
-    ensure_node(CONTRACTS, BROWSER_TESTS, CONFORMANCE_TESTS)
+    ensure_node(CONTRACTS, BROWSER_TESTS, CONFORMANCE_TESTS, NODE_PEER)
     ensure_chromium()
     say("running the contract tests (vitest + Clarinet simnet, devnet node tests)")
     contracts = subprocess.run([shutil.which("npm") or "npm", "test"], cwd=CONTRACTS, check=False).returncode
@@ -133,7 +135,7 @@ def test(extra: list[str]) -> int:
 
 def bench(extra: list[str]) -> int:
     ensure_python()
-    ensure_node()
+    ensure_node(CONTRACTS, NODE_PEER)
     failed = 0
     for name in ("query", "fanout", "ingest", "e2e", "durability"):
         say(f"benchmark {name} (full mode)")
