@@ -14,7 +14,8 @@ Figures per N:
   each change, p50/max over the changes. Times are CLOCK_MONOTONIC, which is system-wide on Linux, so the client
   processes' receipt times compare with this process's commit times.
 - memory: RSS of the API process with N idle subscribers minus its RSS before they connected, divided by N.
-- CPU: the server process's user + system time over the changes, per change.
+- CPU: the server process's user + system time over the changes, per change; the API's garbage collections over
+  the changes (count per generation, total and longest pause; gc.callbacks in bench/api_process.py).
 - order: subscribers that received a version twice or after a newer one (must be 0), and receipts missing.
 
 The subscribers run in separate client processes (``--client``), so the API process's CPU and memory are its own;
@@ -30,6 +31,7 @@ import contextlib
 import itertools
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -161,8 +163,42 @@ async def subscribers_gauge(http: httpx.AsyncClient) -> int:
 SERVERS = ("project", "node")
 
 
+MEMORY_REPORT: Path | None = None  # --memory-report: where the API process writes its allocations when idle
+
+
 def _server(kind: str, mongo_uri: str, database: str, tmp: Path) -> contextlib.AbstractContextManager[ApiServer]:
-    return api_server(mongo_uri, database, tmp) if kind == "project" else node_peer(mongo_uri, database, tmp)
+    if kind == "project":
+        extra = {"BENCH_GC_LOG": str(tmp / "gc.log")}
+        if MEMORY_REPORT is not None:
+            extra["BENCH_MEMORY_REPORT"] = str(MEMORY_REPORT)
+        return api_server(mongo_uri, database, tmp, **extra)
+    return node_peer(mongo_uri, database, tmp)
+
+
+def _memory_report(api: ApiServer, path: Path) -> None:
+    """Ask the API process for its memory report (bench/api_process.py) and wait until it is written."""
+    done = Path(f"{path}.done")
+    api.process.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 600
+    while not done.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("no memory report within 10 minutes")
+        time.sleep(0.5)
+    done.unlink()
+
+
+def _collections(log: Path, start: float, end: float) -> dict[str, Any]:
+    """The API process's garbage collections between `start` and `end` (bench/api_process.py BENCH_GC_LOG)."""
+    if not log.exists():
+        return {}
+    counts, total_ms, worst_ms = [0, 0, 0], 0.0, 0.0
+    for line in log.read_text().splitlines():
+        at, generation, ms, _ = line.split()
+        if start <= float(at) <= end:
+            counts[int(generation)] += 1
+            total_ms += float(ms)
+            worst_ms = max(worst_ms, float(ms))
+    return {"gc_gen0_1_2": counts, "gc_ms": round(total_ms, 1), "gc_max_ms": round(worst_ms, 1)}
 
 
 async def measure(
@@ -217,6 +253,9 @@ async def measure(
                 connect_s = time.monotonic() - started
                 await asyncio.sleep(2.0)  # idle: let allocations settle
                 rss_after = rss_bytes(api.pid)
+                if kind == "project" and MEMORY_REPORT is not None:
+                    await asyncio.to_thread(_memory_report, api, MEMORY_REPORT)
+                    say(f"memory report of the idle API process: {MEMORY_REPORT}")
                 say(
                     f"{kind}: {n} subscribers connected in {connect_s:.1f}s; "
                     f"RSS {rss_before >> 20} → {rss_after >> 20} MiB"
@@ -251,6 +290,7 @@ async def measure(
                                 )
                         await asyncio.sleep(0.3)
                 cpu_ms_per_change = (cpu_seconds(api.pid) - cpu_before) * 1000 / changes
+                collections = _collections(tmp / "gc.log", min(commits.values()), time.monotonic())
                 await store.close()
                 receipts: list[list[tuple[int, float]]] = []
                 for proc in procs:
@@ -292,6 +332,7 @@ async def measure(
         "baseline_watch_p99_ms": round(percentile([x * 1000 for x in baseline], 99), 1),
         "ratio_p50": round(percentile(ms, 50) / max(percentile([x * 1000 for x in baseline], 50), 0.001), 2),
         "cpu_ms_per_change": round(cpu_ms_per_change, 1),
+        **collections,
         "rss_before_mib": round(rss_before / 2**20, 1),
         "rss_after_mib": round(rss_after / 2**20, 1),
         "kib_per_subscriber": round((rss_after - rss_before) / n / 1024, 1),
@@ -375,7 +416,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--changes", type=int)
     parser.add_argument("--clients", type=int, help="client processes (default 2)")
     parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS), help="default: both")
+    parser.add_argument(
+        "--memory-report",
+        type=Path,
+        help="trace the API's allocations (slow: figures are not comparable) and write them here once idle",
+    )
     args = parser.parse_args(argv)
+    global MEMORY_REPORT
+    MEMORY_REPORT = args.memory_report
     args.subscribers = args.subscribers or ([20] if args.smoke else [1000, 5000, 10000])
     args.changes = args.changes or (2 if args.smoke else 20)
     args.clients = args.clients or 2

@@ -8,6 +8,9 @@
   whole burst of refusals is closed with 4429.
 - A subscription event whose data is shared by several subscribers (policy_registry/fanout.py) goes out as its
   pre-encoded payload with this operation's id spliced in: one encoding per change, not one per subscriber.
+- Each operation task gets a direct lane (`OperationLane`, through `resolvers.context.direct_delivery`) on the
+  connection's `ConnectionWrites`: shared events reach the socket from the publisher's loop, and every ordinary
+  send first waits for a direct write still in flight, so an operation's messages keep their order.
 - A malformed client message (not JSON, not an object, no id or payload, fields of the wrong type; see
   policy_registry/ws_messages.py) closes the connection with 4400 and the reason, on both protocols, before
   Strawberry's handlers index into it.
@@ -34,10 +37,16 @@ from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage as 
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 from strawberry.types.unset import UNSET, UnsetType
 
-from policy_registry.fanout import Encode, shared_frame
+from policy_registry.fanout import (
+    ConnectionWrites,
+    Encode,
+    OperationLane,
+    direct_delivery_allowed,
+    shared_frame,
+)
 from policy_registry.ratelimit import TokenBucket
 from policy_registry.ws_messages import INVALID_MESSAGE_CLOSE, graphql_ws_problem, transport_ws_problem
-from resolvers.context import RequestContext
+from resolvers.context import RequestContext, direct_delivery
 from resolvers.permissions import session_of
 from services.errors import ServiceError
 
@@ -84,10 +93,17 @@ async def _send_shared(websocket: object, encode: Encode, message: Mapping[str, 
     return True
 
 
+def _connection_writes(websocket: object, schema: object) -> ConnectionWrites | None:
+    if not isinstance(websocket, ASGIWebSocketAdapter) or not direct_delivery_allowed(schema):
+        return None
+    return ConnectionWrites(websocket.ws)
+
+
 class RateLimitedTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limit = _ConnectionLimit(self.context)
+        self._writes = _connection_writes(self.websocket, self.schema)
 
     async def handle_message(self, message: TransportMessage) -> None:
         problem = transport_ws_problem(message)
@@ -105,9 +121,19 @@ class RateLimitedTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext
                 TransportErrorMessage(id=message["id"], type="error", payload=[_rate_limited_error()])
             )
             return
-        await super().handle_subscribe(message)
+        if self._writes is None:
+            await super().handle_subscribe(message)
+            return
+        lane = OperationLane(self._writes, {"id": message["id"], "type": "next"}, self.view.encode_json)
+        token = direct_delivery.set(lane)  # the operation task Strawberry creates now copies this context
+        try:
+            await super().handle_subscribe(message)
+        finally:
+            direct_delivery.reset(token)
 
     async def send_message(self, message: TransportMessage) -> None:
+        if self._writes is not None and self._writes.inflight is not None:
+            await self._writes.drain()
         if not await _send_shared(self.websocket, self.view.encode_json, message):
             await super().send_message(message)
 
@@ -116,6 +142,7 @@ class RateLimitedGraphQLWSHandler(BaseGraphQLWSHandler[RequestContext, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limit = _ConnectionLimit(self.context)
+        self._writes = _connection_writes(self.websocket, self.schema)
 
     async def handle(self) -> None:
         # Strawberry's loop, except that a message that is not JSON closes the connection (Strawberry skips it).
@@ -152,9 +179,19 @@ class RateLimitedGraphQLWSHandler(BaseGraphQLWSHandler[RequestContext, None]):
                 GraphQLWSErrorMessage(type="error", id=message["id"], payload=_rate_limited_error())
             )
             return
-        await super().handle_start(message)
+        if self._writes is None:
+            await super().handle_start(message)
+            return
+        lane = OperationLane(self._writes, {"type": "data", "id": message["id"]}, self.view.encode_json)
+        token = direct_delivery.set(lane)  # the operation task Strawberry creates now copies this context
+        try:
+            await super().handle_start(message)
+        finally:
+            direct_delivery.reset(token)
 
     async def send_message(self, message: OperationMessage) -> None:
+        if self._writes is not None and self._writes.inflight is not None:
+            await self._writes.drain()
         if not await _send_shared(self.websocket, self.view.encode_json, message):
             await super().send_message(message)
 
