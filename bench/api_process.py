@@ -80,7 +80,10 @@ def main() -> None:
         report_memory_on_signal(memory_report)
     app = create_app(settings, settings.mongodb_uri)
     # the fan-out bench opens thousands of connections at once: a longer accept queue, nothing else differs
-    uvicorn.run(app, **{**uvicorn_options(settings), "backlog": 8192})
+    options = {**uvicorn_options(settings), "backlog": 8192}
+    if os.environ.get("BENCH_WS_IMPL"):  # compare uvicorn WebSocket back ends (docs/performance.md)
+        options["ws"] = os.environ["BENCH_WS_IMPL"]
+    uvicorn.run(app, **options)
 
 
 if __name__ == "__main__":

@@ -81,9 +81,11 @@ def rate_limited_body(retry_after: int) -> bytes:
 class RateLimitMiddleware:
     """ASGI middleware: HTTP requests and WebSocket handshakes spend their client IP's tokens."""
 
-    def __init__(self, app: ASGIApp, rate: float, burst: int) -> None:
+    def __init__(self, app: ASGIApp, rate: float, burst: int, limiter: ClientRateLimiter | None = None) -> None:
+        """`limiter`: one shared with another entry point (the app's WebSocket entry, policy_registry/app.py), so
+        a client's HTTP requests and WebSocket handshakes spend the same tokens."""
         self.app = app
-        self.limiter = ClientRateLimiter(rate, burst) if rate > 0 else None
+        self.limiter = (limiter or ClientRateLimiter(rate, burst)) if rate > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.limiter is None or scope["type"] not in ("http", "websocket") or scope["path"] in EXEMPT_PATHS:

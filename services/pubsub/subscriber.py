@@ -43,8 +43,8 @@ class Subscriber(Generic[T]):
         "_max_pending",
         "_pending",
         "_stall_timeout_s",
+        "_waiter",
         "_waiting_since",
-        "_wakeup",
         "direct",
     )
 
@@ -59,7 +59,7 @@ class Subscriber(Generic[T]):
         self._stall_timeout_s = stall_timeout_s
         self._clock = clock
         self._waiting_since = 0.0  # when the oldest untaken message arrived (or the last take)
-        self._wakeup = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None  # while get() waits (a bare future: an Event costs ~1 KiB)
         self._dropped: str | None = None
         self._closed = False
         self._idle = False  # the consumer is parked in get(), everything it took before fully handled
@@ -97,7 +97,7 @@ class Subscriber(Generic[T]):
         if not self._pending:
             self._waiting_since = now
         self._pending[key] = item
-        self._wakeup.set()
+        self._wake()
         return True
 
     async def get(self) -> T:
@@ -109,12 +109,13 @@ class Subscriber(Generic[T]):
                     "sinceVersion/since to catch up",
                     reason=self._dropped,
                 )
-            self._wakeup.clear()
+            self._waiter = asyncio.get_running_loop().create_future()
             self._idle = True
             try:
-                await self._wakeup.wait()
+                await self._waiter
             finally:
                 self._idle = False
+                self._waiter = None
         _, item = self._pending.popitem(last=False)
         self._waiting_since = self._clock()
         return item
@@ -131,10 +132,15 @@ class Subscriber(Generic[T]):
         self._closed = True
         self.direct = None
         self._pending.clear()
-        self._wakeup.set()
+        self._wake()
 
     def _drop(self, reason: str) -> None:
         self._dropped = reason
         self.direct = None
         self._pending.clear()  # free the memory now; the client only learns of it on its next read
-        self._wakeup.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
