@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import uuid
@@ -170,18 +171,23 @@ class RegistryApp(Starlette):
     A WebSocket connection keeps every ASGI layer it passed through suspended for its whole life. The HTTP
     middleware (metrics, CORS, the body limit, Starlette's error and exception layers) and the router pass a
     WebSocket through untouched, yet each kept a frame per idle subscriber (~3 KiB in all). The rate limit, the
-    one layer that acts on a handshake, stays, with the same token buckets as HTTP requests."""
+    one layer that acts on a handshake, is checked here, with the same token buckets as HTTP requests."""
 
-    websocket_entry: ASGIApp | None = None
+    websocket_app: ASGIApp | None = None
+    websocket_limit: RateLimitMiddleware | None = None
     websocket_path = "/graphql"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        entry = self.websocket_entry
-        if entry is not None and scope["type"] == "websocket" and scope["path"] == self.websocket_path:
-            scope["app"] = self  # what Starlette sets: the GraphQL view reads the services from it
-            await entry(scope, receive, send)
+        entry, limit = self.websocket_app, self.websocket_limit
+        if entry is None or limit is None or scope["type"] != "websocket" or scope["path"] != self.websocket_path:
+            await super().__call__(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        wait = limit.wait(scope)
+        if wait:
+            await limit.refuse(scope, send, wait)
+            return
+        scope["app"] = self  # what Starlette sets: the GraphQL view reads the services from it
+        await entry(scope, receive, send)
 
 
 def create_app(settings: Settings, mongodb_uri: str, services: Services | None = None) -> Starlette:
@@ -261,7 +267,9 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
         Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes),
     ]
     app = RegistryApp(routes=routes, middleware=middleware, lifespan=lifespan)
-    app.websocket_entry = RateLimitMiddleware(graphql_app, rate=rate, burst=burst, limiter=limiter)
+    # Strawberry's own WebSocket entry: RegistryGraphQL.__call__ only adds to HTTP (one frame less per connection)
+    app.websocket_app = functools.partial(GraphQL.__call__, graphql_app)
+    app.websocket_limit = RateLimitMiddleware(graphql_app, rate=rate, burst=burst, limiter=limiter)
     if services is not None:
         # Callers that own the services (tests, embedding) may drive the app without running its lifespan.
         app.state.services = services

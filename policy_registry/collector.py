@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 def freeze_after_start(threshold0: int) -> None:
     """Everything that exists once the app has started lives as long as the process."""
-    gc.collect()
     gc.freeze()
     _, threshold1, threshold2 = gc.get_threshold()
     gc.set_threshold(threshold0, threshold1, threshold2)

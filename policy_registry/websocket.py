@@ -112,6 +112,24 @@ class RateLimitedTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext
             return
         await super().handle_message(message)
 
+    async def handle(self) -> None:
+        # Strawberry's loop, except that each message is let go once handled: the loop variable would otherwise
+        # keep the last one (an idle subscriber's subscribe message) for the connection's life.
+        self.on_request_accepted()
+        try:
+            try:
+                async for message in self.websocket.iter_json():
+                    await self.handle_message(message)  # type: ignore[arg-type]  # checked there
+                    del message
+            except NonTextMessageReceived:
+                await self.handle_invalid_message("WebSocket message type must be text")
+            except NonJsonMessageReceived:
+                await self.handle_invalid_message("WebSocket message must be valid JSON")
+        except WebSocketDisconnected:
+            pass
+        finally:
+            await self.shutdown()
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)
         # Strawberry cancels its init-timeout task here but keeps it, with its CancelledError and traceback, for
@@ -162,6 +180,7 @@ class RateLimitedGraphQLWSHandler(BaseGraphQLWSHandler[RequestContext, None]):
             try:
                 async for message in self.websocket.iter_json():
                     await self.handle_message(message)  # type: ignore[arg-type]  # checked there
+                    del message  # not kept while the connection idles
             except NonJsonMessageReceived:
                 await self.websocket.close(code=INVALID_MESSAGE_CLOSE, reason="a message must be valid JSON")
             except NonTextMessageReceived:

@@ -4,14 +4,18 @@ An idle subscriber's connection is mostly bookkeeping, and uvicorn's protocol ob
 uses again or that a smaller object does as well (tracemalloc at 2,000 idle subscribers, docs/performance.md):
 
 - the parsed upgrade request and the handshake response, kept after the accept although uvicorn never reads them
-  again (the ASGI scope holds the request headers for the app): let go once the accept is sent;
+  again (the ASGI scope holds the request headers for the app): let go once the accept is sent. websockets'
+  handshake parser also keeps the request, as a local of the generator that goes on to parse frames; once the
+  accept is sent (nothing of the client's first frame can have been read: the client waits for the 101), the
+  connection gets a fresh frame parser, the one that generator delegates to (~3 KiB with the request's headers);
 - the receive queue, an `asyncio.Queue` (three deques and an Event, ~3 KiB), of which uvicorn uses `put_nowait`,
   `get` and `empty`: `_Inbox` does the same with a list;
 - the `writable` flow-control flag, an `asyncio.Event` with its deque (~1 KiB): `_Gate`.
 
 `policy_registry.server.uvicorn_options` names this class as uvicorn's `ws` protocol; the protocol logic is
-uvicorn's own. It relies on those three attribute names of uvicorn's `WebSocketsSansIOProtocol` (uvicorn 0.3x);
-the WebSocket tests exercise it.
+uvicorn's own. It relies on those attribute names of uvicorn's `WebSocketsSansIOProtocol` (uvicorn 0.3x:
+`request`, `response`, `queue`, `writable`, `conn`) and of websockets' sans-I/O protocol (`parser`, `reader`,
+`Protocol.parse`, websockets 13–16); the WebSocket tests exercise it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import Protocol
 
 
 class _Inbox:
@@ -111,3 +116,8 @@ class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
             # read only while answering the upgrade (uvicorn's handle_connect and the accept in send)
             self.request = None  # type: ignore[assignment]
             self.response = None  # type: ignore[assignment]
+            conn = self.conn
+            if not conn.reader.buffer and not conn.reader.eof:
+                parser = Protocol.parse(conn)  # frames from here on, as the handshake parser would go on to
+                next(parser)  # runs to its first wait for data
+                conn.parser = parser

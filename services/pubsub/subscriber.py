@@ -71,6 +71,11 @@ class Subscriber(Generic[T]):
         return len(self._pending)
 
     @property
+    def waiting(self) -> bool:
+        """The consumer is parked in `get()` with nothing pending: a direct sink would be offered the next item."""
+        return self._idle and not self._pending
+
+    @property
     def dropped(self) -> str | None:
         """Why the subscriber was dropped, or None while it is live."""
         return self._dropped

@@ -31,6 +31,42 @@ def _since(before: fanout.FanoutStats) -> tuple[int, int, int]:
     return now.executed - before.executed, now.shared - before.shared, now.encoded - before.encoded
 
 
+async def test_waiting_subscribers_get_each_change_from_the_publishers_loop_in_order(
+    ws_url: str, repo: PolicyRepository
+) -> None:
+    policy = await repo.insert(make_policy(status_detailed=S.Active), Cause.CHAIN)
+    first = await GraphQLSocket.open(ws_url)
+    second = await GraphQLSocket.open(ws_url)
+    legacy = await GraphQLSocket.open(ws_url, protocol=GRAPHQL_WS)
+    subscribers = [(first, "a", BY_ID, "policyUpdated"), (first, "b", BY_OWNER, "policiesUpdated")]
+    subscribers += [(second, "c", BY_ID, "policyUpdated"), (legacy, "d", BY_OWNER, "policiesUpdated")]
+    try:
+        for client, op_id, query, _ in subscribers:
+            await client.subscribe(op_id, query, {"id": policy.id} if query is BY_ID else {"owner": policy.owner})
+        await wait_subscribers(ws_url, 4)
+        # a first change reaches every subscription, whichever way; a server task that has sent a message is back
+        # waiting for the next change before the client can read it
+        current = await repo.update_fields(policy, {"failure_reason": "warm-up"}, Cause.JOB)
+        for client, op_id, _, field in subscribers:
+            assert (await client.next_data(op_id, field))["version"] == current.version
+        before = replace(fanout.stats)
+        versions = []
+        for i in range(3):
+            current = await repo.update_fields(current, {"failure_reason": f"change {i}"}, Cause.JOB)
+            versions.append(current.version)
+            for client, op_id, _, field in subscribers:
+                got = await client.next_data(op_id, field)
+                assert (got["id"], got["version"]) == (policy.id, current.version)
+        # every delivery went from the publisher's loop to the socket: two operations, executed once per change
+        assert fanout.stats.direct - before.direct == 4 * len(versions)
+        assert _since(before) == (2 * len(versions), 2 * len(versions), 2 * len(versions))
+        for client, *_ in subscribers:
+            client.assert_nothing_held()
+    finally:
+        for client in (first, second, legacy):
+            await client.close()
+
+
 async def test_subscribers_of_one_operation_share_one_execution_and_encoding(
     ws_url: str, repo: PolicyRepository
 ) -> None:
