@@ -328,6 +328,7 @@ async def measure(
         "p99_ms": round(percentile(ms, 99), 1),
         "last_p50_ms": round(percentile([x * 1000 for x in lasts], 50), 1),
         "last_max_ms": round(max(lasts) * 1000, 1),
+        "last_ms_by_change": [round(x * 1000) for x in lasts],
         "baseline_watch_p50_ms": round(percentile([x * 1000 for x in baseline], 50), 1),
         "baseline_watch_p99_ms": round(percentile([x * 1000 for x in baseline], 99), 1),
         "ratio_p50": round(percentile(ms, 50) / max(percentile([x * 1000 for x in baseline], 50), 0.001), 2),

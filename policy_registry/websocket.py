@@ -60,6 +60,8 @@ def _rate_limited_error() -> GraphQLFormattedError:
 
 
 class _ConnectionLimit:
+    __slots__ = ("_bucket", "_burst", "_refused_in_a_row")
+
     def __init__(self, context: RequestContext) -> None:
         settings = context.services.settings
         rate, burst = settings.ws_rate_limit_per_s, settings.ws_rate_limit_burst

@@ -82,6 +82,8 @@ class _Audience:
     """What one subscriber may see: pending creations only if it is their owner's live session. Callers check
     `is_private` first, so a public record costs no coroutine."""
 
+    __slots__ = ("_auth", "_session")
+
     def __init__(self, auth: AuthService, session: Session | None) -> None:
         self._auth = auth
         self._session = session
@@ -156,6 +158,7 @@ async def policy_updated(
     services = info.context.services
     policy_id = services.policy_queries.check_id(str(id))  # before registering anything
     audience = await _audience(info)
+    del info  # the resolve info is not needed past this point: an idle subscriber need not keep it alive
     async with services.pubsub.policy_changes(policy_id) as changes:
         current = await _io(services.policy_queries.get(policy_id))
         if current is None or not await audience.sees(current):
@@ -180,6 +183,7 @@ async def policies_updated(
     check_principal(owner, "owner")
     audience = await _audience(info)
     pubsub = info.context.services.pubsub
+    del info  # the resolve info is not needed past this point: an idle subscriber need not keep it alive
     async with pubsub.owner_changes(owner) as changes:
         forward = _Forward(seen={})
         if since is not None:
