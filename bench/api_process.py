@@ -6,9 +6,9 @@ benches that need a chain give STACKS_API_URL themselves).
 
 BENCH_GC_LOG=path: append one line per garbage collection (monotonic time, generation, milliseconds, objects
 collected) to `path`, for the fan-out bench's analysis (docs/performance.md); off by default.
-BENCH_MEMORY_REPORT=path: trace allocations (tracemalloc, which slows everything down) and, on SIGUSR1, write to
-`path` what is allocated, by file and line, and the live objects the collector tracks, by type (`--memory-report`
-of bench/fanout.py).
+BENCH_MEMORY_REPORT=path: trace allocations (tracemalloc, which slows everything down); the first SIGUSR1 takes a
+baseline, the next writes to `path` what was allocated since and is still alive, by layer (uvicorn, Strawberry, ...)
+and by allocation site (`--memory-report` of bench/fanout.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import os
 import signal
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Any, TextIO
 
 import uvicorn
@@ -43,26 +44,53 @@ def log_collections(out: TextIO) -> None:
     gc.callbacks.append(callback)
 
 
+LAYERS = ("uvicorn", "websockets", "starlette", "strawberry", "graphql", "pymongo", "pydantic")
+
+
+def layer_of(traceback: tracemalloc.Traceback) -> str:
+    """Who allocated a block: the innermost frame in a library of the stack or in the project (the standard
+    library's own frames, e.g. asyncio's, count for the caller that asked for them)."""
+    for frame in reversed(traceback):  # innermost first (tracemalloc keeps the most recent frame last here)
+        name = frame.filename
+        for layer in LAYERS:
+            if f"site-packages/{layer}/" in name:
+                return "graphql-core" if layer == "graphql" else layer
+        if "/site-packages/" not in name and any(f"/{p}/" in name for p in ("services", "resolvers", "schema")):
+            return "project"
+        if "/site-packages/" not in name and "/policy_registry/" in name:
+            return "project"
+    return "other (standard library at start-up, interpreter)"
+
+
 def report_memory_on_signal(path: str) -> None:
-    tracemalloc.start(8)
+    """The first SIGUSR1 takes the baseline snapshot (warm, before the subscribers connect); each later one writes
+    what was allocated since, and is still alive, to `path`: by layer, by allocation site, by object type."""
+    tracemalloc.start(16)
+    baseline: list[tracemalloc.Snapshot] = []
 
     def report(*_: object) -> None:
         snapshot = tracemalloc.take_snapshot()
+        if not baseline:
+            baseline.append(snapshot)
+            Path(path + ".done").write_text("baseline\n")
+            return
+        diff = [d for d in snapshot.compare_to(baseline[0], "traceback") if d.size_diff > 0]
         kinds = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
         with open(path, "w") as out:
-            out.write(f"tracked objects {sum(kinds.values())}\n")
-            for kind, count in kinds.most_common(60):
-                out.write(f"objects {count} {kind}\n")
-            stats = snapshot.statistics("traceback")
-            out.write(f"allocated {sum(s.size for s in stats)}\n")
-            for stat in stats[:80]:
-                out.write(f"block {stat.size} {stat.count}\n")
-                for frame in stat.traceback.format()[-16:]:
+            out.write(f"allocated since the baseline {sum(d.size_diff for d in diff)}\n")
+            layers: collections.Counter[str] = collections.Counter()
+            for d in diff:
+                layers[layer_of(d.traceback)] += d.size_diff
+            for layer, size in layers.most_common():
+                out.write(f"layer {size} {layer}\n")
+            for d in sorted(diff, key=lambda d: -d.size_diff)[:80]:
+                out.write(f"block {d.size_diff} {d.count_diff}\n")
+                for frame in d.traceback.format()[-16:]:
                     out.write(f"  {frame}\n")
-            for stat in snapshot.statistics("filename")[:40]:
-                out.write(f"file {stat.size} {stat.count} {stat.traceback[0].filename}\n")
-        with open(path + ".done", "w") as done:
-            done.write("done\n")
+            out.write(f"young objects the collector tracks {sum(kinds.values())}\n")
+            for kind, count in kinds.most_common(40):
+                out.write(f"objects {count} {kind}\n")
+        Path(path + ".done").write_text("done\n")
 
     signal.signal(signal.SIGUSR1, report)
 

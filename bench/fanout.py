@@ -14,7 +14,8 @@ Figures per N:
   each change, p50/max over the changes. Times are CLOCK_MONOTONIC, which is system-wide on Linux, so the client
   processes' receipt times compare with this process's commit times.
 - memory: RSS of the API process with N idle subscribers minus its RSS before they connected, divided by N.
-- CPU: the server process's user + system time over the changes, per change; the API's garbage collections over
+- CPU: the server process's user + system time over the changes, per change (and the client processes', which
+  share the same 2 cores and bound what any server can reach); the API's garbage collections over
   the changes (count per generation, total and longest pause; gc.callbacks in bench/api_process.py).
 - order: subscribers that received a version twice or after a newer one (must be 0), and receipts missing.
 
@@ -176,7 +177,8 @@ def _server(kind: str, mongo_uri: str, database: str, tmp: Path) -> contextlib.A
 
 
 def _memory_report(api: ApiServer, path: Path) -> None:
-    """Ask the API process for its memory report (bench/api_process.py) and wait until it is written."""
+    """Ask the API process for its memory snapshot (bench/api_process.py: the first is the baseline, the next
+    writes the report) and wait until it is taken."""
     done = Path(f"{path}.done")
     api.process.send_signal(signal.SIGUSR1)
     deadline = time.monotonic() + 600
@@ -217,6 +219,8 @@ async def measure(
             # warm the process (imports, first WebSocket, first subscription) before the baseline RSS
             await _warm(api.url, policy_id)
             await asyncio.sleep(1.0)
+            if kind == "project" and MEMORY_REPORT is not None:
+                await asyncio.to_thread(_memory_report, api, MEMORY_REPORT)  # the baseline snapshot
             rss_before = rss_bytes(api.pid)
             per_client = [n // clients + (1 if i < n % clients else 0) for i in range(clients)]
             ws_url = api.url.replace("http://", "ws://") + "/graphql"
@@ -265,6 +269,7 @@ async def measure(
                 commits: dict[int, float] = {}
                 baseline: list[float] = []
                 cpu_before = cpu_seconds(api.pid)
+                clients_cpu_before = sum(cpu_seconds(proc.pid) for proc in procs)
                 async with await store.db.policies.watch(
                     [{"$match": {"documentKey._id": {"$exists": True}}}]
                 ) as stream:
@@ -290,6 +295,7 @@ async def measure(
                                 )
                         await asyncio.sleep(0.3)
                 cpu_ms_per_change = (cpu_seconds(api.pid) - cpu_before) * 1000 / changes
+                clients_cpu = (sum(cpu_seconds(proc.pid) for proc in procs) - clients_cpu_before) * 1000 / changes
                 collections = _collections(tmp / "gc.log", min(commits.values()), time.monotonic())
                 await store.close()
                 receipts: list[list[tuple[int, float]]] = []
@@ -333,6 +339,7 @@ async def measure(
         "baseline_watch_p99_ms": round(percentile([x * 1000 for x in baseline], 99), 1),
         "ratio_p50": round(percentile(ms, 50) / max(percentile([x * 1000 for x in baseline], 50), 0.001), 2),
         "cpu_ms_per_change": round(cpu_ms_per_change, 1),
+        "client_cpu_ms_per_change": round(clients_cpu, 1),  # both client processes together: the harness's share
         **collections,
         "rss_before_mib": round(rss_before / 2**20, 1),
         "rss_after_mib": round(rss_after / 2**20, 1),
