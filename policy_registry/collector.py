@@ -54,8 +54,10 @@ class CollectorSchedule:
         self._task: asyncio.Task[None] | None = None
         self.freezes = 0
         self.full_collections = 0
+        self.settled_count = 0  # the subscriber count the objects were last frozen at (or fell to)
 
     def start(self) -> None:
+        self.settled_count = self._count()  # what exists now was frozen at start-up
         self._task = asyncio.create_task(self._run(), name="gc-schedule")
 
     async def stop(self) -> None:
@@ -66,8 +68,7 @@ class CollectorSchedule:
                 await task
 
     async def _run(self) -> None:
-        frozen_at = self._count()
-        last = frozen_at
+        frozen_at = last = self.settled_count
         last_full = self._clock()
         while True:
             await asyncio.sleep(self._settle_s)
@@ -75,9 +76,9 @@ class CollectorSchedule:
             if count == last and count > frozen_at:
                 gc.freeze()  # O(1): moves the tracked objects out of the generations the collector walks
                 self.freezes += 1
-                frozen_at = count
+                frozen_at = self.settled_count = count
             elif count < frozen_at:
-                frozen_at = count  # connections closed: the next growth is measured from here
+                frozen_at = self.settled_count = count  # connections closed: growth is measured from here
             last = count
             if self._full_interval_s > 0 and self._clock() - last_full >= self._full_interval_s:
                 started = time.perf_counter()
