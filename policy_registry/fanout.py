@@ -68,6 +68,7 @@ class FanoutStats:
     shared: int = 0
     encoded: int = 0
     direct: int = 0  # events a lane delivered from the publisher's loop
+    deferred: int = 0  # direct writes that met back-pressure and finished in a task
 
 
 stats = FanoutStats()
@@ -320,6 +321,7 @@ class ConnectionWrites:
         except Exception:  # e.g. the client left: the operation's own send meets it and ends as usual
             return False
         self.inflight = asyncio.ensure_future(self._finish(send, waiting))
+        stats.deferred += 1
         return True
 
     async def _finish(self, send: Coroutine[Any, Any, None], waiting: object) -> None:

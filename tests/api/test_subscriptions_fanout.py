@@ -3,19 +3,22 @@ a payload for a subscriber that may not see it. Real WebSockets and SecantusDB, 
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import strawberry
 from strawberry.types import ExecutionResult
+from websockets.asyncio.client import connect
 
 from policy_registry import fanout
 from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
-from tests.api.gql_ws import GRAPHQL_WS, GraphQLSocket, wait_subscribers
+from tests.api.gql_ws import GRAPHQL_WS, TRANSPORT_WS, GraphQLSocket, wait_subscribers
 from tests.api.sessions import open_session
 from tests.factories import OWNER_A, OWNER_B, make_policy
 
@@ -130,6 +133,44 @@ async def test_a_private_payload_never_reaches_a_subscriber_of_the_same_operatio
     finally:
         for client in (owner, other, anonymous):
             await client.close()
+
+
+async def test_a_direct_write_that_meets_back_pressure_keeps_the_subscriptions_frames_in_order(
+    ws_url: str, repo: PolicyRepository
+) -> None:
+    """A client that stops reading: the direct write that finds its socket full finishes in a task, later changes
+    queue behind it (fewer than SUBSCRIPTION_MAX_PENDING here, so none is dropped), and once the client reads again
+    it gets every change, each once, in commit order."""
+    owner = OWNER_A
+    fields = " ".join(f"a{i}: failureReason" for i in range(5))  # 5 x 64 KB of text per frame
+    big = f"subscription($o: String!, $s: DateTime) {{ policiesUpdated(owner: $o, since: $s) {{ id {fields} }} }}"
+    host, port = ws_url.removeprefix("ws://").split("/")[0].split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    raw = await connect(ws_url, sock=sock, subprotocols=[TRANSPORT_WS], max_queue=1, ping_interval=None)  # type: ignore[list-item]
+    stalled = GraphQLSocket(raw, TRANSPORT_WS, {})
+    await raw.send('{"type": "connection_init", "payload": {}}')
+    assert "connection_ack" in str(await raw.recv())
+    try:
+        marker = await repo.insert(make_policy(owner=owner, status_detailed=S.Active), Cause.CHAIN)
+        since = (marker.updated_at - timedelta(milliseconds=1)).isoformat()
+        await stalled.subscribe("s", big, {"o": owner, "s": since})
+        assert (await stalled.next_data("s", "policiesUpdated"))["id"] == marker.id  # live, and parked again
+        before = replace(fanout.stats)
+        ids = []
+        for _ in range(40):  # the client reads nothing meanwhile
+            record = await repo.insert(
+                make_policy(owner=owner, status_detailed=S.Active, failure_reason="x" * 65_536), Cause.CHAIN
+            )
+            ids.append(record.id)
+        got = [(await stalled.next_data("s", "policiesUpdated", within=20))["id"] for _ in ids]
+        assert got == ids
+        assert fanout.stats.deferred > before.deferred  # the back-pressure path was taken
+        assert fanout.stats.direct > before.direct
+        stalled.assert_nothing_held()
+    finally:
+        await stalled.close()
 
 
 # --- which operations may share: a small schema with a field that reads the context ------------------------
