@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import json
 import os
@@ -114,6 +115,10 @@ async def client_main(url: str, count: int, policy_id: str, owner: str, offset: 
                 task.result()
 
     await asyncio.gather(*(start(i) for i in range(count)))
+    # The clients are the instrument: their own full garbage collections (thousands of connections' objects) would
+    # land in the middle of a change and delay its receipts, whichever server sent them.
+    gc.collect()
+    gc.freeze()
     print(f"READY {count}", flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
