@@ -9,8 +9,9 @@
     python3 dev.py bench   install what is missing, then run every benchmark in full (long: see bench/README.md)
 
 Installs go into ./.venv (Python) and each Node project's node_modules (contracts/, clients/typescript/,
-examples/web/, tests/browser/, tests/conformance/). They are redone only when pyproject.toml or a package-lock.json
-changes, so a second run starts at once; the page is rebuilt only when its sources or the client's changed.
+examples/web/, tests/browser/, tests/conformance/, bench/node_peer/). They are redone only when pyproject.toml or
+a package-lock.json changes, so a second run starts at once; the page is rebuilt only when its sources or the
+client's changed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ BROWSER_TESTS = ROOT / "tests" / "browser"
 CONFORMANCE_TESTS = ROOT / "tests" / "conformance"  # graphql-http's GraphQL-over-HTTP audits
 CLIENT = ROOT / "clients" / "typescript"  # the TypeScript client (its vitest suite runs from tests/web)
 WEB = ROOT / "examples" / "web"  # the example page, built with Vite and served at /app
+NODE_PEER = ROOT / "bench" / "node_peer"  # the fan-out bench's Node reference server
 CHROMIUM = Path("/usr/bin/chromium")
 STARTED = time.monotonic()
 
@@ -139,7 +141,7 @@ def up(extra: list[str]) -> int:
 
 def test(extra: list[str]) -> int:
     ensure_python()
-    ensure_node(CONTRACTS, BROWSER_TESTS, CONFORMANCE_TESTS, CLIENT, WEB)
+    ensure_node(CONTRACTS, BROWSER_TESTS, CONFORMANCE_TESTS, CLIENT, WEB, NODE_PEER)
     ensure_chromium()
     build_page()
     # The contract tests (CPU-bound, in Node) run beside pytest (mostly waiting on its servers): the suite takes
@@ -162,7 +164,7 @@ def test(extra: list[str]) -> int:
 
 def bench(extra: list[str]) -> int:
     ensure_python()
-    ensure_node()
+    ensure_node(CONTRACTS, NODE_PEER)
     failed = 0
     for name in ("query", "fanout", "ingest", "e2e", "durability"):
         say(f"benchmark {name} (full mode)")

@@ -117,27 +117,66 @@ def api_server(mongodb_uri: str, database: str, log_dir: Path, **extra: str) -> 
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the API exited during start-up:\n{log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the API did not become ready within 60 s")
-            time.sleep(0.1)
+        _wait_ready(process, url, log_path)
         yield ApiServer(url, process, log_path)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        _stop(process)
+
+
+NODE_PEER = ROOT / "bench" / "node_peer"
+
+
+@contextlib.contextmanager
+def node_peer(mongodb_uri: str, database: str, log_dir: Path) -> Iterator[ApiServer]:
+    """The fan-out bench's Node reference server (bench/node_peer: graphql-js + graphql-ws, one change stream) as
+    its own process, ready once its change stream is open. `npm ci` in bench/node_peer first (dev.py bench does)."""
+    if not (NODE_PEER / "node_modules" / "graphql-ws").exists():
+        raise RuntimeError("run `npm ci` in bench/node_peer first (python3 dev.py bench does)")
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("the Node peer needs `node` (Node 20) on PATH")
+    port = free_port()
+    log_path = log_dir / f"node-peer-{port}.log"
+    env = {**os.environ, "MONGODB_URI": mongodb_uri, "MONGODB_DATABASE": database, "PORT": str(port)}
+    with log_path.open("ab") as out:
+        process = subprocess.Popen([node, "server.mjs"], cwd=NODE_PEER, env=env, stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(process, url, log_path)
+        yield ApiServer(url, process, log_path)
+    finally:
+        _stop(process)
+
+
+def _wait_ready(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited during start-up:\n{log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not become ready within 60 s")
+        time.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_bytes(pid: int) -> int:

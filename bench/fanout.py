@@ -1,9 +1,12 @@
 """Fan-out benchmark: N concurrent `graphql-transport-ws` subscribers on one API process, half on
 `policyUpdated(id)` and half on `policiesUpdated(owner)` of the same policy; each committed change of that policy
-reaches all N.
+reaches all N. The same clients then do the same against the Node reference server (bench/node_peer: graphql-js +
+graphql-ws, one change stream, EventEmitter fan-out) on the same database, and the project's figures are given as
+ratios to it.
 
-    python -m bench.fanout                 # full: 1,000 then 5,000 subscribers
-    python -m bench.fanout --smoke         # 20 subscribers, 2 changes (the test suite runs this)
+    python -m bench.fanout                 # full: 1,000, 5,000 and 10,000 subscribers, both servers
+    python -m bench.fanout --subscribers 5000 --servers project   # one size, the project alone
+    python -m bench.fanout --smoke         # 20 subscribers, 2 changes, both servers (the test suite runs this)
 
 Figures per N:
 - delivery latency: from the moment the change's transaction returned (committed) in this process to each
@@ -11,6 +14,10 @@ Figures per N:
   each change, p50/max over the changes. Times are CLOCK_MONOTONIC, which is system-wide on Linux, so the client
   processes' receipt times compare with this process's commit times.
 - memory: RSS of the API process with N idle subscribers minus its RSS before they connected, divided by N.
+- CPU: the server process's user + system time over the changes, per change (and the client processes', which
+  share the same 2 cores and bound what any server can reach); the API's garbage collections over
+  the changes (count per generation, total and longest pause; gc.callbacks in bench/api_process.py).
+- order: subscribers that received a version twice or after a newer one (must be 0), and receipts missing.
 
 The subscribers run in separate client processes (``--client``), so the API process's CPU and memory are its own;
 this process only writes the change. The baseline is the database's own change notification: a bare change stream
@@ -22,10 +29,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
+import itertools
 import json
 import os
+import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,8 +44,11 @@ from pymongo import AsyncMongoClient
 
 from bench.common import (
     ROOT,
+    ApiServer,
     Report,
     api_server,
+    cpu_seconds,
+    node_peer,
     owners,
     percentile,
     policy_documents,
@@ -55,7 +69,7 @@ SELECTION = "{ id version statusDetailed failureReason updatedAt }"
 
 
 async def _subscriber(
-    url: str, query: str, variables: dict[str, Any], received: dict[int, float], ready: asyncio.Event
+    url: str, query: str, variables: dict[str, Any], received: list[tuple[int, float]], ready: asyncio.Event
 ) -> None:
     from websockets.asyncio.client import connect
 
@@ -73,7 +87,7 @@ async def _subscriber(
                 data = message["payload"].get("data") or {}
                 node = data.get("policyUpdated") or data.get("policiesUpdated")
                 if node is not None:
-                    received.setdefault(int(node["version"]), now)
+                    received.append((int(node["version"]), now))  # every receipt, in arrival order
             elif message.get("type") in ("error", "complete"):
                 raise RuntimeError(f"subscription ended: {message}")
 
@@ -82,7 +96,7 @@ async def client_main(url: str, count: int, policy_id: str, owner: str, offset: 
     """Open `count` subscribers, print READY, then for each `EXPECT v` line on stdin print `ROUND v got` once
     all have version v (or 60 s passed); on `DONE` print `RESULT {json}` with every receipt time."""
     raise_fd_limit(count + 256)
-    receipts: list[dict[int, float]] = [{} for _ in range(count)]
+    receipts: list[list[tuple[int, float]]] = [[] for _ in range(count)]
     readies = [asyncio.Event() for _ in range(count)]
     tasks = []
     gate = asyncio.Semaphore(64)  # handshakes in flight at once
@@ -101,6 +115,10 @@ async def client_main(url: str, count: int, policy_id: str, owner: str, offset: 
                 task.result()
 
     await asyncio.gather(*(start(i) for i in range(count)))
+    # The clients are the instrument: their own full garbage collections (thousands of connections' objects) would
+    # land in the middle of a change and delay its receipts, whichever server sent them.
+    gc.collect()
+    gc.freeze()
     print(f"READY {count}", flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -115,12 +133,12 @@ async def client_main(url: str, count: int, policy_id: str, owner: str, offset: 
             failed = [t for t in tasks if t.done()]
             if failed:
                 failed[0].result()
-            got = sum(1 for r in receipts if version in r)
+            got = sum(1 for r in receipts if r and r[-1][0] >= version)
             if got == count:
                 break
             await asyncio.sleep(0.005)
-        print(f"ROUND {version} {sum(1 for r in receipts if version in r)}", flush=True)
-    print("RESULT " + json.dumps([{str(v): t for v, t in r.items()} for r in receipts]), flush=True)
+        print(f"ROUND {version} {sum(1 for r in receipts if r and r[-1][0] >= version)}", flush=True)
+    print("RESULT " + json.dumps(receipts), flush=True)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -148,14 +166,66 @@ async def subscribers_gauge(http: httpx.AsyncClient) -> int:
     return -1
 
 
+SERVERS = ("project", "node")
+
+
+MEMORY_REPORT: Path | None = None  # --memory-report: where the API process writes its allocations when idle
+
+
+def _server(kind: str, mongo_uri: str, database: str, tmp: Path) -> contextlib.AbstractContextManager[ApiServer]:
+    if kind == "project":
+        extra = {"BENCH_GC_LOG": str(tmp / "gc.log")}
+        if MEMORY_REPORT is not None:
+            extra["BENCH_MEMORY_REPORT"] = str(MEMORY_REPORT)
+        return api_server(mongo_uri, database, tmp, **extra)
+    return node_peer(mongo_uri, database, tmp)
+
+
+def _memory_report(api: ApiServer, path: Path) -> None:
+    """Ask the API process for its memory snapshot (bench/api_process.py: the first is the baseline, the next
+    writes the report) and wait until it is taken."""
+    done = Path(f"{path}.done")
+    api.process.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 600
+    while not done.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("no memory report within 10 minutes")
+        time.sleep(0.5)
+    done.unlink()
+
+
+def _collections(log: Path, start: float, end: float) -> dict[str, Any]:
+    """The API process's garbage collections between `start` and `end` (bench/api_process.py BENCH_GC_LOG)."""
+    if not log.exists():
+        return {}
+    counts, total_ms, worst_ms = [0, 0, 0], 0.0, 0.0
+    for line in log.read_text().splitlines():
+        at, generation, ms, _ = line.split()
+        if start <= float(at) <= end:
+            counts[int(generation)] += 1
+            total_ms += float(ms)
+            worst_ms = max(worst_ms, float(ms))
+    return {"gc_gen0_1_2": counts, "gc_ms": round(total_ms, 1), "gc_max_ms": round(worst_ms, 1)}
+
+
 async def measure(
-    n: int, changes: int, clients: int, mongo_uri: str, database: str, policy_id: str, owner: str, report: Report
-) -> None:
-    with workdir(f"fanout-{n}") as tmp, api_server(mongo_uri, database, tmp) as api:
+    kind: str,
+    n: int,
+    changes: int,
+    clients: int,
+    mongo_uri: str,
+    database: str,
+    policy_id: str,
+    owner: str,
+    report: Report,
+) -> dict[str, Any]:
+    with workdir(f"fanout-{kind}-{n}") as tmp, _server(kind, mongo_uri, database, tmp) as api:
         async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
             # warm the process (imports, first WebSocket, first subscription) before the baseline RSS
             await _warm(api.url, policy_id)
             await asyncio.sleep(1.0)
+            if kind == "project" and MEMORY_REPORT is not None:
+                await asyncio.to_thread(_memory_report, api, MEMORY_REPORT)  # the baseline snapshot
             rss_before = rss_bytes(api.pid)
             per_client = [n // clients + (1 if i < n % clients else 0) for i in range(clients)]
             ws_url = api.url.replace("http://", "ws://") + "/graphql"
@@ -177,7 +247,7 @@ async def measure(
                         cwd=ROOT,
                         stdin=asyncio.subprocess.PIPE,
                         stdout=asyncio.subprocess.PIPE,
-                        limit=2**26,
+                        limit=2**28,
                     )
                 )
                 offset += count
@@ -192,13 +262,19 @@ async def measure(
                 connect_s = time.monotonic() - started
                 await asyncio.sleep(2.0)  # idle: let allocations settle
                 rss_after = rss_bytes(api.pid)
+                if kind == "project" and MEMORY_REPORT is not None:
+                    await asyncio.to_thread(_memory_report, api, MEMORY_REPORT)
+                    say(f"memory report of the idle API process: {MEMORY_REPORT}")
                 say(
-                    f"{n} subscribers connected in {connect_s:.1f}s; API RSS {rss_before >> 20} → {rss_after >> 20} MiB"
+                    f"{kind}: {n} subscribers connected in {connect_s:.1f}s; "
+                    f"RSS {rss_before >> 20} → {rss_after >> 20} MiB"
                 )
                 store = MongoStore(mongo_uri, database)
                 repo = PolicyRepository(store)
                 commits: dict[int, float] = {}
                 baseline: list[float] = []
+                cpu_before = cpu_seconds(api.pid)
+                clients_cpu_before = sum(cpu_seconds(proc.pid) for proc in procs)
                 async with await store.db.policies.watch(
                     [{"$match": {"documentKey._id": {"$exists": True}}}]
                 ) as stream:
@@ -220,11 +296,14 @@ async def measure(
                             got = int(line.split()[2])
                             if got < per_client[procs.index(proc)]:
                                 report.note(
-                                    f"N={n} change {version}: a client saw {got}/{per_client[procs.index(proc)]}"
+                                    f"{kind} N={n} change {version}: a client saw {got}/{per_client[procs.index(proc)]}"
                                 )
                         await asyncio.sleep(0.3)
+                cpu_ms_per_change = (cpu_seconds(api.pid) - cpu_before) * 1000 / changes
+                clients_cpu = (sum(cpu_seconds(proc.pid) for proc in procs) - clients_cpu_before) * 1000 / changes
+                collections = _collections(tmp / "gc.log", min(commits.values()), time.monotonic())
                 await store.close()
-                receipts: list[dict[str, float]] = []
+                receipts: list[list[tuple[int, float]]] = []
                 for proc in procs:
                     assert proc.stdin is not None
                     proc.stdin.write(b"DONE\n")
@@ -239,31 +318,57 @@ async def measure(
     latencies: list[float] = []
     lasts: list[float] = []
     missing = 0
+    # every subscriber must see each version at most once and in increasing order
+    out_of_order = sum(1 for r in receipts if any(a[0] >= b[0] for a, b in itertools.pairwise(r)))
+    firsts = [{version: at for version, at in reversed(r)} for r in receipts]
     for version, committed in commits.items():
-        times = [r[str(version)] - committed for r in receipts if str(version) in r]
+        times = [r[version] - committed for r in firsts if version in r]
         missing += n - len(times)
         latencies += times
         if times:
             lasts.append(max(times))
     ms = [x * 1000 for x in latencies]
-    report.add(
-        subscribers=n,
-        changes=changes,
-        receipts=len(latencies),
-        missing=missing,
-        p50_ms=round(percentile(ms, 50), 1),
-        p99_ms=round(percentile(ms, 99), 1),
-        last_p50_ms=round(percentile([x * 1000 for x in lasts], 50), 1),
-        last_max_ms=round(max(lasts) * 1000, 1),
-        baseline_watch_p50_ms=round(percentile([x * 1000 for x in baseline], 50), 1),
-        baseline_watch_p99_ms=round(percentile([x * 1000 for x in baseline], 99), 1),
-        ratio_p50=round(percentile(ms, 50) / max(percentile([x * 1000 for x in baseline], 50), 0.001), 2),
-        rss_before_mib=round(rss_before / 2**20, 1),
-        rss_after_mib=round(rss_after / 2**20, 1),
-        kib_per_subscriber=round((rss_after - rss_before) / n / 1024, 1),
-        connect_s=round(connect_s, 1),
-        client_processes=clients,
-    )
+    row = {
+        "server": kind,
+        "subscribers": n,
+        "changes": changes,
+        "receipts": len(latencies),
+        "missing": missing,
+        "out_of_order": out_of_order,
+        "p50_ms": round(percentile(ms, 50), 1),
+        "p99_ms": round(percentile(ms, 99), 1),
+        "last_p50_ms": round(percentile([x * 1000 for x in lasts], 50), 1),
+        "last_max_ms": round(max(lasts) * 1000, 1),
+        "last_ms_by_change": [round(x * 1000) for x in lasts],
+        "baseline_watch_p50_ms": round(percentile([x * 1000 for x in baseline], 50), 1),
+        "baseline_watch_p99_ms": round(percentile([x * 1000 for x in baseline], 99), 1),
+        "ratio_p50": round(percentile(ms, 50) / max(percentile([x * 1000 for x in baseline], 50), 0.001), 2),
+        "cpu_ms_per_change": round(cpu_ms_per_change, 1),
+        "client_cpu_ms_per_change": round(clients_cpu, 1),  # both client processes together: the harness's share
+        **collections,
+        "rss_before_mib": round(rss_before / 2**20, 1),
+        "rss_after_mib": round(rss_after / 2**20, 1),
+        "kib_per_subscriber": round((rss_after - rss_before) / n / 1024, 1),
+        "connect_s": round(connect_s, 1),
+        "client_processes": clients,
+    }
+    report.add(**row)
+    return row
+
+
+def compare(project: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """The project's figures as ratios to the Node peer's, same N, same run (< 1: the project is ahead)."""
+
+    def ratio(key: str) -> float:
+        return round(project[key] / max(node[key], 0.001), 2)
+
+    return {
+        "subscribers": project["subscribers"],
+        "p50_vs_node": ratio("p50_ms"),
+        "p99_vs_node": ratio("p99_ms"),
+        "kib_per_subscriber_vs_node": ratio("kib_per_subscriber"),
+        "cpu_per_change_vs_node": ratio("cpu_ms_per_change"),
+    }
 
 
 async def _warm(base_url: str, policy_id: str) -> None:
@@ -295,10 +400,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         indexed = MongoStore(mongo.uri, database)
         await indexed.ensure_indexes()
         await indexed.close()
+        comparisons = []
         for n in args.subscribers:
-            say(f"fan-out to {n} subscribers, {args.changes} changes, {args.clients} client processes")
-            await measure(n, args.changes, args.clients, mongo.uri, database, str(target["_id"]), owner, report)
+            rows = {}
+            for kind in args.servers:
+                say(f"{kind}: fan-out to {n} subscribers, {args.changes} changes, {args.clients} client processes")
+                rows[kind] = await measure(
+                    kind, n, args.changes, args.clients, mongo.uri, database, str(target["_id"]), owner, report
+                )
+            if "project" in rows and "node" in rows:
+                comparisons.append(compare(rows["project"], rows["node"]))
+                say("  project / node: " + "  ".join(f"{k}={v}" for k, v in comparisons[-1].items()))
     report.extra["policy_owner_subscribers"] = "half policyUpdated(id), half policiesUpdated(owner), same policy"
+    report.extra["vs_node"] = comparisons
+    report.extra["load"] = os.getloadavg()
     return report.emit()
 
 
@@ -313,8 +428,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--subscribers", type=int, nargs="+")
     parser.add_argument("--changes", type=int)
     parser.add_argument("--clients", type=int, help="client processes (default 2)")
+    parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS), help="default: both")
+    parser.add_argument(
+        "--memory-report",
+        type=Path,
+        help="trace the API's allocations (slow: figures are not comparable) and write them here once idle",
+    )
     args = parser.parse_args(argv)
-    args.subscribers = args.subscribers or ([20] if args.smoke else [1000, 5000])
+    global MEMORY_REPORT
+    MEMORY_REPORT = args.memory_report
+    args.subscribers = args.subscribers or ([20] if args.smoke else [1000, 5000, 10000])
     args.changes = args.changes or (2 if args.smoke else 20)
     args.clients = args.clients or 2
     os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -10,12 +10,28 @@ is encoded once (`SharedData`), and each subscriber's frame only adds its own me
 Privacy: a subscriber only executes an event its own resolver yielded, after its own audience check (pending
 creations go to their owner's live session only). Results are keyed by the identity of that yielded object, so
 a shared result only ever reaches subscribers that were each handed the object themselves.
+
+Direct delivery (`OperationLane`): the WebSocket handlers give each subscription operation a lane
+(`resolvers.context.direct_delivery`), which its resolver attaches to its queue. While the operation waits for a
+change, the publisher's loop hands the event straight to the lane: the shared result, its encoded payload, this
+operation's message head and one synchronous write on the connection. No task wakes, and none of the per-result
+steps run that cannot change a shared result (graphql-core's event mapping, Strawberry's stream and extension
+hooks: a shared result has no errors to mask and no extension output, see `_result_neutral`). Whatever the lane
+cannot do at once it declines, and the event takes the ordinary path.
+
+Strawberry internals relied on: `StrawberryGraphQLCoreExecutionContext` (the executor class Strawberry
+instantiates, subclassed here; its `build_per_event_executor` and `execute_operation` are graphql-core's public
+Executor API), the field definition back-reference in a graphql-core field's `extensions`, and the handlers'
+message shapes (`next` / `data` with `id`, `type`, `payload`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +48,12 @@ from graphql import (
     get_named_type,
 )
 from graphql.execution import Executor
+from starlette.websockets import WebSocket
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
+
+from resolvers.context import direct_delivery
 
 Encode = Callable[[object], str | bytes]
 
@@ -47,6 +67,8 @@ class FanoutStats:
     executed: int = 0
     shared: int = 0
     encoded: int = 0
+    direct: int = 0  # events a lane delivered from the publisher's loop
+    deferred: int = 0  # direct writes that met back-pressure and finished in a task
 
 
 stats = FanoutStats()
@@ -186,13 +208,42 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     _operation_key_known = False
     _event_key: str | None = None  # set on per-event copies only
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        lane = direct_delivery.get()  # the operation task's own lane, if its transport gave it one
+        if isinstance(lane, OperationLane):
+            lane.attach(self)
+
     def build_per_event_executor(self, payload: Any) -> Executor[Any]:
         executor = super().build_per_event_executor(payload)
+        if isinstance(executor, SharedEventExecutor):
+            executor._event_key = self.operation_key()
+        return executor
+
+    def operation_key(self) -> str | None:
+        """The key of results this subscription may share (None: it executes every event itself)."""
         if not self._operation_key_known:
             self._operation_key, self._operation_key_known = self._shared_operation_key(), True
-        if isinstance(executor, SharedEventExecutor):
-            executor._event_key = self._operation_key
-        return executor
+        return self._operation_key
+
+    def shared_data(self, event: object) -> SharedData | None:
+        """The shared `data` of `event` for this subscription, executing it if no subscriber has yet; None when it
+        cannot be shared (an operation that depends on who asks, a result with errors, an asynchronous field)."""
+        key = self.operation_key()
+        if key is None:
+            return None
+        result: object = _results.get(event, key)
+        if result is not None:
+            stats.shared += 1
+        else:
+            result = self.build_per_event_executor(event).execute_operation(False)
+            if not isinstance(result, ExecutionResult):
+                if isinstance(result, Coroutine):
+                    result.close()  # only plain fields are shared: nothing ran that this could undo
+                return None
+        assert isinstance(result, ExecutionResult)
+        data = result.data
+        return data if isinstance(data, SharedData) else None
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         key = self._event_key
@@ -222,6 +273,114 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
             return None
         name = operation.name.value if operation.name else None
         return repr((operation.loc.source.body, name, sorted(self.variable_values.coerced.items())))
+
+
+def _result_neutral(extension: SchemaExtension) -> bool:
+    """Whether a schema extension leaves an error-free subscription result as it is: it adds no `extensions` output
+    and no per-result step, or it only rewrites errors (MaskErrors)."""
+    if isinstance(extension, MaskErrors):
+        return True
+    cls = type(extension)
+    return all(
+        getattr(cls, hook, None) is getattr(SchemaExtension, hook, None)
+        for hook in ("get_results", "on_stream_result", "resolve")
+    )
+
+
+_neutral_schemas: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def direct_delivery_allowed(schema: Any) -> bool:
+    """A schema's subscriptions may take the direct lane when none of its extensions acts on a shared result
+    (judged once per schema, from the extensions it builds per request)."""
+    allowed = _neutral_schemas.get(schema)
+    if allowed is None:
+        allowed = _neutral_schemas[schema] = all(_result_neutral(e) for e in schema.get_extensions())
+    return allowed
+
+
+class ConnectionWrites:
+    """A WebSocket's direct writes. A frame is written synchronously when the server takes it at once (its send
+    completes without waiting); one that must wait (back-pressure) finishes in a task, and until it has, the lanes
+    decline and the handler's own sends wait for it, so frames keep their order."""
+
+    __slots__ = ("_websocket", "inflight")
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
+        self.inflight: asyncio.Future[None] | None = None
+
+    def write(self, frame: str) -> bool:
+        if self.inflight is not None:
+            return False
+        send = self._websocket.send_text(frame)
+        try:
+            waiting = send.send(None)
+        except StopIteration:
+            return True
+        except Exception:  # e.g. the client left: the operation's own send meets it and ends as usual
+            return False
+        self.inflight = asyncio.ensure_future(self._finish(send, waiting))
+        stats.deferred += 1
+        return True
+
+    async def _finish(self, send: Coroutine[Any, Any, None], waiting: object) -> None:
+        """Drive a started send to its end, as a task would: resume it each time what it waits for is done."""
+        try:
+            while True:
+                if isinstance(waiting, asyncio.Future):
+                    await asyncio.wait([waiting])
+                else:
+                    await asyncio.sleep(0)  # a bare yield to the loop
+                try:
+                    waiting = send.send(None)
+                except StopIteration:
+                    return
+        except Exception:
+            return  # the connection failed: the operation's next send meets it and ends as usual
+        finally:
+            send.close()
+            self.inflight = None
+
+    async def drain(self) -> None:
+        """Wait for a direct write still in flight (its failure, a closed connection, shows on the next send)."""
+        inflight = self.inflight
+        if inflight is not None:
+            with contextlib.suppress(Exception):
+                await inflight
+
+
+class OperationLane:
+    """Direct delivery for one subscription operation (see the module docstring): `lane(event)` sends the event's
+    shared result as this operation's data message and returns True, or returns False and does nothing."""
+
+    __slots__ = ("_encode", "_executor", "_head", "_writes")
+
+    def __init__(self, writes: ConnectionWrites, message: Mapping[str, object], encode: Encode) -> None:
+        head = encode(dict(message))  # the data message without its payload: id and type, in the handler's order
+        self._head = head[:-1] if isinstance(head, str) and head.endswith("}") else None
+        self._writes = writes
+        self._encode = encode
+        self._executor: SharedEventExecutor | None = None
+
+    def attach(self, executor: SharedEventExecutor) -> None:
+        if self._executor is None:
+            self._executor = executor
+
+    def __call__(self, event: object) -> bool:
+        executor, head = self._executor, self._head
+        if executor is None or head is None or self._writes.inflight is not None:
+            return False
+        data = executor.shared_data(event)
+        if data is None:
+            return False
+        body = data.encoded_payload(self._encode)
+        if not isinstance(body, str):
+            return False
+        if not self._writes.write(f'{head}, "payload": {body}}}'):
+            return False
+        stats.direct += 1
+        return True
 
 
 def share_subscription_events(schema: Any) -> None:

@@ -81,19 +81,28 @@ def rate_limited_body(retry_after: int) -> bytes:
 class RateLimitMiddleware:
     """ASGI middleware: HTTP requests and WebSocket handshakes spend their client IP's tokens."""
 
-    def __init__(self, app: ASGIApp, rate: float, burst: int) -> None:
+    def __init__(self, app: ASGIApp, rate: float, burst: int, limiter: ClientRateLimiter | None = None) -> None:
+        """`limiter`: one shared with another entry point (the app's WebSocket entry, policy_registry/app.py), so
+        a client's HTTP requests and WebSocket handshakes spend the same tokens."""
         self.app = app
-        self.limiter = ClientRateLimiter(rate, burst) if rate > 0 else None
+        self.limiter = (limiter or ClientRateLimiter(rate, burst)) if rate > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.limiter is None or scope["type"] not in ("http", "websocket") or scope["path"] in EXEMPT_PATHS:
-            await self.app(scope, receive, send)
-            return
-        client = scope.get("client")
-        wait = self.limiter.check(client[0] if client else "unknown")
+        wait = self.wait(scope)
         if wait == 0.0:
             await self.app(scope, receive, send)
             return
+        await self.refuse(scope, send, wait)
+
+    def wait(self, scope: Scope) -> float:
+        """0 when the request or handshake may go on (and it spent a token), else the seconds until it may."""
+        if self.limiter is None or scope["type"] not in ("http", "websocket") or scope["path"] in EXEMPT_PATHS:
+            return 0.0
+        client = scope.get("client")
+        return self.limiter.check(client[0] if client else "unknown")
+
+    @staticmethod
+    async def refuse(scope: Scope, send: Send, wait: float) -> None:
         retry_after = max(1, math.ceil(wait)) if math.isfinite(wait) else 60
         headers = [
             (b"content-type", b"application/json"),

@@ -9,6 +9,7 @@ from typing import Any
 import uvicorn
 
 from policy_registry.settings import Settings
+from policy_registry.ws_protocol import LeanWebSocketsProtocol
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -22,7 +23,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "loop": "auto",
         "log_config": None,
         "lifespan": "on",
-        "ws": "websockets-sansio",
+        # uvicorn's websockets-sansio protocol, minus the handshake it keeps per connection (ws_protocol.py)
+        "ws": LeanWebSocketsProtocol,
         "ws_max_size": settings.max_request_bytes,
         # Off by default: a deflate context costs each connection ~50 KiB, and every frame is compressed once per
         # subscriber; policy frames are small (docs/subscriptions.md).

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     subscription_max_pending: int = Field(default=100, ge=1, description="Distinct messages a subscriber may lag.")
     subscription_stall_timeout_s: float = Field(default=30.0, gt=0, description="Drop a subscriber stuck this long.")
     subscription_replay_limit: int = Field(default=1000, ge=1, description="Most changes `since` may replay.")
+    # garbage collection kept off the fan-out path (policy_registry/collector.py, docs/performance.md)
+    gc_freeze: bool = Field(default=True, description="Freeze start-up objects and settled subscriptions' objects.")
+    gc_threshold0: int = Field(default=20_000, ge=100, description="Allocations between young collections.")
+    gc_full_collection_interval_s: float = Field(
+        default=3600.0, ge=0, description="Seconds between full collections of frozen objects (0: never)."
+    )
 
     # --- hostile clients: sign-in challenges, creation reservations (issue 15, docs/security.md) ----------------
     auth_challenges_per_client: int = Field(default=10, ge=1, description="Open sign-in challenges per client IP.")

@@ -8,6 +8,9 @@
   whole burst of refusals is closed with 4429.
 - A subscription event whose data is shared by several subscribers (policy_registry/fanout.py) goes out as its
   pre-encoded payload with this operation's id spliced in: one encoding per change, not one per subscriber.
+- Each operation task gets a direct lane (`OperationLane`, through `resolvers.context.direct_delivery`) on the
+  connection's `ConnectionWrites`: shared events reach the socket from the publisher's loop, and every ordinary
+  send first waits for a direct write still in flight, so an operation's messages keep their order.
 - A malformed client message (not JSON, not an object, no id or payload, fields of the wrong type; see
   policy_registry/ws_messages.py) closes the connection with 4400 and the reason, on both protocols, before
   Strawberry's handlers index into it.
@@ -26,18 +29,24 @@ from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage as TransportErrorMessage
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message as TransportMessage
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage as GraphQLWSErrorMessage
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 from strawberry.types.unset import UNSET, UnsetType
 
-from policy_registry.fanout import Encode, shared_frame
+from policy_registry.fanout import (
+    ConnectionWrites,
+    Encode,
+    OperationLane,
+    direct_delivery_allowed,
+    shared_frame,
+)
 from policy_registry.ratelimit import TokenBucket
 from policy_registry.ws_messages import INVALID_MESSAGE_CLOSE, graphql_ws_problem, transport_ws_problem
-from resolvers.context import RequestContext
+from resolvers.context import RequestContext, direct_delivery
 from resolvers.permissions import session_of
 from services.errors import ServiceError
 
@@ -51,6 +60,8 @@ def _rate_limited_error() -> GraphQLFormattedError:
 
 
 class _ConnectionLimit:
+    __slots__ = ("_bucket", "_burst", "_refused_in_a_row")
+
     def __init__(self, context: RequestContext) -> None:
         settings = context.services.settings
         rate, burst = settings.ws_rate_limit_per_s, settings.ws_rate_limit_burst
@@ -84,10 +95,17 @@ async def _send_shared(websocket: object, encode: Encode, message: Mapping[str, 
     return True
 
 
+def _connection_writes(websocket: object, schema: object) -> ConnectionWrites | None:
+    if not isinstance(websocket, ASGIWebSocketAdapter) or not direct_delivery_allowed(schema):
+        return None
+    return ConnectionWrites(websocket.ws)
+
+
 class RateLimitedTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limit = _ConnectionLimit(self.context)
+        self._writes = _connection_writes(self.websocket, self.schema)
 
     async def handle_message(self, message: TransportMessage) -> None:
         problem = transport_ws_problem(message)
@@ -95,6 +113,36 @@ class RateLimitedTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext
             await self.handle_invalid_message(problem)  # close 4400 with the reason
             return
         await super().handle_message(message)
+
+    async def handle(self) -> None:
+        # Strawberry's loop, except that each message is let go once handled: the loop variable would otherwise
+        # keep the last one (an idle subscriber's subscribe message) for the connection's life.
+        self.on_request_accepted()
+        try:
+            try:
+                async for message in self.websocket.iter_json():
+                    await self.handle_message(message)  # type: ignore[arg-type]  # checked there
+                    del message
+            except NonTextMessageReceived:
+                await self.handle_invalid_message("WebSocket message type must be text")
+            except NonJsonMessageReceived:
+                await self.handle_invalid_message("WebSocket message must be valid JSON")
+        except WebSocketDisconnected:
+            pass
+        finally:
+            await self.shutdown()
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        # Strawberry cancels its init-timeout task here but keeps it, with its CancelledError and traceback, for
+        # the connection's life (~1 KiB per idle subscriber): let it go once it has finished.
+        task = self.connection_init_timeout_task
+        if task is not None:
+            task.add_done_callback(self._forget_init_timeout)
+
+    def _forget_init_timeout(self, task: object) -> None:
+        if self.connection_init_timeout_task is task:
+            self.connection_init_timeout_task = None
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self.connection_acknowledged and not self._limit.allow():
@@ -105,9 +153,19 @@ class RateLimitedTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext
                 TransportErrorMessage(id=message["id"], type="error", payload=[_rate_limited_error()])
             )
             return
-        await super().handle_subscribe(message)
+        if self._writes is None:
+            await super().handle_subscribe(message)
+            return
+        lane = OperationLane(self._writes, {"id": message["id"], "type": "next"}, self.view.encode_json)
+        token = direct_delivery.set(lane)  # the operation task Strawberry creates now copies this context
+        try:
+            await super().handle_subscribe(message)
+        finally:
+            direct_delivery.reset(token)
 
     async def send_message(self, message: TransportMessage) -> None:
+        if self._writes is not None and self._writes.inflight is not None:
+            await self._writes.drain()
         if not await _send_shared(self.websocket, self.view.encode_json, message):
             await super().send_message(message)
 
@@ -116,6 +174,7 @@ class RateLimitedGraphQLWSHandler(BaseGraphQLWSHandler[RequestContext, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limit = _ConnectionLimit(self.context)
+        self._writes = _connection_writes(self.websocket, self.schema)
 
     async def handle(self) -> None:
         # Strawberry's loop, except that a message that is not JSON closes the connection (Strawberry skips it).
@@ -123,6 +182,7 @@ class RateLimitedGraphQLWSHandler(BaseGraphQLWSHandler[RequestContext, None]):
             try:
                 async for message in self.websocket.iter_json():
                     await self.handle_message(message)  # type: ignore[arg-type]  # checked there
+                    del message  # not kept while the connection idles
             except NonJsonMessageReceived:
                 await self.websocket.close(code=INVALID_MESSAGE_CLOSE, reason="a message must be valid JSON")
             except NonTextMessageReceived:
@@ -152,9 +212,19 @@ class RateLimitedGraphQLWSHandler(BaseGraphQLWSHandler[RequestContext, None]):
                 GraphQLWSErrorMessage(type="error", id=message["id"], payload=_rate_limited_error())
             )
             return
-        await super().handle_start(message)
+        if self._writes is None:
+            await super().handle_start(message)
+            return
+        lane = OperationLane(self._writes, {"type": "data", "id": message["id"]}, self.view.encode_json)
+        token = direct_delivery.set(lane)  # the operation task Strawberry creates now copies this context
+        try:
+            await super().handle_start(message)
+        finally:
+            direct_delivery.reset(token)
 
     async def send_message(self, message: OperationMessage) -> None:
+        if self._writes is not None and self._writes.inflight is not None:
+            await self._writes.drain()
         if not await _send_shared(self.websocket, self.view.encode_json, message):
             await super().send_message(message)
 

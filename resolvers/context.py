@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,3 +28,10 @@ class RequestContext:
 
 
 Info = _Info[RequestContext, None]
+
+
+# The running subscription operation's direct delivery, where its transport offers one (set per operation task by the
+# WebSocket handlers, policy_registry/fanout.py). Called with an event the resolver would yield, it executes, encodes
+# and sends it at once and returns True, or returns False, and the resolver yields the event as usual.
+DirectDelivery = Callable[[object], bool]
+direct_delivery: ContextVar[DirectDelivery | None] = ContextVar("direct_delivery", default=None)

@@ -6,6 +6,12 @@ version it has already had (or an older one). See docs/subscriptions.md.
 
 A change is published as one record object to every subscriber; each turns it into the same GraphQL object
 (`_shared`), so the executor can run the selection once per change and operation (policy_registry/fanout.py).
+
+Where the operation's transport offers a direct delivery (`resolvers.context.direct_delivery`), a subscription also
+attaches a sink to its queue (`_Forward.direct`): while it waits for a change, a public record that passes its
+version rule is delivered on the publisher's stack, with no task switch. Everything else (a pending creation, whose
+audience check reads the session store; an item that arrives while the previous one is being sent; a delivery the
+transport declines) takes the loop below, as before.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import TypeVar
 
 import strawberry
 
-from resolvers.context import Info
+from resolvers.context import DirectDelivery, Info, direct_delivery
 from resolvers.permissions import current_session
 from schema.policy_types import Policy
 from schema.subscription_types import ChainTip
@@ -29,6 +35,7 @@ from services.errors import NotFound
 from services.policies.models import PolicyRecord
 from services.policies.principals import check_principal
 from services.pubsub.events import ChainTip as ChainTipRecord
+from services.pubsub.subscriber import Subscriber
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -75,6 +82,8 @@ class _Audience:
     """What one subscriber may see: pending creations only if it is their owner's live session. Callers check
     `is_private` first, so a public record costs no coroutine."""
 
+    __slots__ = ("_auth", "_session")
+
     def __init__(self, auth: AuthService, session: Session | None) -> None:
         self._auth = auth
         self._session = session
@@ -87,6 +96,53 @@ class _Audience:
             return False
         # Private details go out only while the session lives (the connection may outlast a sign-out).
         return await _io(self._auth.is_live(self._session))
+
+
+class _Forward:
+    """One subscription's version rule, shared by its loop and its direct sink: a policy's record goes out only if
+    it is newer than the last version seen for that policy. One policy's subscription keeps that version alone,
+    an owner's a map of them (a dict costs an idle subscriber ~0.2 KiB)."""
+
+    __slots__ = ("_deliver", "_last", "_seen")
+
+    def __init__(self, seen: dict[str, int] | None = None, last: int = -1) -> None:
+        self._seen = seen  # None: one policy (its topic carries nothing else), last version in `_last`
+        self._last = last
+        self._deliver: DirectDelivery | None = direct_delivery.get()
+
+    def _newer(self, record: PolicyRecord) -> bool:
+        seen = self._seen
+        return record.version > (self._last if seen is None else seen.get(record.id, -1))
+
+    def _note(self, record: PolicyRecord) -> None:
+        if self._seen is None:
+            self._last = record.version
+        else:
+            self._seen[record.id] = record.version
+
+    def fresh(self, record: PolicyRecord) -> bool:
+        """Newer than what this subscription has seen of that policy; it now counts as seen."""
+        if not self._newer(record):
+            return False
+        self._note(record)
+        return True
+
+    def attach(self, changes: Subscriber[PolicyRecord]) -> None:
+        if self._deliver is not None:
+            changes.direct = self.direct
+
+    def direct(self, record: PolicyRecord) -> bool:
+        """The queue's sink (services/pubsub/subscriber.py): True when the record needs nothing more (delivered, or
+        not newer), False to queue it for the loop (pending creations: their audience check awaits a read)."""
+        if not self._newer(record):
+            return True  # the loop would skip it as well
+        if is_private(record):
+            return False
+        assert self._deliver is not None
+        if not self._deliver(_policy(record)):
+            return False
+        self._note(record)
+        return True
 
 
 async def _audience(info: Info) -> _Audience:
@@ -102,20 +158,19 @@ async def policy_updated(
     services = info.context.services
     policy_id = services.policy_queries.check_id(str(id))  # before registering anything
     audience = await _audience(info)
+    del info  # the resolve info is not needed past this point: an idle subscriber need not keep it alive
     async with services.pubsub.policy_changes(policy_id) as changes:
         current = await _io(services.policy_queries.get(policy_id))
         if current is None or not await audience.sees(current):
             raise NotFound(f"policy {policy_id} does not exist", id=policy_id)
-        last = current.version if since_version is None else since_version
-        if since_version is not None and current.version > since_version:
-            last = current.version
+        forward = _Forward(last=current.version if since_version is None else since_version)
+        if since_version is not None and forward.fresh(current):
             yield Policy.from_record(current)
+        del current  # only its version counts from here on; an idle subscriber need not keep the whole record
+        forward.attach(changes)
         while True:
             record = await changes.get()
-            if record.version <= last:
-                continue
-            last = record.version
-            if not is_private(record) or await audience.sees_private(record):
+            if forward.fresh(record) and (not is_private(record) or await audience.sees_private(record)):
                 yield _policy(record)
 
 
@@ -128,20 +183,19 @@ async def policies_updated(
     check_principal(owner, "owner")
     audience = await _audience(info)
     pubsub = info.context.services.pubsub
+    del info  # the resolve info is not needed past this point: an idle subscriber need not keep it alive
     async with pubsub.owner_changes(owner) as changes:
-        seen: dict[str, int] = {}
+        forward = _Forward(seen={})
         if since is not None:
             moment = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
             for record in await _io(pubsub.changed_since(owner, moment)):
-                seen[record.id] = record.version
+                forward.fresh(record)
                 if await audience.sees(record):
                     yield Policy.from_record(record)
+        forward.attach(changes)
         while True:
             record = await changes.get()
-            if record.version <= seen.get(record.id, -1):
-                continue
-            seen[record.id] = record.version
-            if not is_private(record) or await audience.sees_private(record):
+            if forward.fresh(record) and (not is_private(record) or await audience.sees_private(record)):
                 yield _policy(record)
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +21,26 @@ from services.store.mongo import MongoStore
 def default_instance_id(port: int) -> str:
     """INSTANCE_ID's default: host name and port, stable across restarts of the same replica."""
     return f"{socket.gethostname()}:{port}"
+
+
+class _Subscription:
+    """`async with` → a subscriber of `topic`, unsubscribed on exit (a class, not a generator-based context manager:
+    it lives as long as the subscription, and a suspended generator frame costs every idle subscriber)."""
+
+    __slots__ = ("_broker", "_subscriber", "_topic")
+
+    def __init__(self, broker: Broker, topic: str) -> None:
+        self._broker = broker
+        self._topic = topic
+        self._subscriber: Subscriber[Any] | None = None
+
+    async def __aenter__(self) -> Subscriber[Any]:
+        self._subscriber = self._broker.subscribe(self._topic)
+        return self._subscriber
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._subscriber is not None:
+            self._broker.unsubscribe(self._topic, self._subscriber)
 
 
 class PubSub:
@@ -44,13 +63,8 @@ class PubSub:
     async def stop(self) -> None:
         await self.feed.stop()
 
-    @asynccontextmanager
-    async def _subscription(self, topic: str) -> AsyncIterator[Subscriber[Any]]:
-        subscriber = self.broker.subscribe(topic)
-        try:
-            yield subscriber
-        finally:
-            self.broker.unsubscribe(topic, subscriber)
+    def _subscription(self, topic: str) -> _Subscription:
+        return _Subscription(self.broker, topic)
 
     def policy_changes(self, policy_id: str) -> AbstractAsyncContextManager[Subscriber[PolicyRecord]]:
         """`async with` → a subscriber of one policy's records (subscribe first, then read the current state)."""

@@ -100,3 +100,60 @@ async def test_a_subscriber_that_never_reads_does_not_hold_back_the_others_or_gr
     assert all(r == list(range(1, 1001)) for r in received)
     assert stuck.pending == 1 and stuck.dropped is None  # coalesced to the newest: bounded, not dropped
     assert await stuck.get() == ("p", 1000)
+
+
+# --- the direct sink: an item taken on the publisher's stack while the consumer waits -------------------------
+
+
+async def _parked(sub: Subscriber[int], within: float = 1.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not sub.waiting:
+        assert asyncio.get_running_loop().time() < deadline, "the consumer never waited"
+        await asyncio.sleep(0)
+
+
+async def test_a_direct_sink_takes_items_only_while_the_consumer_waits_with_nothing_pending() -> None:
+    sub: Subscriber[int] = Subscriber(max_pending=10, stall_timeout_s=30)
+    taken: list[int] = []
+
+    def take(item: int) -> bool:
+        taken.append(item)
+        return True
+
+    sub.direct = take
+    assert sub.offer("a", 1)  # nobody waits: queued, as before
+    assert (taken, sub.pending) == ([], 1)
+    assert await sub.get() == 1
+    waiter = asyncio.create_task(sub.get())
+    await _parked(sub)
+    assert sub.offer("a", 2) and sub.offer("b", 3)
+    assert (taken, sub.pending) == ([2, 3], 0) and not waiter.done()  # the waiting consumer never woke
+    sub.direct = None
+    assert sub.offer("a", 4)  # queued: the consumer is woken but has not run yet
+    sub.direct = take
+    assert sub.offer("b", 5)  # something is pending: a direct item would overtake it, so it queues behind
+    assert taken == [2, 3]
+    assert await asyncio.wait_for(waiter, 1) == 4
+    assert await sub.get() == 5
+
+
+async def test_an_item_the_sink_declines_or_fails_on_goes_to_the_consumer(caplog: pytest.LogCaptureFixture) -> None:
+    sub: Subscriber[int] = Subscriber(max_pending=10, stall_timeout_s=30)
+    sub.direct = lambda item: False
+    waiter = asyncio.create_task(sub.get())
+    await _parked(sub)
+    assert sub.offer("a", 1)
+    assert await asyncio.wait_for(waiter, 1) == 1
+
+    def broken(item: int) -> bool:
+        raise RuntimeError("a bug in the sink")
+
+    sub.direct = broken
+    waiter = asyncio.create_task(sub.get())
+    await _parked(sub)
+    assert sub.offer("a", 2)  # the publisher's loop goes on
+    assert await asyncio.wait_for(waiter, 1) == 2
+    assert "direct sink failed" in caplog.text
+
+    sub.close()
+    assert sub.direct is None and sub.offer("a", 3) and sub.pending == 0  # closed: nothing is taken any more
