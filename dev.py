@@ -166,7 +166,7 @@ def bench(extra: list[str]) -> int:
     ensure_python()
     ensure_node(CONTRACTS, NODE_PEER)
     failed = 0
-    for name in ("query", "fanout", "ingest", "e2e", "durability"):
+    for name in ("query", "fanout", "ingest", "e2e", "durability", "fragments"):
         say(f"benchmark {name} (full mode)")
         command = [str(BIN / "python"), "-m", f"bench.{name}", *extra]
         failed = failed or subprocess.run(command, cwd=ROOT, check=False).returncode

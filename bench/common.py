@@ -106,14 +106,17 @@ def api_env(mongodb_uri: str, database: str, port: int, **extra: str) -> dict[st
 
 
 @contextlib.contextmanager
-def api_server(mongodb_uri: str, database: str, log_dir: Path, **extra: str) -> Iterator[ApiServer]:
-    """The API as its own process (bench/api_process.py: uvicorn, the app and its lifespan)."""
+def api_server(
+    mongodb_uri: str, database: str, log_dir: Path, *, root: Path = ROOT, **extra: str
+) -> Iterator[ApiServer]:
+    """The API as its own process (bench/api_process.py: uvicorn, the app and its lifespan), run from the checkout
+    `root` (another one measures an older version of the service)."""
     port = free_port()
     log_path = log_dir / f"api-{port}.log"
     env = api_env(mongodb_uri, database, port, **extra)
     with log_path.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.api_process"], cwd=ROOT, env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "bench.api_process"], cwd=root, env=env, stdout=out, stderr=out
         )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from policy_registry.app import create_app
 from policy_registry.container import Services
@@ -17,6 +18,13 @@ from policy_registry.settings import Settings
 from services.store.mongo import MongoStore
 
 pytest_plugins: list[str] = ["tests.fixtures.devnet", "tests.api.chain_api"]
+
+# Property tests draw the same examples on every run of the suite, so it passes or fails by the code, never by the
+# draw (a random draw once found a real gap only on its own luck). `HYPOTHESIS_PROFILE=explore` draws new examples
+# each run, to look for counterexamples on purpose; a counterexample it finds becomes an explicit `@example`.
+hypothesis_settings.register_profile("suite", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 @pytest.fixture(scope="session")

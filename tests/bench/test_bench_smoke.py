@@ -84,3 +84,9 @@ def test_ingest_bench_applies_every_event_and_matches_the_raw_write() -> None:
 def test_e2e_bench_reaches_the_subscriber_after_the_block() -> None:
     row = run_bench("e2e")["rows"][0]
     assert row["policies"] == 2 and row["subscriber_p50_ms"] > 0 and row["db_visible_p50_ms"] > 0
+
+
+def test_fragments_bench_refuses_the_blow_up_beside_its_baseline() -> None:
+    rows = {row["case"].split()[0]: row for row in run_bench("fragments")["rows"]}
+    assert rows["12"]["refused"] and not rows["baseline"]["refused"]
+    assert rows["12"]["answer_p50_ms"] > 0 and rows["baseline"]["answer_p50_ms"] > 0
