@@ -60,7 +60,10 @@ async def timed_with_probe(client: httpx.AsyncClient, probe: httpx.AsyncClient, 
 
 
 async def measure(url: str, fragments: int, repeats: int, report: Report) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=600) as client, httpx.AsyncClient(base_url=url) as probe:
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=600) as client,
+        httpx.AsyncClient(base_url=url, timeout=600) as probe,
+    ):
         await client.post("/graphql", json={"query": TYPENAME})  # connections and the app's first request done
         await probe.get("/healthz")
         for case, make in (
