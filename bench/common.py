@@ -106,9 +106,7 @@ def api_env(mongodb_uri: str, database: str, port: int, **extra: str) -> dict[st
 
 
 @contextlib.contextmanager
-def api_server(
-    mongodb_uri: str, database: str, log_dir: Path, *, root: Path = ROOT, **extra: str
-) -> Iterator[ApiServer]:
+def api_server(mongodb_uri: str, database: str, log_dir: Path, root: Path = ROOT, **extra: str) -> Iterator[ApiServer]:
     """The API as its own process (bench/api_process.py: uvicorn, the app and its lifespan), run from the checkout
     `root` (another one measures an older version of the service)."""
     port = free_port()

@@ -25,7 +25,7 @@ from typing import Any
 
 import coincurve
 
-from bench.common import Report, api_server, percentile, say, secantus, workdir
+from bench.common import ROOT, Report, api_server, percentile, say, secantus, workdir
 from policy_registry.embedded.devnet import LocalDevnet
 from services.chain import (
     TESTNET,
@@ -104,7 +104,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "CHAIN_CONFIRMATIONS": str(args.confirmations),
             }
             buyer = BackendSigner.from_hex(devnet.accounts["wallet_1"].private_key, TESTNET)
-            with api_server(mongo.uri, database, tmp, **env) as api:
+            with api_server(mongo.uri, database, tmp, ROOT, **env) as api:
                 store = MongoStore(mongo.uri, database)
                 ws_url = api.url.replace("http://", "ws://") + "/graphql"
                 received: dict[int, float] = {}
