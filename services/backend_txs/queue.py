@@ -425,8 +425,13 @@ class BackendTxQueue:
             if exc.expected > cap:
                 await self._stop(doc, exc, handling, f"the node's minimum fee is above the cap of {cap} uSTX")
                 return
-            # signed again at once, at least at the node's minimum
-            await self._set(doc, {"min_fee": exc.expected, "next_try_at": now_utc()})
+            # signed again at once, at least at the node's minimum; a try of the attempt all the same, so a node
+            # that keeps asking for more (within the cap) ends the attempt instead of being followed forever
+            failures = doc.get("failures", 0) + 1
+            if failures >= self.settings.max_attempts:
+                await self._fail(doc, f"gave up after {failures} tries: broadcast rejected: {exc.detail}")
+                return
+            await self._set(doc, {"min_fee": exc.expected, "failures": failures, "next_try_at": now_utc()})
         else:
             # fresh_nonce (sign_and_broadcast already resynced and retried) and wait: later, with backoff
             await self._transient(doc, f"broadcast rejected: {exc.detail}")

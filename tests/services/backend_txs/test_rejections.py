@@ -230,6 +230,23 @@ async def test_a_fee_the_node_wants_above_the_cap_stops(
     assert (await case.policies.require(policy.id)).status_detailed is S.FailedSettlement
 
 
+async def test_a_node_that_keeps_asking_for_a_higher_fee_is_not_followed_forever(
+    store: MongoStore, client: StacksApiClient, hiro: FakeHiro
+) -> None:
+    # every signing is refused for a fee one uSTX above what it paid (within the cap): each refusal is a try of
+    # the attempt, which fails once its tries are spent instead of re-signing at once, forever
+    case = Case(store, client, hiro)
+    policy = await case.settling()
+    case.node(lambda tx, n: rejection("FeeTooLow", {"expected": tx.fee + 1, "actual": tx.fee}))
+    for _ in range(SETTINGS.max_attempts + 3):
+        await case.queue.process_once()
+    doc = await case.doc(policy)
+    assert doc["status"] == "failed" and len(case.sent) == SETTINGS.max_attempts
+    assert "FeeTooLow" in doc["failure_reason"]
+    assert [tx.fee for tx in case.sent] == [10_000 + i for i in range(SETTINGS.max_attempts)]
+    assert (await case.policies.require(policy.id)).status_detailed is S.FailedSettlement
+
+
 async def test_a_wait_that_outlasts_its_retries_fails_and_an_operator_retry_clears_the_alert(
     store: MongoStore, client: StacksApiClient, hiro: FakeHiro
 ) -> None:
