@@ -239,6 +239,7 @@ class BackendTxQueue:
                     "fee": tx.fee,
                     "raw_tx": tx.serialize_hex(),
                     "signed_at": now_utc(),
+                    "replaced_txids": [],  # a new nonce: nothing of this attempt was signed at it before
                 },
             )
 
@@ -329,15 +330,21 @@ class BackendTxQueue:
         try:
             await self._chain.broadcast_transaction(raw)
         except BadNonce as exc:
-            # The nonce was consumed. If by this very transaction, the API will report it shortly; if not,
-            # this attempt never made it and is sent afresh with a new nonce.
+            # The nonce was consumed. If by this very transaction, or by one it replaced (a replacement does not
+            # reach every miner), the API reports it: follow that one. If by none of them, this attempt never
+            # made it and is sent afresh with a new nonce.
             await self._record_rejection(doc, exc, handling_for(exc.reason))
-            try:
-                await self._chain.get_transaction(doc["txid"])
-                return
-            except NotFound:
-                await self._set(doc, {"status": "queued", "requeued_because": why})
-                return
+            for txid in self._txids_at_nonce(doc):
+                try:
+                    info = await self._chain.get_transaction(txid)
+                except NotFound:
+                    continue
+                if not info.tx_status.startswith("dropped_"):  # pending or mined: the nonce went to it
+                    if txid != doc["txid"]:
+                        await self._set(doc, {"txid": txid, "status": "broadcast", "followed_replaced": True})
+                    return
+            await self._set(doc, {"status": "queued", "requeued_because": why})
+            return
         except BroadcastRejected as exc:
             handling = handling_for(exc.reason)
             if exc.reason == "ConflictingNonceInMempool":
@@ -394,6 +401,7 @@ class BackendTxQueue:
                 "signed_at": now_utc(),
                 "replaced_txid": doc["txid"],
             },
+            push={"replaced_txids": doc["txid"]},  # at most ~16: each replacement pays half again, up to the cap
         )
         try:
             await self._chain.broadcast_transaction(tx.serialize())
@@ -410,6 +418,13 @@ class BackendTxQueue:
             extra={"policy_id": doc["policy_id"], "txid": tx.txid(), "replaced_txid": doc["txid"]},
         )
 
+    @staticmethod
+    def _txids_at_nonce(doc: Document) -> list[str]:
+        """The transactions of this attempt the node may have taken: the current one, then those it replaced at
+        its nonce, latest first (`replaced_txid` alone on documents written before the list existed)."""
+        earlier = [*reversed(doc.get("replaced_txids") or []), doc.get("replaced_txid")]
+        return list(dict.fromkeys(t for t in [doc["txid"], *earlier] if t))
+
     async def _rejected_send(self, doc: Document, exc: BroadcastRejected) -> None:
         """A first broadcast the node refused: act on the reason. The node did not take the bytes and their nonce
         was given back, so the recorded transaction is void: the attempt is queued again, to be signed afresh."""
@@ -425,8 +440,13 @@ class BackendTxQueue:
             if exc.expected > cap:
                 await self._stop(doc, exc, handling, f"the node's minimum fee is above the cap of {cap} uSTX")
                 return
-            # signed again at once, at least at the node's minimum
-            await self._set(doc, {"min_fee": exc.expected, "next_try_at": now_utc()})
+            # signed again at once, at least at the node's minimum; a try of the attempt all the same, so a node
+            # that keeps asking for more (within the cap) ends the attempt instead of being followed forever
+            failures = doc.get("failures", 0) + 1
+            if failures >= self.settings.max_attempts:
+                await self._fail(doc, f"gave up after {failures} tries: broadcast rejected: {exc.detail}")
+                return
+            await self._set(doc, {"min_fee": exc.expected, "failures": failures, "next_try_at": now_utc()})
         else:
             # fresh_nonce (sign_and_broadcast already resynced and retried) and wait: later, with backoff
             await self._transient(doc, f"broadcast rejected: {exc.detail}")

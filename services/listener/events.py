@@ -17,8 +17,10 @@ INT64_MAX = 2**63 - 1
 
 Source = Literal["registry", "vault"]
 
-# event name → (the contract that prints it, {field: type}); "int" fields are uints, "str" ascii/principals,
-# "hex" buffers.
+# event name → (the contract that prints it, {field: type}); "int" fields are uints within int64 (amounts and
+# heights, which the service computes with), "uint" fields uints of any size (share counts, which pass 2^63 once a
+# tier holds ~9.2M STX at 10^6 shares per uSTX, and the mirror never reads: stored as decimal strings beyond
+# int64), "str" ascii/principals, "hex" buffers.
 EVENT_FIELDS: dict[str, tuple[Source, dict[str, str]]] = {
     "policy-created": (
         "registry",
@@ -57,9 +59,9 @@ EVENT_FIELDS: dict[str, tuple[Source, dict[str, str]]] = {
             "tier": "str",
             "provider": "str",
             "amount-ustx": "int",
-            "shares": "int",
+            "shares": "uint",
             "tier-capital-ustx": "int",
-            "tier-total-shares": "int",
+            "tier-total-shares": "uint",
         },
     ),
     "funds-withdrawn": (
@@ -68,9 +70,9 @@ EVENT_FIELDS: dict[str, tuple[Source, dict[str, str]]] = {
             "tier": "str",
             "provider": "str",
             "amount-ustx": "int",
-            "shares": "int",
+            "shares": "uint",
             "tier-capital-ustx": "int",
-            "tier-total-shares": "int",
+            "tier-total-shares": "uint",
         },
     ),
     "collateral-locked": (
@@ -156,6 +158,8 @@ def _check(name: str, payload: dict[str, Any], source: Source) -> None:
         value = payload.get(field)
         ok = (
             (kind == "int" and isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= INT64_MAX)
+            or (kind == "uint" and isinstance(value, int) and not isinstance(value, bool) and 0 <= value)
+            or (kind == "uint" and isinstance(value, str) and value.isascii() and value.isdigit())
             or (kind == "str" and isinstance(value, str) and value != "")
             or (kind == "hex" and isinstance(value, str) and value.startswith("0x"))
         )

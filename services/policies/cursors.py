@@ -25,6 +25,8 @@ from services.store.policy_order import ORDERS, PolicyOrder, Position
 _V1 = "policy:v1:"
 _V2 = re.compile(r"policy:v2:([a-z]):(0|[1-9][0-9]{0,19}):([0-9a-f]{24})")
 _BY_CODE = {spec.code: order for order, spec in ORDERS.items()}
+# Sort keys are stored as int64; a larger one cannot be sent to the database (PyMongo raises OverflowError).
+_MAX_KEY = 2**63 - 1
 
 
 def encode_cursor(position: Position) -> str:
@@ -44,7 +46,7 @@ def decode_cursor(cursor: str, order: PolicyOrder, field: str = "after") -> Posi
         raise bad from exc
     if raw.startswith(_V1) and ObjectId.is_valid(raw[len(_V1) :]) and len(raw) == len(_V1) + 24:
         issued, key, policy_id = PolicyOrder.CREATED_AT_DESC, None, raw[len(_V1) :]
-    elif (match := _V2.fullmatch(raw)) and match.group(1) in _BY_CODE:
+    elif (match := _V2.fullmatch(raw)) and match.group(1) in _BY_CODE and int(match.group(2)) <= _MAX_KEY:
         issued, key, policy_id = _BY_CODE[match.group(1)], int(match.group(2)), match.group(3)
     else:
         raise bad

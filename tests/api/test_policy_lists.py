@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 
 import httpx
@@ -141,6 +142,10 @@ async def test_stats_count_public_policies_in_the_database(api: httpx.AsyncClien
     }
 
 
+def _forged(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
 @pytest.mark.parametrize(
     ("variables", "field"),
     [
@@ -152,6 +157,15 @@ async def test_stats_count_public_policies_in_the_database(api: httpx.AsyncClien
         ({"o": "CREATED_AT_DESC", "last": 101}, "last"),
         ({"o": "CREATED_AT_DESC", "before": "b" * 101}, "before"),
         ({"o": "PREMIUM_DESC", "before": "bm90IGEgY3Vyc29y"}, "before"),
+        # a well-formed cursor whose sort key is past int64: refused, never sent to the database (an 8-byte int)
+        ({"o": "PREMIUM_DESC", "after": _forged("policy:v2:p:9223372036854775808:65f000000000000000000001")}, "after"),
+        (
+            {
+                "o": "EXPIRATION_HEIGHT_ASC",
+                "before": _forged("policy:v2:e:99999999999999999999:65f000000000000000000001"),
+            },
+            "before",
+        ),
     ],
 )
 async def test_bad_list_arguments_are_bad_input(api: httpx.AsyncClient, variables: dict, field: str) -> None:

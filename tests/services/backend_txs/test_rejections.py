@@ -28,6 +28,7 @@ from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 from tests.factories import make_policy, next_onchain_id
+from tests.services.chain.hiro_payloads import transaction
 from tests.services.chain.hiro_server import FakeHiro, Reply, Seen, run_fake_hiro
 
 S = StatusDetailed
@@ -230,6 +231,23 @@ async def test_a_fee_the_node_wants_above_the_cap_stops(
     assert (await case.policies.require(policy.id)).status_detailed is S.FailedSettlement
 
 
+async def test_a_node_that_keeps_asking_for_a_higher_fee_is_not_followed_forever(
+    store: MongoStore, client: StacksApiClient, hiro: FakeHiro
+) -> None:
+    # every signing is refused for a fee one uSTX above what it paid (within the cap): each refusal is a try of
+    # the attempt, which fails once its tries are spent instead of re-signing at once, forever
+    case = Case(store, client, hiro)
+    policy = await case.settling()
+    case.node(lambda tx, n: rejection("FeeTooLow", {"expected": tx.fee + 1, "actual": tx.fee}))
+    for _ in range(SETTINGS.max_attempts + 3):
+        await case.queue.process_once()
+    doc = await case.doc(policy)
+    assert doc["status"] == "failed" and len(case.sent) == SETTINGS.max_attempts
+    assert "FeeTooLow" in doc["failure_reason"]
+    assert [tx.fee for tx in case.sent] == [10_000 + i for i in range(SETTINGS.max_attempts)]
+    assert (await case.policies.require(policy.id)).status_detailed is S.FailedSettlement
+
+
 async def test_a_wait_that_outlasts_its_retries_fails_and_an_operator_retry_clears_the_alert(
     store: MongoStore, client: StacksApiClient, hiro: FakeHiro
 ) -> None:
@@ -298,6 +316,54 @@ async def test_a_refused_re_send(
         assert len(case.sent) == 1 and doc["status"] == "broadcast" and doc["failures"] == 1
     else:
         assert len(case.sent) == 1 and doc["status"] == "failed" and doc["stopped_by"] == reason
+
+
+async def test_a_replaced_transaction_that_was_mined_anyway_is_followed_not_signed_again(
+    store: MongoStore, client: StacksApiClient, hiro: FakeHiro
+) -> None:
+    """A replacement does not reach every miner: the transaction it replaced can still be mined. The node then
+    refuses the replacement's re-send with BadNonce; the queue must find its own earlier transaction at that nonce
+    and follow it, not sign a second one with a fresh nonce (which the registry would refuse, for another fee)."""
+    case = Case(store, client, hiro)
+    policy = await case.settling()
+    first = await recorded_in_flight(case, policy, 10_000)
+    case.node(lambda tx, n: BODIES["ConflictingNonceInMempool"] if n == 1 else None)
+    await case.queue.process_once()  # unknown → re-sent → refused → replaced at the same nonce
+    replacement = case.sent[1]
+    assert (await case.doc(policy))["txid"] == replacement.txid() and replacement.nonce == first.nonce
+
+    # the first one is mined; the replacement is unknown, and the node now refuses anything at that nonce
+    mined = transaction("success", tx_id=first.txid(), nonce=first.nonce)
+    case.hiro.on("GET", f"/extended/v1/tx/{first.txid()}", Reply(body=mined))
+    case.hiro.on("GET", f"/extended/v1/tx/{replacement.txid()}", Reply(404, {"error": "could not find transaction"}))
+    case.node(lambda tx, n: rejection("BadNonce", {"expected": first.nonce + 1, "actual": tx.nonce, **ORIGIN}))
+    case.sent.clear()
+    for _ in range(3):
+        await store.db.backend_txs.update_one({"policy_id": policy.id}, {"$set": {"next_try_at": datetime.now(UTC)}})
+        await case.queue.process_once()
+    assert [tx.nonce for tx in case.sent] == [first.nonce]  # the replacement's bytes once; nothing signed anew
+    doc = await case.doc(policy)
+    assert doc["status"] == "success" and doc["txid"] == first.txid() and "active" not in doc
+
+
+async def test_a_dropped_transaction_whose_nonce_went_elsewhere_is_signed_afresh(
+    store: MongoStore, client: StacksApiClient, hiro: FakeHiro
+) -> None:
+    """Dropped by the node, and its nonce then taken by another transaction: re-sending it can only meet BadNonce,
+    so the attempt is signed again with a fresh nonce (it used to re-send the dead bytes at every step, forever)."""
+    case = Case(store, client, hiro)
+    policy = await case.settling()
+    first = await recorded_in_flight(case, policy, 10_000)
+    dropped = transaction("dropped_stale_garbage_collect", tx_id=first.txid(), nonce=first.nonce)
+    case.hiro.on("GET", f"/extended/v1/tx/{first.txid()}", Reply(body=dropped))
+    case.node(lambda tx, n: rejection("BadNonce", {"expected": first.nonce + 1, "actual": tx.nonce, **ORIGIN}))
+    await case.queue.process_once()
+    assert (await case.doc(policy))["status"] == "queued"
+    case.hiro.on("GET", NONCES, Reply(body={"possible_next_nonce": first.nonce + 1, "detected_missing_nonces": []}))
+    case.node(lambda tx, n: None)
+    await case.queue.process_once()
+    assert [tx.nonce for tx in case.sent] == [first.nonce, first.nonce + 1]
+    assert (await case.doc(policy))["status"] == "broadcast"
 
 
 async def test_a_replacement_already_at_the_cap_stops(

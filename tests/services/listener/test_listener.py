@@ -264,3 +264,20 @@ async def test_an_event_inconsistent_with_our_records_is_invalid_and_does_not_bl
     assert bad["event"] == "policy-created" and str(stale.id) in bad["reason"]
     assert (await PolicyRepository(store).require(mine.id)).status_detailed is S.PendingCreation
     assert (await PolicyRepository(store).get_by_onchain_id(2)).status_detailed is S.Active  # type: ignore[union-attr]
+
+
+async def test_a_deposit_minting_more_shares_than_int64_holds_is_mirrored(
+    store: MongoStore, chain: FakeChain, client: StacksApiClient
+) -> None:
+    """The vault mints 10^6 shares per uSTX (up to 2^24 after losses): 10M STX mint 10^19 shares, past int64. The
+    share counts are no part of the mirror and are stored as decimal strings; the deposit still applies."""
+    big = 10_000_000 * 1_000_000  # 10M STX in uSTX
+    chain.mine([deposit_tx("Conservative", big, big, big * 1_000_000, "whale")])
+    chain.mine([deposit_tx("Conservative", 1_000_000, big + 1_000_000, (big + 1_000_000) * 1_000_000, "minnow")])
+    chain.burn()
+    report = await make_listener(store, client).poll_once()
+    assert report.error is None and report.invalid == 0 and report.applied == 2
+    tier = await store.db.tiers.find_one({"_id": "Conservative"})
+    assert tier["capital_ustx"] == big + 1_000_000
+    stored = await store.db.chain_events.find({"event": "funds-deposited", "outcome": "applied"}).to_list(None)
+    assert sorted(str(e["payload"]["shares"]) for e in stored) == sorted([str(big * 1_000_000), str(10**12)])

@@ -231,6 +231,8 @@ def test_cursors_belong_to_their_order_and_refuse_tampering() -> None:
         "policy:v2:x:1:65f000000000000000000001",
         "policy:v2:p:1:65f00000000000000000000",
         "policy:v2:p:123456789012345678901:65f000000000000000000001",
+        "policy:v2:p:9223372036854775808:65f000000000000000000001",  # past int64: the database cannot take it
+        "policy:v2:e:99999999999999999999:65f000000000000000000001",
         "policy:v1:65f000000000000000000001x",
     ):
         forged = base64.urlsafe_b64encode(raw.encode()).decode()
