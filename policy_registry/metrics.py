@@ -149,13 +149,15 @@ async def _backend_tx_families(db: Any) -> list[Metric]:
         "Broadcasts the node refused, by reason and the queue's action (fresh_nonce, bump_fee, wait, stop)",
         labels=["reason", "action"],
     )
-    pipeline: list[dict[str, Any]] = [
-        {"$match": {"rejections.0": {"$exists": True}}},
-        {"$unwind": "$rejections"},
-        {"$group": {"_id": {"reason": "$rejections.reason", "action": "$rejections.action"}, "n": {"$sum": 1}}},
-    ]
-    async for row in await db.backend_txs.aggregate(pipeline):
-        rejections.add_metric([str(row["_id"]["reason"]), str(row["_id"]["action"])], float(row["n"]))
+    # `rejection_counts.<reason>.<action>` counts every refusal (the `rejections` history keeps only the latest)
+    refused: dict[tuple[str, str], int] = {}
+    counted = {"rejection_counts": {"$exists": True}}
+    async for doc in db.backend_txs.find(counted, projection={"rejection_counts": 1}):
+        for reason, actions in doc["rejection_counts"].items():
+            for action, n in actions.items():
+                refused[(reason, action)] = refused.get((reason, action), 0) + int(n)
+    for (reason, action), n in sorted(refused.items()):
+        rejections.add_metric([reason, action], float(n))
     alerts = GaugeMetricFamily(
         "backend_tx_alerts",
         "Backend transactions waiting on the operator (funding, configuration, a refusal that stopped them), by reason",

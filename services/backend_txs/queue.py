@@ -61,6 +61,9 @@ from services.store.policies import PolicyRepository, now_utc
 log = logging.getLogger(__name__)
 
 UPDATE_STATUS = "update-policy-status"
+# refusals kept in a transaction's `rejections` history (the latest ones; `rejection_counts` counts every one): a
+# transaction the node keeps refusing with a `wait` reason (NotEnoughFunds, ...) would otherwise grow without bound
+REJECTIONS_KEPT = 20
 
 
 class PolicyAction(StrEnum):
@@ -465,7 +468,9 @@ class BackendTxQueue:
         changes: dict[str, Any] = {"last_rejection": entry}
         if handling.alert:
             changes["alert"] = {"reason": reason, "detail": detail, "meaning": handling.meaning}
-        await self._set(doc, changes, push={"rejections": entry})
+        # the history keeps the latest refusals; the counts (what /metrics reports) keep every one
+        history = {"rejections": {"$each": [entry], "$slice": -REJECTIONS_KEPT}}
+        await self._set(doc, changes, push=history, inc={f"rejection_counts.{reason}.{entry['action']}": 1})
         level = logging.ERROR if handling.alert else logging.WARNING
         log.log(
             level,
@@ -557,6 +562,7 @@ class BackendTxQueue:
         changes: dict[str, Any],
         *,
         push: dict[str, Any] | None = None,
+        inc: dict[str, int] | None = None,
         unset: tuple[str, ...] = (),
     ) -> None:
         """One fenced, conditional write: the lease is still this worker's and the transaction is as it read it."""
@@ -564,6 +570,8 @@ class BackendTxQueue:
         update: Document = {"$set": changes}
         if push:
             update["$push"] = push
+        if inc:
+            update["$inc"] = inc
         if unset:
             update["$unset"] = dict.fromkeys(unset, "")
 

@@ -409,3 +409,24 @@ async def test_a_bad_nonce_past_u64_is_not_taken_as_a_nonce(
     assert [tx.nonce for tx in case.sent] == [NEXT_NONCE, NEXT_NONCE]  # resynced from the API instead
     doc = await case.doc(policy)
     assert doc["status"] == "broadcast" and doc["last_rejection"]["reason_data"]["expected"] == str(2**64)
+
+
+async def test_the_history_keeps_the_latest_refusals_and_the_metric_counts_every_one(
+    store: MongoStore, client: StacksApiClient, hiro: FakeHiro, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a transaction the node keeps refusing must not grow without bound: the history is capped (here at 2), the
+    # counts behind backend_tx_rejections_total keep every refusal
+    monkeypatch.setattr("services.backend_txs.queue.REJECTIONS_KEPT", 2)
+    case = Case(store, client, hiro)
+    policy = await case.settling()
+    case.node(lambda tx, n: BODIES["NotEnoughFunds"])
+    for _ in range(SETTINGS.max_attempts):
+        await store.db.backend_txs.update_one({"policy_id": policy.id}, {"$set": {"next_try_at": datetime.now(UTC)}})
+        await case.queue.process_once()
+    doc = await case.doc(policy)
+    assert len(case.sent) == SETTINGS.max_attempts
+    assert [r["txid"] for r in doc["rejections"]] == [BODIES["NotEnoughFunds"]["txid"]] * 2
+    assert doc["rejections"][-1] == doc["last_rejection"]
+    assert doc["rejection_counts"] == {"NotEnoughFunds": {"wait": SETTINGS.max_attempts}}
+    families = await _backend_tx_families(store.db)
+    assert samples(families, "backend_tx_rejections_total") == {("NotEnoughFunds", "wait"): SETTINGS.max_attempts}
