@@ -521,7 +521,10 @@ export class Deployment {
     try {
       await this.node.broadcast(transaction);
     } catch (error) {
-      this.state.forget(step); // refused: the node never took it
+      // Refused (a rejection body): the node never took it. Anything else (the connection failed, no answer) may
+      // have reached the node: the record stays, so the next run follows that txid or re-sends the same bytes.
+      if (error.reason) this.state.forget(step);
+      else this.log(`${step}: no answer to the broadcast of ${txid}; the next run follows it (the record stays)`);
       throw new DeployError(`${step}: ${error.message}`, error.code ?? EXIT.failed);
     }
     this.state.put(step, { ...this.state.get(step), status: "sent" });
