@@ -24,10 +24,13 @@ T = TypeVar("T")
 
 
 async def _visible(info: Info, record: PolicyRecord | None) -> PolicyRecord | None:
-    """The record if the caller may see it: creations not on chain yet only by their owner (docs/security.md)."""
+    """The record if the caller may see it: creations not on chain yet only by their owner (docs/security.md).
+    The caller's token is checked whatever the record: were only private records to look at it, a token that is
+    not valid would answer UNAUTHENTICATED for a pending policy and null for a missing one."""
+    viewer = await viewer_address(info)
     if record is None or not is_private(record):
         return record
-    return record if is_visible(record, await viewer_address(info)) else None
+    return record if is_visible(record, viewer) else None
 
 
 async def policy(info: Info, id: strawberry.ID) -> Policy | None:
