@@ -16,7 +16,7 @@ from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -119,6 +119,8 @@ class RegistryGraphQL(WebSocketAuth, GraphQL[RequestContext, None]):
         request = Request(scope=scope, receive=receive)
         try:
             response = await self.run(request)
+        except ClientDisconnect:  # gone before its body arrived: nobody to answer, and no server error to log
+            return
         except RequestRefused as refused:
             response = error_response(request, refused, self.encode_json)
         except HTTPException as exc:  # Strawberry's own refusals (plain text otherwise)

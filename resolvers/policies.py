@@ -18,16 +18,20 @@ from schema.policy_types import PageInfo, Policy, PolicyConnection, PolicyEdge, 
 from services.auth.visibility import is_private, is_visible
 from services.errors import BadInput, NotFound
 from services.policies.models import PolicyRecord
+from services.policies.principals import check_principal
 from services.store.policies import PolicyFilter, now_utc
 
 T = TypeVar("T")
 
 
 async def _visible(info: Info, record: PolicyRecord | None) -> PolicyRecord | None:
-    """The record if the caller may see it: creations not on chain yet only by their owner (docs/security.md)."""
+    """The record if the caller may see it: creations not on chain yet only by their owner (docs/security.md).
+    The caller's token is checked whatever the record: were only private records to look at it, a token that is
+    not valid would answer UNAUTHENTICATED for a pending policy and null for a missing one."""
+    viewer = await viewer_address(info)
     if record is None or not is_private(record):
         return record
-    return record if is_visible(record, await viewer_address(info)) else None
+    return record if is_visible(record, viewer) else None
 
 
 async def policy(info: Info, id: strawberry.ID) -> Policy | None:
@@ -67,7 +71,7 @@ def owner_lister(info: Info, address: str) -> PolicyLister:
         before: str | None,
     ) -> PolicyConnection:
         flt = filter.to_filter() if filter else PolicyFilter()
-        if flt.owner is not None and flt.owner != address:
+        if flt.owner is not None and check_principal(flt.owner, "filter.owner") != address:
             raise BadInput(
                 "me.policies lists the signed-in wallet's policies: leave filter.owner out", field="filter.owner"
             )
@@ -103,7 +107,8 @@ def connection(
         )
         return edges, page_info
 
-    return PolicyConnection(_page=once(load), _count=once(lambda: queries.count(flt)), as_of=as_of)
+    # counted under the request's filter: the one checked, its owner in canonical spelling
+    return PolicyConnection(_page=once(load), _count=once(lambda: queries.count(request.filter)), as_of=as_of)
 
 
 def _known(value: bool | None, read: Callable[[], Awaitable[bool]]) -> Callable[[], Awaitable[bool]]:

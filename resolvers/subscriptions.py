@@ -180,7 +180,7 @@ async def policies_updated(
     since: datetime | None = None,
 ) -> AsyncGenerator[Policy, None]:
     """Every change of an owner's policies. With `since`, the policies changed after it (updated_at) come first."""
-    check_principal(owner, "owner")
+    owner = check_principal(owner, "owner")  # canonical: the spelling changes are published under
     audience = await _audience(info)
     pubsub = info.context.services.pubsub
     del info  # the resolve info is not needed past this point: an idle subscriber need not keep it alive

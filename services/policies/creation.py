@@ -24,7 +24,16 @@ from services.chain.errors import ChainError
 from services.chain.errors import NotFound as ChainNotFound
 from services.chain.signing import HashSigner, QuoteTerms, sign_quote
 from services.chain.transactions import PostConditionMode, PreparedContractCall, StxPostCondition, prepare_contract_call
-from services.errors import BadInput, ChainUnavailable, Conflict, Forbidden, NotFound
+from services.errors import (
+    BadInput,
+    ChainUnavailable,
+    Conflict,
+    Forbidden,
+    InsufficientCapacity,
+    InsufficientFunds,
+    NotFound,
+    QuotaExceeded,
+)
 from services.input_bounds import IDEMPOTENCY_KEY, TXID, bounded
 from services.liquidity import LiquidityService
 from services.liquidity.wallet_bounds import WalletBounds
@@ -204,9 +213,12 @@ class CreationService:
 
         try:
             stored = await self._store.transaction(work)
-        except Conflict:
+        except (Conflict, QuotaExceeded, InsufficientFunds, InsufficientCapacity):
+            # A concurrent request with the same key won: answer as a repeat. Its winner is seen by the key's unique
+            # index (Conflict), or earlier, once this transaction ran again after losing the wallet's or the tier's
+            # lock: the winner's reservation then counts against this request's own bounds.
             again = await self._policies.find_by_idempotency_key(owner, idempotency_key)
-            if again is not None:  # a concurrent request with the same key won: answer as a repeat
+            if again is not None:
                 return await self._repeat(again, params, fingerprint)
             raise
         log.info(

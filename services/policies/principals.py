@@ -9,11 +9,13 @@ from services.input_bounds import CONTRACT_PRINCIPAL, bounded
 
 
 def check_principal(value: str, field: str) -> str:
-    """`value` if it is a standard (`S…`) or contract (`S….name`) principal; BAD_INPUT naming `field` otherwise.
-    The length is checked before any decoding."""
+    """`value` in its canonical spelling if it is a standard (`S…`) or contract (`S….name`) principal; BAD_INPUT
+    naming `field` otherwise. The length is checked before any decoding. c32check reads the address's digits in
+    any case, with O for 0 and I/L for 1; stored owners are canonical, so a filter or a subscription must look for
+    the canonical spelling (the contract name is case-sensitive and kept as given)."""
     bounded(value, field, CONTRACT_PRINCIPAL)
     try:
-        parse_principal(value)
+        address, name = parse_principal(value)
     except AddressError as exc:
         raise BadInput(f"{field} is not a valid Stacks principal: {exc}", field=field) from exc
-    return value
+    return str(address) if name is None else f"{address}.{name}"

@@ -3,7 +3,7 @@ trail."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.errors import BadInput
 from services.policies.cursors import decode_cursor, encode_cursor
@@ -82,7 +82,7 @@ class PolicyQueries:
         Forwards: `first` (default DEFAULT_PAGE_SIZE) after `after`; backwards: `last` before `before`. A page is
         read in one direction, so `first` or `after` with `last` or `before` is BAD_INPUT."""
         if flt.owner is not None:
-            check_principal(flt.owner, "filter.owner")
+            flt = replace(flt, owner=check_principal(flt.owner, "filter.owner"))
         if flt.status_in is not None and not flt.status_in:
             raise BadInput("filter.statusIn needs at least one status", field="filter.statusIn")
         if (

@@ -3,7 +3,8 @@
 The server runs in a thread with its own event loop, so a request that blocks the server's loop shows up as a slow
 `/healthz` answer measured from the test's loop, which the hostile request cannot block. Bounds (issue 15): the
 hostile request is answered within `answer_ms`, and no `/healthz` probe waits more than `healthz_ms`. The server's
-log records during the request are kept: at most one WARNING line and never a traceback.
+log records during the request are kept (from the root logger and from every logger that does not propagate): at
+most one WARNING line and never a traceback.
 
 What the bounds are checked on: the CPU time the server's event-loop thread spends inside each window (its thread
 CPU clock), which is the time that request held the loop and everything else waited. Wall-clock times are measured
@@ -163,8 +164,12 @@ async def run_hostile(
                     return
                 await asyncio.sleep(0.005)  # probe interval
 
+        # Also every logger that does not propagate (uvicorn's default log configuration, applied by any other
+        # test's uvicorn.Config, stops `uvicorn` propagating; its "Exception in ASGI application" would be missed).
+        listening = [root, *_non_propagating_loggers()]
         with _no_gc_pause():
-            root.addHandler(handler)
+            for logger in listening:
+                logger.addHandler(handler)
             poller = asyncio.create_task(poll())
             try:
                 started, started_cpu = time.perf_counter(), target.cpu_ms()
@@ -174,11 +179,17 @@ async def run_hostile(
             finally:
                 stop.set()
                 await poller
-                root.removeHandler(handler)
+                for logger in listening:
+                    logger.removeHandler(handler)
     outcome = Outcome(result, elapsed, elapsed_cpu, waits, waits_cpu, handler.records)
     if check:
         assert_bounds(outcome, answer_ms=answer_ms, healthz_ms=healthz_ms)
     return outcome
+
+
+def _non_propagating_loggers() -> list[logging.Logger]:
+    loggers = logging.Logger.manager.loggerDict.values()
+    return [logger for logger in loggers if isinstance(logger, logging.Logger) and not logger.propagate]
 
 
 @contextmanager

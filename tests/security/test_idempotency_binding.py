@@ -83,3 +83,20 @@ async def test_concurrent_replays_with_other_terms_create_one_policy(api: Api) -
     won = [b for b in bodies if "errors" not in b]
     assert len(won) == 1 and all(error_codes(b) == ["CONFLICT"] for b in bodies if "errors" in b), bodies
     assert await api[1].store.db.policies.count_documents({}) == 1
+
+
+async def test_concurrent_identical_requests_answer_one_policy_at_the_wallet_bound(
+    devnet: DevnetFixture, mongo_server: EmbeddedMongo, db_name: str
+) -> None:
+    """A client retrying one request (the point of an idempotency key) while the first is in flight: the retries
+    lose the wallet's lock, run again, and then meet the wallet's bounds before the key's unique index. They must
+    still answer as repeats, not QUOTA_EXCEEDED (here the wallet may hold one open quote)."""
+    settings = chain_settings(devnet, db_name, max_open_quotes_per_wallet=1)
+    async with chain_client(settings, mongo_server.uri, devnet) as (client, services):
+        api = (client, services, await sign_in(client, Key.of(devnet, "wallet_4")))
+        bodies = await asyncio.gather(*[send(api, PARAMS) for _ in range(4)])
+        assert all("errors" not in b for b in bodies), bodies
+        answers = [b["data"]["requestPolicyCreation"] for b in bodies]
+        assert sorted(a["repeated"] for a in answers) == [False, True, True, True]
+        assert len({a["policy"]["id"] for a in answers}) == 1
+        assert await services.store.db.policies.count_documents({}) == 1

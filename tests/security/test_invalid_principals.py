@@ -9,9 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
+from policy_registry.container import Services
 from services.chain.c32 import AddressVersion, encode_address
+from services.policies.status import Cause, StatusDetailed
 from tests.api.gql_ws import GRAPHQL_WS, TRANSPORT_WS, GraphQLSocket
 from tests.api.graphql_client import error_codes, gql
+from tests.factories import OWNER_A, make_policy
 from tests.security.hostile import ServerInThread
 
 VALID = encode_address(AddressVersion.TESTNET_SINGLE_SIG, bytes(range(20)))
@@ -38,6 +41,20 @@ async def test_the_policies_owner_filter_takes_standard_and_contract_principals(
     api: httpx.AsyncClient, owner: str
 ) -> None:
     assert await gql(api, POLICIES, {"o": owner}) == {"data": {"policies": {"totalCount": 0}}}
+
+
+# c32check reads the digits after the S case-insensitively, with O for 0 and I/L for 1: these name OWNER_A too.
+OWNER_A_SPELLINGS = {"lowercase": "S" + OWNER_A[1:].lower(), "I for 1": OWNER_A.replace("1", "I")}
+
+
+@pytest.mark.parametrize("owner", list(OWNER_A_SPELLINGS.values()), ids=list(OWNER_A_SPELLINGS))
+async def test_the_policies_owner_filter_finds_an_owner_however_it_is_spelled(
+    api: httpx.AsyncClient, services: Services, owner: str
+) -> None:
+    """An address the filter accepts names its owner's policies, not an empty page."""
+    assert owner != OWNER_A
+    await services.policies.insert(make_policy(status_detailed=StatusDetailed.Active), Cause.REQUEST)
+    assert await gql(api, POLICIES, {"o": owner}) == {"data": {"policies": {"totalCount": 1}}}
 
 
 def _errors(message: dict[str, Any]) -> list[dict[str, Any]]:

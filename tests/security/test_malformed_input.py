@@ -14,7 +14,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from starlette.types import Message, Scope
 
+from policy_registry.app import create_app
+from policy_registry.container import Services
+from policy_registry.embedded.secantus import EmbeddedMongo
+from policy_registry.settings import Settings
 from tests.security.hostile import ServerInThread, run_hostile
 from tests.security.wire import GRAPHQL_RESPONSE_JSON, PROTOCOLS, Closed, acknowledged, answer, http_client
 
@@ -233,3 +238,41 @@ async def test_a_malformed_frame_before_connection_init_closes_too(target: Serve
     async with connect(target.ws_url, subprotocols=[protocol], open_timeout=10) as ws:  # type: ignore[list-item]
         outcome = await run_hostile(target, lambda: answer(ws, json.dumps([1, 2])))
     assert isinstance(outcome.result, Closed) and outcome.result.code == 4400, outcome.result
+
+
+async def test_a_client_that_leaves_mid_body_is_not_an_error(
+    services: Services, settings: Settings, mongo_server: EmbeddedMongo
+) -> None:
+    """A POST whose client disconnects before its body is complete: there is nobody to answer, and it is no server
+    error. Starlette's ClientDisconnect escaped the app, so uvicorn logged "Exception in ASGI application" with a
+    traceback for each such request (a connection dropped mid-upload is all it takes). Driven at the ASGI level:
+    that the app returns without raising is what keeps uvicorn from logging, and it needs no wait for a log line."""
+    app = create_app(settings, mongo_server.uri, services=services)
+    incoming: list[Message] = [
+        {"type": "http.request", "body": b'{"query": "{ __typ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"t"), (b"content-type", b"application/json"), (b"content-length", b"500")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    await app(scope, receive, send)
+    assert sent == []  # nothing to answer: the client is gone

@@ -83,18 +83,24 @@ HTTP_OPERATIONS: dict[str, tuple[str, Callable[[str], dict[str, Any]]]] = {
 }
 
 
-@pytest.mark.parametrize("caller", ["other wallet", "anonymous"])
+# A token that is not valid (unknown, expired, signed out): an existence oracle if only private reads looked at it.
+STALE_TOKEN = {"authorization": "Bearer not-a-session-token"}
+
+
+@pytest.mark.parametrize("caller", ["other wallet", "anonymous", "stale token"])
 @pytest.mark.parametrize("operation", sorted(HTTP_OPERATIONS))
 async def test_http_operations_answer_a_pending_policy_as_a_missing_one(
     scene: Scene, operation: str, caller: str
 ) -> None:
     query, variables = HTTP_OPERATIONS[operation]
-    headers = scene.other if caller == "other wallet" else {}
+    headers = {"other wallet": scene.other, "anonymous": {}, "stale token": STALE_TOKEN}[caller]
     async with httpx.AsyncClient(base_url=scene.server.http_url, timeout=10) as client:
         missing = await gql(client, query, variables(scene.missing_id), headers=headers)
         pending = await gql(client, query, variables(scene.pending_id), headers=headers)
     assert normalized(pending, scene.pending_id) == normalized(missing, scene.missing_id)
-    if operation == "policy":
+    if caller == "stale token":
+        assert missing["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    elif operation == "policy":
         assert missing == {"data": {"policy": None}}
     elif operation == "submitPolicyCreationTx" and caller == "anonymous":
         assert missing["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
@@ -102,16 +108,21 @@ async def test_http_operations_answer_a_pending_policy_as_a_missing_one(
         assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
-async def test_by_on_chain_id_a_pending_policy_answers_as_a_missing_one(scene: Scene) -> None:
+@pytest.mark.parametrize("caller", ["other wallet", "stale token"])
+async def test_by_on_chain_id_a_pending_policy_answers_as_a_missing_one(scene: Scene, caller: str) -> None:
+    headers = scene.other if caller == "other wallet" else STALE_TOKEN
     missing_onchain = ONCHAIN_ID + 1
     activate = "mutation($n: Int!) { requestPolicyActivation(policyIdOnChain: $n) { id } }"
     read = "query($n: Int!) { policyByOnChainId(policyIdOnChain: $n) { id } }"
     async with httpx.AsyncClient(base_url=scene.server.http_url, timeout=10) as client:
         for query in (activate, read):
-            missing = await gql(client, query, {"n": missing_onchain}, headers=scene.other)
-            pending = await gql(client, query, {"n": ONCHAIN_ID}, headers=scene.other)
+            missing = await gql(client, query, {"n": missing_onchain}, headers=headers)
+            pending = await gql(client, query, {"n": ONCHAIN_ID}, headers=headers)
             assert normalized(pending, None, ONCHAIN_ID) == normalized(missing, None, missing_onchain), pending
-    assert missing == {"data": {"policyByOnChainId": None}}
+    if caller == "other wallet":
+        assert missing == {"data": {"policyByOnChainId": None}}
+    else:
+        assert missing["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, GRAPHQL_WS])
