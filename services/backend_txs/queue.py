@@ -381,6 +381,8 @@ class BackendTxQueue:
             await self._stop(doc, refusal, handling_for(refusal.reason), f"needs a fee above the cap of {cap} uSTX")
             return
         fee = min(cap, wanted)
+        # a fenced write before signing, as for a first signing: a worker whose lease was taken signs nothing
+        await self._set(doc, {"replacing_at": now_utc()})
         address, name = self._registry.split(".", 1)
         tx = make_contract_call(
             contract_address=address,

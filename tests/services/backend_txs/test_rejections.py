@@ -18,11 +18,13 @@ from prometheus_client.core import Metric
 
 from policy_registry.metrics import _backend_tx_families
 from services.backend_txs import BackendTxQueue, BackendTxSettings, PolicyAction
+from services.backend_txs import queue as queue_module
 from services.backend_txs.rejections import HANDLING, UNKNOWN, Action, handling_for
 from services.chain.api_client import RetryPolicy, StacksApiClient
 from services.chain.backend_tx import FeePolicy
 from services.chain.signer import BackendSigner
 from services.chain.transactions import StacksTransaction, deserialize_transaction
+from services.jobs.leases import LeaseLost
 from services.policies.models import PolicyRecord
 from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
@@ -430,3 +432,30 @@ async def test_the_history_keeps_the_latest_refusals_and_the_metric_counts_every
     assert doc["rejection_counts"] == {"NotEnoughFunds": {"wait": SETTINGS.max_attempts}}
     families = await _backend_tx_families(store.db)
     assert samples(families, "backend_tx_rejections_total") == {("NotEnoughFunds", "wait"): SETTINGS.max_attempts}
+
+
+async def test_a_worker_that_lost_its_lease_signs_no_replacement(
+    store: MongoStore, client: StacksApiClient, hiro: FakeHiro, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the re-send is refused (ConflictingNonceInMempool: replace at a higher fee); the lease is lost once that
+    # refusal is recorded, before the replacement: the worker must stop before it signs the replacement
+    case = Case(store, client, hiro)
+    policy = await case.settling()
+    await recorded_in_flight(case, policy, 10_000)
+    case.node(lambda tx, n: BODIES["ConflictingNonceInMempool"])
+    signed: list[int] = []
+    real_sign = queue_module.make_contract_call
+    monkeypatch.setattr(queue_module, "make_contract_call", lambda **kw: signed.append(kw["fee"]) or real_sign(**kw))
+
+    class LostOnceRefused:
+        async def fence(self, session: Any) -> None:
+            doc = await store.db.backend_txs.find_one({"policy_id": policy.id})  # committed state
+            if doc is not None and "last_rejection" in doc:
+                raise LeaseLost("the lease was taken over")
+
+    with pytest.raises(LeaseLost):
+        await case.queue.process_once(LostOnceRefused())
+    doc = await case.doc(policy)
+    assert doc["last_rejection"]["reason"] == "ConflictingNonceInMempool"
+    assert signed == [] and len(case.sent) == 1  # only the same bytes were re-sent; nothing new was signed
+    assert doc["status"] == "broadcast" and "replaced_txid" not in doc
