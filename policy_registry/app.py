@@ -243,7 +243,9 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
         if settings.gc_freeze:  # garbage collection kept off the fan-out path (policy_registry/collector.py)
             freeze_after_start(settings.gc_threshold0)
             broker = app.state.services.pubsub.broker
-            collector = CollectorSchedule(broker.subscriber_count, settings.gc_full_collection_interval_s)
+            collector = CollectorSchedule(
+                broker.subscriber_count, settings.gc_full_collection_interval_s, ended_count=lambda: broker.ended_total
+            )
             collector.start()
         try:
             yield

@@ -53,3 +53,29 @@ async def test_the_periodic_full_collection_unfreezes_collects_and_freezes_again
         assert not _collector_walks(marker)  # frozen again after the collection
     finally:
         await schedule.stop()
+
+
+async def test_a_full_collection_runs_once_as_many_subscriptions_ended_as_are_open() -> None:
+    """Churn: frozen connections that close stay in memory (their reference cycles) until a full collection. An
+    hourly one alone let a churn of connections pile up ~12 KiB each for up to an hour (bench: 1,000 subscribers
+    reconnecting three times held 37 MiB); the schedule collects once the ended subscriptions reach the open ones
+    (at least `churn_floor`)."""
+    live, ended = 4, 0
+    schedule = CollectorSchedule(
+        lambda: live, full_interval_s=0, settle_s=0.01, ended_count=lambda: ended, churn_floor=3
+    )
+    schedule.start()
+    try:
+        await _until(lambda: schedule.settled_count == 4)
+        ended = 3  # fewer than are open: nothing yet
+        await _until(lambda: schedule.ticks >= 3)
+        assert schedule.full_collections == 0
+        ended = 4
+        await _until(lambda: schedule.full_collections == 1)
+        ticks = schedule.ticks
+        await _until(lambda: schedule.ticks >= ticks + 3)
+        assert schedule.full_collections == 1  # counted from the last collection, not from the start
+        live, ended = 0, 7  # everyone left: the floor applies
+        await _until(lambda: schedule.full_collections == 2)
+    finally:
+        await schedule.stop()
