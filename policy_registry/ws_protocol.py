@@ -13,9 +13,9 @@ uses again or that a smaller object does as well (tracemalloc at 2,000 idle subs
 - the `writable` flow-control flag, an `asyncio.Event` with its deque (~1 KiB): `_Gate`.
 
 `policy_registry.server.uvicorn_options` names this class as uvicorn's `ws` protocol; the protocol logic is
-uvicorn's own. It relies on those attribute names of uvicorn's `WebSocketsSansIOProtocol` (uvicorn 0.3x:
+uvicorn's own. It relies on those attribute names of uvicorn's `WebSocketsSansIOProtocol` (uvicorn 0.55:
 `request`, `response`, `queue`, `writable`, `conn`) and of websockets' sans-I/O protocol (`parser`, `reader`,
-`Protocol.parse`, websockets 13–16); the WebSocket tests exercise it.
+`Protocol.parse`, websockets 13–16); the WebSocket tests exercise it, tests/test_library_internals.py checks the shape.
 """
 
 from __future__ import annotations
