@@ -75,6 +75,10 @@ def test_uvicorn_uses_only_what_the_lean_replacements_provide() -> None:
     # The lean protocol lets the handshake go once the accept is sent: uvicorn must read it nowhere else.
     assert _uses(WebSocketsSansIOProtocol, "request") == {"handle_connect"}
     assert _uses(WebSocketsSansIOProtocol, "response") == {"handle_connect", "send"}
+    # The lean protocol checks a text message's UTF-8 before uvicorn decodes it (and logs a traceback on failure).
+    receive = _source(WebSocketsSansIOProtocol.send_receive_event_to_app)
+    assert all(name in receive for name in ("self.frames", "self.curr_msg_data_type", "self.close_sent"))
+    assert "self.conn.close_sent" in _source(WebSocketsSansIOProtocol.handle_parser_exception)
     # A direct write deferred by back-pressure waits on `writable`; a connection lost meanwhile must release it.
     assert "self.writable.set()" in _source(WebSocketsSansIOProtocol.connection_lost)
 

@@ -11,9 +11,12 @@ over 100 ms, no traceback, at most one WARNING.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from tests.security.hostile import ServerInThread, run_hostile
 from tests.security.wire import GRAPHQL_RESPONSE_JSON, PROTOCOLS, Closed, acknowledged, answer, http_client
@@ -233,3 +236,22 @@ async def test_a_malformed_frame_before_connection_init_closes_too(target: Serve
     async with connect(target.ws_url, subprotocols=[protocol], open_timeout=10) as ws:  # type: ignore[list-item]
         outcome = await run_hostile(target, lambda: answer(ws, json.dumps([1, 2])))
     assert isinstance(outcome.result, Closed) and outcome.result.code == 4400, outcome.result
+
+
+async def _invalid_utf8(ws: ClientConnection) -> Closed | dict[str, object]:
+    await ws.send(b'{"type": "ping", "payload": "\xff\xfe"}', text=True)  # a text frame that is not UTF-8
+    try:
+        return json.loads(await asyncio.wait_for(ws.recv(), 10))  # type: ignore[no-any-return]
+    except ConnectionClosed as closed:
+        received = closed.rcvd
+        return Closed(received.code if received else -1, received.reason if received else "")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_text_frame_that_is_not_utf8_closes_with_1007_without_a_traceback(
+    target: ServerInThread, protocol: str
+) -> None:
+    """uvicorn's protocol logged such a frame with `logger.exception` (a traceback per hostile connection)."""
+    async with acknowledged(target.ws_url, protocol) as ws:
+        outcome = await run_hostile(target, lambda: _invalid_utf8(ws))
+    assert outcome.result == Closed(1007, "invalid UTF-8"), outcome.result
