@@ -35,11 +35,20 @@ log = logging.getLogger(__name__)
 CHURN_FLOOR = 1000  # ended subscriptions that always wait for a full collection (~12 MiB of cycles at most)
 
 
-def freeze_after_start(threshold0: int) -> None:
-    """Everything that exists once the app has started lives as long as the process."""
+def freeze_after_start(threshold0: int) -> tuple[int, int, int]:
+    """Everything that exists once the app has started lives as long as the process. Returns the thresholds before,
+    for `thaw`."""
     gc.freeze()
-    _, threshold1, threshold2 = gc.get_threshold()
-    gc.set_threshold(threshold0, threshold1, threshold2)
+    before = gc.get_threshold()
+    gc.set_threshold(threshold0, before[1], before[2])
+    return before
+
+
+def thaw(thresholds: tuple[int, int, int]) -> None:
+    """Undo `freeze_after_start` when the app stops: a process that goes on (tests, an embedding) gets its collector
+    back as it was, and the frozen objects collectable again."""
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 class CollectorSchedule:

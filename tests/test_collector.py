@@ -8,7 +8,7 @@ import gc
 import time
 from collections.abc import Callable
 
-from policy_registry.collector import CollectorSchedule
+from policy_registry.collector import CollectorSchedule, freeze_after_start, thaw
 
 
 async def _until(condition: Callable[[], bool], within: float = 5.0) -> None:
@@ -79,3 +79,14 @@ async def test_a_full_collection_runs_once_as_many_subscriptions_ended_as_are_op
         await _until(lambda: schedule.full_collections == 2)
     finally:
         await schedule.stop()
+
+
+def test_the_app_gives_the_collector_back_as_it_was_when_it_stops() -> None:
+    before = gc.get_threshold()
+    marker = [["made before the app started"]]
+    thresholds = freeze_after_start(before[0] + 1234)
+    try:
+        assert gc.get_threshold() == (before[0] + 1234, before[1], before[2]) and not _collector_walks(marker)
+    finally:
+        thaw(thresholds)
+    assert gc.get_threshold() == before and _collector_walks(marker)
