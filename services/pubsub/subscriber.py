@@ -93,8 +93,10 @@ class Subscriber(Generic[T]):
         if self._pending and now - self._waiting_since > self._stall_timeout_s:
             self._drop(f"no message taken for {self._stall_timeout_s:g} s")
             return False
-        if self.direct is not None and not self._pending and self._parked() and self._hand_over(item):
-            return True
+        waiter = self._waiter  # `_parked()`, inlined: this runs per subscriber per change
+        if self.direct is not None and not self._pending and waiter is not None and not waiter.done():
+            if self._hand_over(item):
+                return True
         old = self._pending.get(key)
         if old is not None:
             if replaces is None or replaces(item, old):
