@@ -28,7 +28,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from policy_registry.body_limit import BodySizeLimitMiddleware
-from policy_registry.collector import CollectorSchedule, freeze_after_start
+from policy_registry.collector import CollectorSchedule, freeze_after_start, thaw
 from policy_registry.container import Services
 from policy_registry.fanout import share_subscription_events
 from policy_registry.graphql_http import (
@@ -243,15 +243,18 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
         app.state.worker = worker  # /metrics reads its counters
         collector = None
         if settings.gc_freeze:  # garbage collection kept off the fan-out path (policy_registry/collector.py)
-            freeze_after_start(settings.gc_threshold0)
+            thresholds = freeze_after_start(settings.gc_threshold0)
             broker = app.state.services.pubsub.broker
-            collector = CollectorSchedule(broker.subscriber_count, settings.gc_full_collection_interval_s)
+            collector = CollectorSchedule(
+                broker.subscriber_count, settings.gc_full_collection_interval_s, ended_count=lambda: broker.ended_total
+            )
             collector.start()
         try:
             yield
         finally:
             if collector is not None:
                 await collector.stop()
+                thaw(thresholds)
             await app.state.services.pubsub.stop()
             await stop_in_app(worker)
             if owned:

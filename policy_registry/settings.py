@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     gc_freeze: bool = Field(default=True, description="Freeze start-up objects and settled subscriptions' objects.")
     gc_threshold0: int = Field(default=20_000, ge=100, description="Allocations between young collections.")
     gc_full_collection_interval_s: float = Field(
-        default=3600.0, ge=0, description="Seconds between full collections of frozen objects (0: never)."
+        default=3600.0, ge=0, description="Seconds between periodic full collections of frozen objects (0: none)."
     )
 
     # --- hostile clients: sign-in challenges, creation reservations (issue 15, docs/security.md) ----------------

@@ -12,10 +12,13 @@ uses again or that a smaller object does as well (tracemalloc at 2,000 idle subs
   `get` and `empty`: `_Inbox` does the same with a list;
 - the `writable` flow-control flag, an `asyncio.Event` with its deque (~1 KiB): `_Gate`.
 
+One behaviour differs: a text message that is not UTF-8 closes the connection with 1007 as uvicorn's does, but
+without uvicorn's `logger.exception` (hostile input must not write a traceback to the log).
+
 `policy_registry.server.uvicorn_options` names this class as uvicorn's `ws` protocol; the protocol logic is
-uvicorn's own. It relies on those attribute names of uvicorn's `WebSocketsSansIOProtocol` (uvicorn 0.3x:
+uvicorn's own. It relies on those attribute names of uvicorn's `WebSocketsSansIOProtocol` (uvicorn 0.55:
 `request`, `response`, `queue`, `writable`, `conn`) and of websockets' sans-I/O protocol (`parser`, `reader`,
-`Protocol.parse`, websockets 13–16); the WebSocket tests exercise it.
+`Protocol.parse`, websockets 13–16); the WebSocket tests exercise it, tests/test_library_internals.py checks the shape.
 """
 
 from __future__ import annotations
@@ -109,6 +112,17 @@ class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.queue = _Inbox()  # type: ignore[assignment]
         self.writable = _Gate()  # type: ignore[assignment]
+
+    def send_receive_event_to_app(self) -> None:
+        if self.curr_msg_data_type == "text" and self.frames and not self.close_sent:
+            try:
+                b"".join(self.frames).decode()  # a client's messages are small (ws_max_size): checked twice, cheaply
+            except UnicodeDecodeError:
+                self.frames = []
+                self.conn.send_close(1007, "invalid UTF-8")
+                self.handle_parser_exception()  # uvicorn's own close after a protocol error
+                return
+        super().send_receive_event_to_app()
 
     async def send(self, message: Any) -> None:
         await super().send(message)

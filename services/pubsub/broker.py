@@ -28,6 +28,7 @@ class Broker:
         self.stall_timeout_s = stall_timeout_s
         self._topics: dict[str, set[Subscriber[Any]]] = {}
         self.dropped_total = 0
+        self.ended_total = 0  # subscriptions that ended (unsubscribed or dropped), each counted once
 
     def subscribe(self, topic: str) -> Subscriber[Any]:
         subscriber: Subscriber[Any] = Subscriber(self.max_pending, self.stall_timeout_s)
@@ -36,11 +37,7 @@ class Broker:
 
     def unsubscribe(self, topic: str, subscriber: Subscriber[Any]) -> None:
         subscriber.close()
-        members = self._topics.get(topic)
-        if members is not None:
-            members.discard(subscriber)
-            if not members:
-                del self._topics[topic]
+        self._remove(topic, subscriber)
 
     def publish(
         self, topics: list[str], key: str, item: Any, replaces: Callable[[Any, Any], bool] | None = None
@@ -62,9 +59,13 @@ class Broker:
         return delivered
 
     def unsubscribe_dropped(self, topic: str, subscriber: Subscriber[Any]) -> None:
+        self._remove(topic, subscriber)
+
+    def _remove(self, topic: str, subscriber: Subscriber[Any]) -> None:
         members = self._topics.get(topic)
-        if members is not None:
-            members.discard(subscriber)
+        if members is not None and subscriber in members:
+            members.remove(subscriber)
+            self.ended_total += 1
             if not members:
                 del self._topics[topic]
 

@@ -38,7 +38,6 @@ class Subscriber(Generic[T]):
         "_clock",
         "_closed",
         "_dropped",
-        "_idle",
         "_max_pending",
         "_pending",
         "_stall_timeout_s",
@@ -62,7 +61,6 @@ class Subscriber(Generic[T]):
         self._waiter: asyncio.Future[None] | None = None  # while get() waits (a bare future: an Event costs ~1 KiB)
         self._dropped: str | None = None
         self._closed = False
-        self._idle = False  # the consumer is parked in get(), everything it took before fully handled
         # Takes an item at once (True) or declines it (False: it is queued); see the module docstring.
         self.direct: Callable[[T], bool] | None = None
 
@@ -73,7 +71,13 @@ class Subscriber(Generic[T]):
     @property
     def waiting(self) -> bool:
         """The consumer is parked in `get()` with nothing pending: a direct sink would be offered the next item."""
-        return self._idle and not self._pending
+        return self._parked() and not self._pending
+
+    def _parked(self) -> bool:
+        """The consumer waits in `get()`, everything it took before fully handled, and has been neither woken nor
+        cancelled since (a stopped operation's task is cancelled, not awaited: until it runs, it sends nothing)."""
+        waiter = self._waiter
+        return waiter is not None and not waiter.done()
 
     @property
     def dropped(self) -> str | None:
@@ -89,8 +93,10 @@ class Subscriber(Generic[T]):
         if self._pending and now - self._waiting_since > self._stall_timeout_s:
             self._drop(f"no message taken for {self._stall_timeout_s:g} s")
             return False
-        if self._idle and self.direct is not None and not self._pending and self._hand_over(item):
-            return True
+        waiter = self._waiter  # `_parked()`, inlined: this runs per subscriber per change
+        if self.direct is not None and not self._pending and waiter is not None and not waiter.done():
+            if self._hand_over(item):
+                return True
         old = self._pending.get(key)
         if old is not None:
             if replaces is None or replaces(item, old):
@@ -115,11 +121,9 @@ class Subscriber(Generic[T]):
                     reason=self._dropped,
                 )
             self._waiter = asyncio.get_running_loop().create_future()
-            self._idle = True
             try:
                 await self._waiter
             finally:
-                self._idle = False
                 self._waiter = None
         item = self._pending.pop(next(iter(self._pending)))  # the oldest
         self._waiting_since = self._clock()

@@ -183,6 +183,30 @@ async def test_websocket_messages_above_the_limit_close_the_connection(strict_ws
         await big.close()
 
 
+async def test_websocket_handshakes_spend_the_client_ips_http_tokens(
+    mongo_server: EmbeddedMongo, settings: Settings
+) -> None:
+    """GraphQL WebSockets skip the HTTP middleware stack (policy_registry/app.py RegistryApp); the handshake still
+    spends the same per-IP tokens as HTTP requests, and one over the limit is refused with 429."""
+    limits = {"rate_limit_per_s": 0.01, "rate_limit_burst": 2}
+    tight = settings.model_copy(
+        update={"instance_id": f"handshakes-{uuid.uuid4().hex[:8]}", "run_worker": False, **limits}
+    )
+    async with serve_in_loop(tight, mongo_server.uri) as url:
+        opened = [await GraphQLSocket.open(url) for _ in range(2)]
+        try:
+            with pytest.raises(InvalidStatus) as refused:
+                await connect(url, subprotocols=[TRANSPORT_WS])  # type: ignore[list-item]
+            assert refused.value.response.status_code == 429
+            assert json.loads(refused.value.response.body)["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+            http_url = url.replace("ws://", "http://")
+            async with httpx.AsyncClient() as http:
+                assert (await http.post(http_url, json=QUERY)).status_code == 429  # one set of buckets
+        finally:
+            for client in opened:
+                await client.close()
+
+
 @pytest.mark.parametrize("compression", [False, True])
 async def test_websocket_compression_is_negotiated_only_when_configured(
     mongo_server: EmbeddedMongo, settings: Settings, compression: bool

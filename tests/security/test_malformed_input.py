@@ -11,10 +11,13 @@ over 100 ms, no traceback, at most one WARNING.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 from starlette.types import Message, Scope
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from policy_registry.app import create_app
 from policy_registry.container import Services
@@ -276,3 +279,22 @@ async def test_a_client_that_leaves_mid_body_is_not_an_error(
     }
     await app(scope, receive, send)
     assert sent == []  # nothing to answer: the client is gone
+
+
+async def _invalid_utf8(ws: ClientConnection) -> Closed | dict[str, object]:
+    await ws.send(b'{"type": "ping", "payload": "\xff\xfe"}', text=True)  # a text frame that is not UTF-8
+    try:
+        return json.loads(await asyncio.wait_for(ws.recv(), 10))  # type: ignore[no-any-return]
+    except ConnectionClosed as closed:
+        received = closed.rcvd
+        return Closed(received.code if received else -1, received.reason if received else "")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_text_frame_that_is_not_utf8_closes_with_1007_without_a_traceback(
+    target: ServerInThread, protocol: str
+) -> None:
+    """uvicorn's protocol logged such a frame with `logger.exception` (a traceback per hostile connection)."""
+    async with acknowledged(target.ws_url, protocol) as ws:
+        outcome = await run_hostile(target, lambda: _invalid_utf8(ws))
+    assert outcome.result == Closed(1007, "invalid UTF-8"), outcome.result

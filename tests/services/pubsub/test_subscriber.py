@@ -157,3 +157,20 @@ async def test_an_item_the_sink_declines_or_fails_on_goes_to_the_consumer(caplog
 
     sub.close()
     assert sub.direct is None and sub.offer("a", 3) and sub.pending == 0  # closed: nothing is taken any more
+
+
+async def test_a_consumer_cancelled_while_it_waits_is_offered_nothing_more() -> None:
+    """The operation was stopped (graphql-transport-ws `complete`, graphql-ws `stop`, the client left): Strawberry
+    cancels its task without waiting for it. Until the task has run, the sink must not send on its behalf: the
+    client may already reuse the operation id for another subscription."""
+    sub: Subscriber[int] = Subscriber(max_pending=10, stall_timeout_s=30)
+    taken: list[int] = []
+    sub.direct = lambda item: taken.append(item) is None
+    consumer = asyncio.create_task(sub.get())
+    await _parked(sub)
+    consumer.cancel()  # what cleanup_operation does; the task has not run since
+    assert not sub.waiting
+    assert sub.offer("a", 1)
+    assert taken == []
+    with pytest.raises(asyncio.CancelledError):
+        await consumer
