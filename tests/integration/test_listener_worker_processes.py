@@ -252,6 +252,7 @@ async def test_killed_workers_and_two_workers_end_in_the_reference_state(
         next(proxy_runner, None)
         for p in processes:
             stop(p, signal.SIGKILL)
+        # No drop_database: these databases live in this module's in-memory server, gone when the module ends. A
+        # drop right after a SIGKILL inside a transaction can hang SecantusDB (docs/faults.md).
         for s in stores:
-            await s.client.drop_database(s.db.name)
             await s.close()
