@@ -19,12 +19,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 from pymongo.read_concern import ReadConcern
 
+from services.store import driver_fixes
 from services.store.indexes import ensure_indexes
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Document = dict[str, Any]
+
+driver_fixes.apply()  # before any client exists: a cancelled operation must not break the driver's topology lock
 
 
 @dataclass(frozen=True)
