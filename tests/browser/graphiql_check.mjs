@@ -5,30 +5,13 @@
 // Input: one JSON object on argv[2]: {url, screenshot, query, expectQuery, subscription, expectFirst, expectNext}.
 // Output, one line each on stdout: "SUBSCRIBED" once the subscription's first payload is rendered (the test then
 // changes the policy), and finally "RESULT {json}".
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { offlineChromium } from "./offline_chromium.mjs";
 
 const input = JSON.parse(process.argv[2]);
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
-const profile = mkdtempSync(join(tmpdir(), "graphiql-chromium-"));
-const external = [];
-const consoleErrors = [];
+const browser = offlineChromium("graphiql");
+const { external, consoleErrors } = browser;
 const socketLog = []; // WebSocket frames, shown when a step fails
-let context;
 
 /** The text of a CodeMirror 5 editor GraphiQL renders (query editor or response pane). */
 const editorText = (page, selector) =>
@@ -58,23 +41,7 @@ async function waitForResponse(page, predicate, what, timeout = 30_000) {
 }
 
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: FLAGS,
-    viewport: { width: 1400, height: 900 },
-  });
-  await context.route("**/*", (route) => {
-    const url = new URL(route.request().url());
-    if (url.protocol === "data:" || LOOPBACK.has(url.hostname)) return route.continue();
-    external.push(url.href);
-    return route.abort("internetdisconnected");
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.on("console", (message) => {
-    if (message.type() === "error") consoleErrors.push(message.text());
-  });
-  page.on("pageerror", (error) => consoleErrors.push(String(error)));
+  const page = await browser.open({ width: 1400, height: 900 });
   page.on("websocket", (ws) => {
     ws.on("framesent", (f) => socketLog.push(`> ${String(f.payload).slice(0, 300)}`));
     ws.on("framereceived", (f) => socketLog.push(`< ${String(f.payload).slice(0, 300)}`));
@@ -115,6 +82,5 @@ try {
   );
   process.exitCode = 1;
 } finally {
-  await context?.close();
-  rmSync(profile, { recursive: true, force: true });
+  await browser.close();
 }

@@ -4,32 +4,17 @@
 // screenshot at each step. Driven by tests/web/test_web_page_browser.py.
 //
 // Input: one JSON object on argv[2]: {url, stacksApiUrl, wallet, screenshots}. Output: "RESULT {json}" on stdout.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { offlineChromium } from "./offline_chromium.mjs";
 
 const input = JSON.parse(process.argv[2]);
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 const STEP_MS = 60_000;
 
-const profile = mkdtempSync(join(tmpdir(), "web-page-chromium-"));
+const browser = offlineChromium("web-page");
+const { external, consoleErrors } = browser;
 mkdirSync(input.screenshots, { recursive: true });
-const external = [];
-const consoleErrors = [];
 const shots = [];
-let context;
 
 async function devnet(path, body) {
   const response = await fetch(`${input.stacksApiUrl}${path}`, body ? { method: "POST", body: JSON.stringify(body) } : {});
@@ -59,24 +44,8 @@ async function shot(page, name) {
 
 try {
   const { backend_address: backend } = await devnet("/devnet/accounts");
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: FLAGS,
-    viewport: { width: 1280, height: 900 },
-  });
-  await context.route("**/*", (route) => {
-    const url = new URL(route.request().url());
-    if (url.protocol === "data:" || LOOPBACK.has(url.hostname)) return route.continue();
-    external.push(url.href);
-    return route.abort("internetdisconnected");
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
+  const page = await browser.open({ width: 1280, height: 900 });
   page.setDefaultTimeout(STEP_MS);
-  page.on("console", (message) => {
-    if (message.type() === "error") consoleErrors.push(message.text());
-  });
-  page.on("pageerror", (error) => consoleErrors.push(String(error)));
 
   await page.goto(input.url);
   await page.waitForSelector("#sign-in:not([disabled])");
@@ -133,6 +102,5 @@ try {
   console.error(`console errors: ${JSON.stringify(consoleErrors)}; external requests: ${JSON.stringify(external)}`);
   process.exitCode = 1;
 } finally {
-  await context?.close();
-  rmSync(profile, { recursive: true, force: true });
+  await browser.close();
 }
