@@ -13,7 +13,9 @@ scheduled or waited for the GIL of the test's own thread, which no request cause
 answer whose first `/healthz` probe took the same 211 ms and the next 1.6 ms). A request that does not answer at
 all is still caught: every window has a wall-clock ceiling of `HANG_MS`. Garbage collection is paused inside the
 windows (collected and frozen first), since a full collection of the test process's heap would be charged to
-whichever thread triggered it.
+whichever thread triggered it. The clock starts only after a round trip through the server that follows the
+collection, so the work the collection or the previous window left on the server's loop is not charged to the
+request. A failed bound lists the server thread's stacks sampled in the window.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ import asyncio
 import gc
 import logging
 import socket
+import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -122,6 +126,7 @@ class Outcome(Generic[T]):
     healthz_ms: list[float] = field(default_factory=list)  # wall clock of each probe
     healthz_cpu_ms: list[float] = field(default_factory=list)  # the server loop's CPU time during each probe
     records: list[logging.LogRecord] = field(default_factory=list)
+    server_stacks: list[str] = field(default_factory=list)  # what the server thread ran, sampled in the window
 
     @property
     def warnings(self) -> list[logging.LogRecord]:
@@ -150,8 +155,6 @@ async def run_hostile(
     stop = asyncio.Event()
 
     async with httpx.AsyncClient(base_url=target.http_url, timeout=30) as probe:
-        await probe.get("/healthz")  # connection open before the clock starts
-        await probe.post("/graphql", json={"query": "{ __typename }"})  # the app's first-request work done too
 
         async def poll() -> None:
             while True:
@@ -167,21 +170,30 @@ async def run_hostile(
         # Also every logger that does not propagate (uvicorn's default log configuration, applied by any other
         # test's uvicorn.Config, stops `uvicorn` propagating; its "Exception in ASGI application" would be missed).
         listening = [root, *_non_propagating_loggers()]
-        with _no_gc_pause():
+        with _no_gc_pause(), _server_stacks(target) as stacks:
+            # Round trips through the server before the clock starts, with the collection above already done: the
+            # probe's connection is open, the app's first-request work is done, and whatever the collection or the
+            # previous window left on the server's loop (finalizers of a refused operation, I/O that waited while
+            # this thread held the GIL) has run. The window then holds the hostile request's work.
+            await probe.get("/healthz")
+            await probe.post("/graphql", json={"query": "{ __typename }"})
             for logger in listening:
                 logger.addHandler(handler)
             poller = asyncio.create_task(poll())
             try:
+                stacks.start()
                 started, started_cpu = time.perf_counter(), target.cpu_ms()
                 result = await send()
                 elapsed_cpu = target.cpu_ms() - started_cpu
                 elapsed = (time.perf_counter() - started) * 1000
             finally:
+                stacks.stop()
+                sampled = stacks.summary()
                 stop.set()
                 await poller
                 for logger in listening:
                     logger.removeHandler(handler)
-    outcome = Outcome(result, elapsed, elapsed_cpu, waits, waits_cpu, handler.records)
+    outcome = Outcome(result, elapsed, elapsed_cpu, waits, waits_cpu, handler.records, sampled)
     if check:
         assert_bounds(outcome, answer_ms=answer_ms, healthz_ms=healthz_ms)
     return outcome
@@ -190,6 +202,54 @@ async def run_hostile(
 def _non_propagating_loggers() -> list[logging.Logger]:
     loggers = logging.Logger.manager.loggerDict.values()
     return [logger for logger in loggers if isinstance(logger, logging.Logger) and not logger.propagate]
+
+
+class _StackSampler:
+    """Samples the server thread's stack about every millisecond of a window, from a thread of its own, so that a
+    failed bound says what the server thread ran. It needs the GIL: a window with CPU time and no sample was one
+    call that held it."""
+
+    def __init__(self, thread_ident: int, interval_s: float = 0.001) -> None:
+        self._ident = thread_ident
+        self._interval_s = interval_s
+        self._samples: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hostile-sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def summary(self) -> list[str]:
+        """Each distinct sample (its innermost four frames), most frequent first."""
+        total = sum(self._samples.values())
+        return [f"{total} samples", *(f"{n} x {stack}" for stack, n in self._samples.most_common(5))]
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            frame = sys._current_frames().get(self._ident)
+            frames: list[str] = []
+            while frame is not None and len(frames) < 4:  # no source lines read: the sampler stays cheap
+                code = frame.f_code
+                frames.append(f"{code.co_name} {'/'.join(code.co_filename.split('/')[-2:])}:{frame.f_lineno}")
+                frame = frame.f_back
+            if frames:
+                self._samples[" < ".join(frames)] += 1
+
+
+@contextmanager
+def _server_stacks(target: ServerInThread) -> Iterator[_StackSampler]:
+    ident = target.thread.ident
+    assert ident is not None
+    sampler = _StackSampler(ident)
+    try:
+        yield sampler
+    finally:
+        sampler.stop()
 
 
 @contextmanager
@@ -207,7 +267,8 @@ def _no_gc_pause() -> Iterator[None]:
 def assert_bounds(outcome: Outcome[T], *, answer_ms: float = ANSWER_MS, healthz_ms: float = HEALTHZ_MS) -> None:
     wall = f"{outcome.answer_ms:.1f} ms wall clock"
     assert outcome.answer_cpu_ms <= answer_ms, (
-        f"the hostile request held the server loop {outcome.answer_cpu_ms:.1f} ms (> {answer_ms}; {wall})"
+        f"the hostile request held the server loop {outcome.answer_cpu_ms:.1f} ms (> {answer_ms}; {wall}); "
+        f"the server thread's stacks sampled in the window: {outcome.server_stacks}"
     )
     assert outcome.answer_ms <= HANG_MS, f"the hostile request was not answered within {HANG_MS} ms ({wall})"
     worst = max(outcome.healthz_cpu_ms, default=0.0)
