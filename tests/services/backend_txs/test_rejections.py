@@ -155,6 +155,13 @@ class Case:
 
         self.hiro.on("POST", "/v2/transactions", broadcast)
 
+    async def retry_now(self, policy: PolicyRecord) -> None:
+        """Make the policy's transaction due at once (no waiting out its backoff) and run the queue once."""
+        await self.store.db.backend_txs.update_one(
+            {"policy_id": policy.id}, {"$set": {"next_try_at": datetime.now(UTC)}}
+        )
+        await self.queue.process_once()
+
     async def doc(self, policy: PolicyRecord) -> dict[str, Any]:
         doc = await self.store.db.backend_txs.find_one({"policy_id": policy.id})
         assert doc is not None
@@ -257,8 +264,7 @@ async def test_a_wait_that_outlasts_its_retries_fails_and_an_operator_retry_clea
     policy = await case.settling()
     case.node(lambda tx, n: BODIES["NotEnoughFunds"])
     for _ in range(SETTINGS.max_attempts):
-        await store.db.backend_txs.update_one({"policy_id": policy.id}, {"$set": {"next_try_at": datetime.now(UTC)}})
-        await case.queue.process_once()
+        await case.retry_now(policy)
     doc = await case.doc(policy)
     assert doc["status"] == "failed" and len(doc["rejections"]) == SETTINGS.max_attempts
     assert "NotEnoughFunds: the sender needs 10000 uSTX and holds 7" in doc["failure_reason"]
@@ -341,8 +347,7 @@ async def test_a_replaced_transaction_that_was_mined_anyway_is_followed_not_sign
     case.node(lambda tx, n: rejection("BadNonce", {"expected": first.nonce + 1, "actual": tx.nonce, **ORIGIN}))
     case.sent.clear()
     for _ in range(3):
-        await store.db.backend_txs.update_one({"policy_id": policy.id}, {"$set": {"next_try_at": datetime.now(UTC)}})
-        await case.queue.process_once()
+        await case.retry_now(policy)
     assert [tx.nonce for tx in case.sent] == [first.nonce]  # the replacement's bytes once; nothing signed anew
     doc = await case.doc(policy)
     assert doc["status"] == "success" and doc["txid"] == first.txid() and "active" not in doc
@@ -423,8 +428,7 @@ async def test_the_history_keeps_the_latest_refusals_and_the_metric_counts_every
     policy = await case.settling()
     case.node(lambda tx, n: BODIES["NotEnoughFunds"])
     for _ in range(SETTINGS.max_attempts):
-        await store.db.backend_txs.update_one({"policy_id": policy.id}, {"$set": {"next_try_at": datetime.now(UTC)}})
-        await case.queue.process_once()
+        await case.retry_now(policy)
     doc = await case.doc(policy)
     assert len(case.sent) == SETTINGS.max_attempts
     assert [r["txid"] for r in doc["rejections"]] == [BODIES["NotEnoughFunds"]["txid"]] * 2
