@@ -33,8 +33,8 @@ from pymongo.errors import PyMongoError
 from bench.common import Report, owners, policy_documents, say, workdir
 from policy_registry.embedded.process import free_port
 from policy_registry.embedded.secantus import DURABLE, Durability, EmbeddedMongo
-from services.policies.models import PolicyRecord
-from services.policies.status import Cause
+from services.core.models import PolicyRecord
+from services.core.status import Cause
 from services.store.mongo import MAJORITY, MongoStore
 from services.store.policies import PolicyRepository
 

@@ -60,7 +60,7 @@ from bench.common import (
     secantus,
     workdir,
 )
-from services.policies.status import Cause
+from services.core.status import Cause
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 

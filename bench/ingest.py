@@ -36,11 +36,11 @@ from bench.common import Report, owners, say, secantus, workdir
 from policy_registry.embedded.secantus import DURABLE, Durability
 from services.chain import ChainTip, ContractLogEvent, StacksApiClient, TransactionInfo
 from services.chain.clarity import ClarityValue, buff_cv, principal_cv, string_ascii_cv, to_hex, tuple_cv, uint_cv
-from services.jobs.leases import Unfenced
+from services.core.fencing import Unfenced
+from services.core.models import PolicyRecord, RiskTier
+from services.core.status import Cause, StatusDetailed
 from services.listener.events import Source
 from services.listener.poller import ChainListener, ListenerConfig, PollReport
-from services.policies.models import PolicyRecord, RiskTier
-from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository, new_policy_id
 

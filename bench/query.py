@@ -32,8 +32,8 @@ from bench.common import Report, api_server, owners, policy_documents, say, seca
 from policy_registry.app import create_app
 from policy_registry.settings import Settings
 from services.auth.tokens import new_token, token_key
-from services.policies.models import RiskTier
-from services.policies.status import StatusDetailed
+from services.core.models import RiskTier
+from services.core.status import StatusDetailed
 from services.store.indexes import ensure_indexes
 from services.store.policies import STATS_INDEX, PolicyFilter, stats_pipeline
 from services.store.policy_order import ORDERS, PolicyOrder

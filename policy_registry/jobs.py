@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from services.jobs.leases import Fence
+from services.core.fencing import Fence
 from services.jobs.runner import SingletonJob
 
 if TYPE_CHECKING:

@@ -48,7 +48,7 @@ from policy_registry.ratelimit import TokenBucket
 from policy_registry.ws_messages import INVALID_MESSAGE_CLOSE, graphql_ws_problem, transport_ws_problem
 from resolvers.context import RequestContext, direct_delivery
 from resolvers.permissions import session_of
-from services.errors import ServiceError
+from services.core.errors import ServiceError
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ import httpx
 from policy_registry.settings import Settings
 from services.auth.service import ChallengeBounds
 from services.chain.signer import BackendSigner
+from services.core.models import RiskTier
 from services.liquidity.wallet_bounds import WalletBounds
 from services.oracle import Asset, LocalPriceFeed, PriceSource, production_sources
-from services.policies.models import RiskTier
 from services.policies.quotes import QuoteLimits
 from services.premium import PremiumParameters, TierTerms
 from services.store.mongo import WriteDurability

@@ -28,11 +28,11 @@ from typing import Any
 
 from policy_registry.settings import Settings
 from services.chain import StacksApiClient
-from services.jobs.leases import Lease
 from services.jobs.reconciliation import Reconciler
 from services.jobs.runner import SingletonJob, run_singleton
 from services.jobs.tx_monitor import CreationTxMonitor, QuoteExpiryJob
 from services.listener.poller import ChainListener, ListenerConfig
+from services.store.leases import Lease
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 

@@ -8,7 +8,7 @@ from resolvers.context import Info
 from resolvers.permissions import require_session
 from schema.creation_types import PolicyCreation, PolicyParametersInput, PreparedContractCall, Quote
 from schema.policy_types import Policy
-from services.errors import ChainUnavailable
+from services.core.errors import ChainUnavailable
 from services.policies.creation import CreationService
 from services.policies.quotes import QuoteService
 

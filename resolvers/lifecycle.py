@@ -10,7 +10,7 @@ from resolvers.context import Info
 from resolvers.permissions import require_operator, require_session
 from schema.lifecycle_types import ExpirationCheck
 from schema.policy_types import Policy
-from services.errors import ChainUnavailable
+from services.core.errors import ChainUnavailable
 from services.policies.lifecycle import LifecycleService
 
 OnChainId = Annotated[int, strawberry.argument(name="policyIdOnChain")]

@@ -6,7 +6,7 @@ from resolvers.context import Info
 from resolvers.permissions import require_operator
 from schema.creation_types import Price, TierAvailability
 from schema.scalars import BigInt
-from services.errors import BadInput, ChainUnavailable, Forbidden
+from services.core.errors import BadInput, ChainUnavailable, Forbidden
 from services.oracle import Asset
 
 

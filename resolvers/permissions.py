@@ -17,7 +17,7 @@ from typing import Any
 from resolvers.context import Info, RequestContext
 from services.auth.models import Session
 from services.auth.operator import check_operator_token
-from services.errors import Forbidden, Unauthenticated
+from services.core.errors import Forbidden, Unauthenticated
 
 _SESSION = "session"
 OPERATOR_HEADER = "x-operator-token"

@@ -15,11 +15,12 @@ from schema.auth_types import PolicyLister
 from schema.enums import PolicyOrder
 from schema.inputs import PolicyFilterInput
 from schema.policy_types import PageInfo, Policy, PolicyConnection, PolicyEdge, PolicyEvent, PolicyStats
-from services.auth.visibility import is_private, is_visible
-from services.errors import BadInput, NotFound
-from services.policies.models import PolicyRecord
+from services.core.clock import now_utc
+from services.core.errors import BadInput, NotFound
+from services.core.models import PolicyRecord
+from services.core.visibility import is_private, is_visible
 from services.policies.principals import check_principal
-from services.store.policies import PolicyFilter, now_utc
+from services.store.policies import PolicyFilter
 
 T = TypeVar("T")
 

@@ -30,9 +30,9 @@ from schema.policy_types import Policy
 from schema.subscription_types import ChainTip
 from services.auth.models import Session
 from services.auth.service import AuthService
-from services.auth.visibility import is_private
-from services.errors import NotFound
-from services.policies.models import PolicyRecord
+from services.core.errors import NotFound
+from services.core.models import PolicyRecord
+from services.core.visibility import is_private
 from services.policies.principals import check_principal
 from services.pubsub.events import ChainTip as ChainTipRecord
 from services.pubsub.subscriber import Subscriber

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from services.policies.models import PolicyType, RiskTier
-from services.policies.status import StatusDetailed
+from services.core.models import PolicyType, RiskTier
+from services.core.status import StatusDetailed
 from services.store.policy_order import PolicyOrder
 
 strawberry.enum(StatusDetailed, description="A policy's detailed lifecycle status (on-chain and off-chain).")

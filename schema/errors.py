@@ -1,6 +1,6 @@
 """Every GraphQL error leaves with a code in `extensions.code`; unexpected ones are masked.
 
-- A domain error (`services.errors.ServiceError`, or a driver error it stands for) keeps its message and gets its
+- A domain error (`services.core.errors.ServiceError`, or a driver error it stands for) keeps its message and gets its
   code and safe details.
   The codes (docs/api.md): BAD_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT, ORACLE_UNAVAILABLE,
   INSUFFICIENT_CAPACITY, INSUFFICIENT_FUNDS, QUOTA_EXCEEDED, ACTIVATION_CONDITION_NOT_MET, CHAIN_UNAVAILABLE,
@@ -20,7 +20,7 @@ from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from services.error_mapping import to_service_error
+from schema.error_mapping import to_service_error
 
 log = logging.getLogger("policy_registry.graphql")
 

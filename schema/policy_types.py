@@ -10,8 +10,8 @@ from strawberry.scalars import JSON
 
 from schema.enums import PolicyType, RiskTier, StatusDetailed
 from schema.scalars import BigInt
-from services.policies.models import OracleSnapshot as OracleSnapshotRecord
-from services.policies.models import PolicyEventRecord, PolicyRecord
+from services.core.models import OracleSnapshot as OracleSnapshotRecord
+from services.core.models import PolicyEventRecord, PolicyRecord
 from services.store.policies import PolicyStatsRow
 
 

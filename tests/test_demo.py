@@ -10,8 +10,8 @@ import pytest
 from policy_registry.container import Services
 from policy_registry.demo import DEMO_POLICIES, seed
 from policy_registry.settings import Settings
-from services.policies.models import RiskTier
-from services.policies.status import StatusDetailed
+from services.core.models import RiskTier
+from services.core.status import StatusDetailed
 from tests.fixtures.devnet import DevnetFixture
 
 pytestmark = pytest.mark.devnet

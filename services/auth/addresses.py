@@ -6,8 +6,8 @@ from typing import Literal
 
 from services.chain.c32 import AddressVersion, StacksAddress, decode_address
 from services.chain.errors import AddressError
-from services.errors import BadInput
-from services.input_bounds import STANDARD_PRINCIPAL, bounded
+from services.core.errors import BadInput
+from services.core.input_bounds import STANDARD_PRINCIPAL, bounded
 
 Network = Literal["devnet", "testnet", "mainnet"]
 

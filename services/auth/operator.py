@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 from services.auth.tokens import same_secret
-from services.errors import Forbidden, Unauthenticated
+from services.core.errors import Forbidden, Unauthenticated
 
 
 def check_operator_token(presented: str | None, configured: SecretStr | None) -> None:

@@ -22,10 +22,10 @@ from services.auth.models import Challenge, IssuedSession, Session
 from services.auth.tokens import new_token, token_key
 from services.chain.hashing import hash160
 from services.chain.signing import verify_message_signature
-from services.errors import BadInput, QuotaExceeded, Unauthenticated
-from services.input_bounds import PUBLIC_KEY, SESSION_TOKEN, SIGNATURE, bounded
+from services.core.clock import now_utc
+from services.core.errors import BadInput, QuotaExceeded, Unauthenticated
+from services.core.input_bounds import PUBLIC_KEY, SESSION_TOKEN, SIGNATURE, bounded
 from services.store.mongo import Document, MongoStore
-from services.store.policies import now_utc
 
 log = logging.getLogger(__name__)
 

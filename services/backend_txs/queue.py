@@ -51,12 +51,13 @@ from services.chain.transactions import (
     deserialize_transaction,
     make_contract_call,
 )
-from services.errors import Conflict
-from services.jobs.leases import Fence, Unfenced
+from services.core.clock import now_utc
+from services.core.errors import Conflict
+from services.core.fencing import Fence, Unfenced
+from services.core.status import Cause, StatusDetailed
 from services.jobs.tx_monitor import describe_failure
-from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import Document, MongoStore
-from services.store.policies import PolicyRepository, now_utc
+from services.store.policies import PolicyRepository
 
 log = logging.getLogger(__name__)
 

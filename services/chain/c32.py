@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from enum import IntEnum
 
-from services.input_bounds import CONTRACT_PRINCIPAL, STANDARD_PRINCIPAL
+from services.core.input_bounds import CONTRACT_PRINCIPAL, STANDARD_PRINCIPAL
 
 from .errors import AddressError
 from .hashing import hash160, sha256

@@ -21,12 +21,13 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.chain import ChainError, StacksApiClient, to_python, uint_cv
-from services.errors import Conflict
-from services.jobs.leases import Fence
+from services.core.clock import now_utc
+from services.core.errors import Conflict
+from services.core.fencing import Fence
+from services.core.status import TERMINAL, Cause, OnChainStatus, StatusDetailed, is_allowed
 from services.listener.handlers import to_record
-from services.policies.status import TERMINAL, Cause, OnChainStatus, StatusDetailed, is_allowed
 from services.store.mongo import MongoStore
-from services.store.policies import PolicyRepository, now_utc
+from services.store.policies import PolicyRepository
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.jobs.leases import Fence, Lease, LeaseLost
+from services.core.fencing import Fence, LeaseLost
+from services.store.leases import Lease
 
 log = logging.getLogger(__name__)
 

@@ -34,12 +34,13 @@ from services.chain import (
     classify,
     to_python,
 )
-from services.errors import Conflict
-from services.jobs.leases import Fence
+from services.core.clock import now_utc
+from services.core.errors import Conflict
+from services.core.fencing import Fence
+from services.core.status import Cause, StatusDetailed
 from services.listener.handlers import to_record
-from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
-from services.store.policies import PolicyRepository, now_utc
+from services.store.policies import PolicyRepository
 
 log = logging.getLogger(__name__)
 

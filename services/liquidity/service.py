@@ -25,11 +25,11 @@ from pymongo.errors import DuplicateKeyError
 
 from services.chain.api_client import StacksApiClient
 from services.chain.clarity import ResponseOk, string_ascii_cv, to_python
-from services.errors import ChainUnavailable, InsufficientCapacity
+from services.core.clock import now_utc
+from services.core.errors import ChainUnavailable, InsufficientCapacity
+from services.core.models import RiskTier
 from services.liquidity.wallet_bounds import WalletBounds, WalletRequest, check_before_capacity, check_tier_share
-from services.policies.models import RiskTier
 from services.store.mongo import Document, MongoStore
-from services.store.policies import now_utc
 from services.store.reservations import CONVERTED, HELD, RELEASED, OpenReservation, WalletReservations
 
 log = logging.getLogger(__name__)

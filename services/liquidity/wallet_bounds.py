@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.errors import InsufficientFunds, QuotaExceeded
+from services.core.errors import InsufficientFunds, QuotaExceeded
 from services.store.reservations import OpenReservation
 
 PPM = 1_000_000

@@ -11,9 +11,10 @@ from __future__ import annotations
 from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.core.clock import now_utc
 from services.liquidity.service import LiquidityService
 from services.listener.events import TIERS
-from services.listener.store import Document, ListenerStore, now_utc, position_doc
+from services.listener.store import Document, ListenerStore, position_doc
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyBatch
 

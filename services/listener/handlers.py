@@ -15,11 +15,12 @@ from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.core.clock import now_utc
+from services.core.models import PolicyRecord
+from services.core.status import TERMINAL, Cause, OnChainStatus, StatusDetailed, is_allowed
 from services.listener.chunk import EMPTY_TIER, ChunkState, quote_id_of, tier_snapshot
 from services.listener.events import TIERS
-from services.listener.store import Document, HandlerResult, now_utc, position_of
-from services.policies.models import PolicyRecord
-from services.policies.status import TERMINAL, Cause, OnChainStatus, StatusDetailed, is_allowed
+from services.listener.store import Document, HandlerResult, position_of
 from services.store.mongo import MongoStore
 from services.store.policies import new_policy_id
 

@@ -42,12 +42,13 @@ from services.chain import (
     StacksApiClient,
     TransactionInfo,
 )
-from services.errors import Conflict
-from services.jobs.leases import Fence, LeaseLost
+from services.core.clock import now_utc
+from services.core.errors import Conflict
+from services.core.fencing import Fence, LeaseLost
 from services.listener.events import InvalidEvent, Source, decode_event
 from services.listener.handlers import apply_events, quote_id_of
 from services.listener.reorg import OrphanReport, orphan_events, orphaned_blocks
-from services.listener.store import LISTENER, Document, ListenerStore, event_key, now_utc
+from services.listener.store import LISTENER, Document, ListenerStore, event_key
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 

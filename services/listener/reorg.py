@@ -26,11 +26,12 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.chain import NotFound, StacksApiClient
-from services.jobs.leases import Fence
+from services.core.clock import now_utc
+from services.core.fencing import Fence
+from services.core.models import PolicyRecord
+from services.core.status import TERMINAL, Cause, StatusDetailed, is_allowed
 from services.listener.handlers import EMPTY_TIER, to_record
-from services.listener.store import REVERSE_CHAIN_ORDER, Document, ListenerStore, now_utc, position_doc
-from services.policies.models import PolicyRecord
-from services.policies.status import TERMINAL, Cause, StatusDetailed, is_allowed
+from services.listener.store import REVERSE_CHAIN_ORDER, Document, ListenerStore, position_doc
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+
+from services.core.clock import now_utc
 
 Document = dict[str, Any]
 Position = tuple[int, int, int]
@@ -43,11 +44,6 @@ class HandlerResult:
     outcome: str
     reason: str | None = None
     tier_after: Document | None = None
-
-
-def now_utc() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def event_key(tx_id: str, event_index: int) -> str:

@@ -1,15 +1,15 @@
 """Oracle service: weighted price sources, aggregation with outlier rejection, volatility, polling."""
 
-from services.oracle.aggregation import aggregate_price
-from services.oracle.models import (
+from services.core.prices import (
     AggregatedPrice,
     Asset,
-    OracleUnavailable,
     PriceAggregate,
     PriceSample,
     PriceSourceError,
+    PriceUnavailable,
     UnavailableReason,
 )
+from services.oracle.aggregation import aggregate_price
 from services.oracle.parameters import OracleParameters
 from services.oracle.polling import poll_once
 from services.oracle.prices import to_usd8
@@ -24,12 +24,12 @@ __all__ = [
     "LocalPriceFeed",
     "OracleParameters",
     "OracleService",
-    "OracleUnavailable",
     "PriceAggregate",
     "PriceSample",
     "PriceSampleStore",
     "PriceSource",
     "PriceSourceError",
+    "PriceUnavailable",
     "RefreshReport",
     "UnavailableReason",
     "aggregate_price",

@@ -4,7 +4,7 @@
    (ties broken by the higher price, so the result does not depend on input order).
 2. Samples dated more than the allowed clock skew after `now` are ignored before step 1; fresh = observed
    within `window_seconds` before `now`.
-3. Fewer than `min_sources` fresh sources → OracleUnavailable: STALE when enough sources have reported but too
+3. Fewer than `min_sources` fresh sources → PriceUnavailable: STALE when enough sources have reported but too
    long ago, TOO_FEW_SOURCES otherwise.
 4. With ≥ `outlier_min_samples` fresh samples, drop those outside [Q1 − 1.5·IQR, Q3 + 1.5·IQR] (fences
    inclusive; quartiles by linear interpolation between order statistics — numpy's default, Excel's
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from services.oracle.models import Asset, OracleUnavailable, PriceAggregate, PriceSample, UnavailableReason
+from services.core.prices import Asset, PriceAggregate, PriceSample, PriceUnavailable, UnavailableReason
 from services.oracle.parameters import OracleParameters
 
 
@@ -70,7 +70,7 @@ def aggregate_price(
     now: datetime,
     parameters: OracleParameters,
 ) -> PriceAggregate:
-    """The aggregated price of `asset` at `now`, or OracleUnavailable."""
+    """The aggregated price of `asset` at `now`, or PriceUnavailable."""
     if any(w <= 0 for w in weights.values()):
         raise ValueError("source weights must be positive")
     oldest_allowed = now - timedelta(seconds=parameters.window_seconds)
@@ -81,7 +81,7 @@ def aggregate_price(
     required = parameters.min_sources
     if len(fresh) < required:
         reason = UnavailableReason.STALE if len(latest) >= required else UnavailableReason.TOO_FEW_SOURCES
-        raise OracleUnavailable(
+        raise PriceUnavailable(
             asset,
             reason,
             f"{len(fresh)} source(s) reported within {parameters.window_seconds} s "
@@ -92,7 +92,7 @@ def aggregate_price(
     if len(fresh) >= parameters.outlier_min_samples:
         kept, dropped = split_outliers(fresh, parameters.iqr_factor)
         if len(kept) < required:
-            raise OracleUnavailable(
+            raise PriceUnavailable(
                 asset,
                 UnavailableReason.TOO_FEW_SOURCES,
                 f"sources disagree: {len(dropped)} of {len(fresh)} dropped as outliers, {required} required",

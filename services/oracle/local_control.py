@@ -11,7 +11,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.oracle.models import Asset
+from services.core.prices import Asset
 from services.oracle.sources.local import LocalPriceFeed
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from services.oracle.models import Asset
+from services.core.prices import Asset
 
 
 @dataclass(frozen=True, slots=True)

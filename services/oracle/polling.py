@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 
-from services.oracle.models import Asset, PriceSample
+from services.core.prices import Asset, PriceSample
 from services.oracle.sources.base import PriceSource
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import decimal
 from decimal import Decimal
 
-from services.oracle.models import PriceSourceError
+from services.core.prices import PriceSourceError
 
 USD8 = 100_000_000
 MAX_PRICE_USD8 = 10**20  # 1e12 USD: anything above is a garbage payload, not a price

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
+from services.core.prices import AggregatedPrice, Asset, PriceAggregate, PriceSample, PriceUnavailable
 from services.oracle.aggregation import aggregate_price
-from services.oracle.models import AggregatedPrice, Asset, OracleUnavailable, PriceAggregate, PriceSample
 from services.oracle.parameters import OracleParameters
 from services.oracle.polling import poll_once
 from services.oracle.sources.base import Clock, PriceSource, utc_now
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 class RefreshReport:
     samples: tuple[PriceSample, ...]
     aggregates: dict[Asset, PriceAggregate] = field(default_factory=dict)
-    unavailable: dict[Asset, OracleUnavailable] = field(default_factory=dict)
+    unavailable: dict[Asset, PriceUnavailable] = field(default_factory=dict)
 
 
 class OracleService:
@@ -59,7 +59,7 @@ class OracleService:
         for asset in self._parameters.assets:
             try:
                 aggregate = await self._aggregate(asset)
-            except OracleUnavailable as exc:
+            except PriceUnavailable as exc:
                 logger.warning("%s", exc)
                 report.unavailable[asset] = exc
                 continue
@@ -68,7 +68,7 @@ class OracleService:
         return report
 
     async def latest_price(self, asset: Asset) -> AggregatedPrice:
-        """The aggregated price from the stored samples, with volatility; raises OracleUnavailable."""
+        """The aggregated price from the stored samples, with volatility; raises PriceUnavailable."""
         aggregate = await self._aggregate(asset)
         closes = await self._store.daily_closes(asset, self._parameters.volatility_days + 1, aggregate.as_of)
         volatility_ppm, from_history = annualized_volatility_ppm(closes, self._parameters)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from services.oracle.models import Asset, PriceAggregate, PriceSample
+from services.core.prices import Asset, PriceAggregate, PriceSample
 
 
 class PriceSampleStore(Protocol):

@@ -18,13 +18,13 @@ from typing import Protocol
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.auth.visibility import is_visible
 from services.chain.api_client import AccountInfo
 from services.chain.errors import ChainError
 from services.chain.errors import NotFound as ChainNotFound
 from services.chain.signing import HashSigner, QuoteTerms, sign_quote
 from services.chain.transactions import PostConditionMode, PreparedContractCall, StxPostCondition, prepare_contract_call
-from services.errors import (
+from services.core.clock import now_utc
+from services.core.errors import (
     BadInput,
     ChainUnavailable,
     Conflict,
@@ -34,14 +34,15 @@ from services.errors import (
     NotFound,
     QuotaExceeded,
 )
-from services.input_bounds import IDEMPOTENCY_KEY, TXID, bounded
+from services.core.input_bounds import IDEMPOTENCY_KEY, TXID, bounded
+from services.core.models import PolicyRecord, PolicyType
+from services.core.status import Cause, StatusDetailed
+from services.core.visibility import is_visible
 from services.liquidity import LiquidityService
 from services.liquidity.wallet_bounds import WalletBounds
-from services.policies.models import PolicyRecord, PolicyType
 from services.policies.quotes import PolicyParameters, Quote, QuoteService, check_quote_id
-from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
-from services.store.policies import PolicyRepository, new_policy_id, now_utc, parse_object_id
+from services.store.policies import PolicyRepository, new_policy_id, parse_object_id
 
 log = logging.getLogger(__name__)
 

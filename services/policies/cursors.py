@@ -18,8 +18,8 @@ import re
 
 from bson import ObjectId
 
-from services.errors import BadInput
-from services.input_bounds import CURSOR, bounded
+from services.core.errors import BadInput
+from services.core.input_bounds import CURSOR, bounded
 from services.store.policy_order import ORDERS, PolicyOrder, Position
 
 _V1 = "policy:v1:"

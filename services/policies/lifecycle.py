@@ -17,17 +17,18 @@ from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.auth.visibility import is_visible
 from services.backend_txs import BackendTxQueue, PolicyAction
-from services.errors import ActivationConditionNotMet, Conflict, Forbidden, NotFound
-from services.jobs.leases import Fence, Unfenced
+from services.core.clock import now_utc
+from services.core.errors import ActivationConditionNotMet, Conflict, Forbidden, NotFound
+from services.core.fencing import Fence, Unfenced
+from services.core.models import OracleSnapshot, PolicyRecord
+from services.core.status import Cause, StatusDetailed
+from services.core.visibility import is_visible
 from services.oracle import Asset, OracleService
-from services.policies.models import OracleSnapshot, PolicyRecord
 from services.policies.quotes import BurnHeightSource
-from services.policies.status import Cause, StatusDetailed
 from services.premium import settlement_ustx
 from services.store.mongo import MongoStore
-from services.store.policies import PolicyRepository, now_utc
+from services.store.policies import PolicyRepository
 
 log = logging.getLogger(__name__)
 S = StatusDetailed

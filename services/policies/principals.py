@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from services.chain.c32 import parse_principal
 from services.chain.errors import AddressError
-from services.errors import BadInput
-from services.input_bounds import CONTRACT_PRINCIPAL, bounded
+from services.core.errors import BadInput
+from services.core.input_bounds import CONTRACT_PRINCIPAL, bounded
 
 
 def check_principal(value: str, field: str) -> str:

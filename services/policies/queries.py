@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from services.errors import BadInput
+from services.core.errors import BadInput
+from services.core.models import PolicyEventRecord, PolicyRecord
+from services.core.status import StatusDetailed
 from services.policies.cursors import decode_cursor, encode_cursor
-from services.policies.models import PolicyEventRecord, PolicyRecord
 from services.policies.principals import check_principal
-from services.policies.status import StatusDetailed
 from services.store.policies import PolicyFilter, PolicyRepository, PolicyStatsRow, parse_object_id
 from services.store.policy_order import PolicyOrder, Position
 

@@ -16,14 +16,14 @@ from typing import Any, Protocol
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.errors import BadInput, InsufficientCapacity, NotFound
-from services.input_bounds import QUOTE_ID, bounded
+from services.core.clock import now_utc
+from services.core.errors import BadInput, InsufficientCapacity, NotFound
+from services.core.input_bounds import QUOTE_ID, bounded
+from services.core.models import OracleSnapshot, PolicyType, RiskTier
 from services.liquidity import LiquidityService
 from services.oracle import AggregatedPrice, Asset, OracleService
-from services.policies.models import OracleSnapshot, PolicyType, RiskTier
 from services.premium import PremiumInputs, PremiumParameters, calculate_premium, resolve_tier
 from services.store.mongo import MongoStore
-from services.store.policies import now_utc
 
 SATS_PER_BTC = 100_000_000
 _QUOTE_ID = re.compile(r"(0x)?[0-9a-fA-F]{32}")

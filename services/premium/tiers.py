@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from services.policies.models import RiskTier
+from services.core.models import RiskTier
 
 __all__ = ["RiskTier", "TierTerms"]
 

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
 
-from services.policies.models import PolicyRecord
+from services.core.models import PolicyRecord
 from services.pubsub.broker import TIP_TOPIC, Broker, owner_topic, policy_topic
 from services.pubsub.events import TIP_ID, ChainTip
 from services.pubsub.tokens import StreamTokenStore

@@ -9,8 +9,8 @@ from typing import Any
 
 from pymongo import ASCENDING
 
-from services.errors import BadInput
-from services.policies.models import PolicyRecord
+from services.core.errors import BadInput
+from services.core.models import PolicyRecord
 from services.pubsub.broker import TIP_TOPIC, Broker, owner_topic, policy_topic
 from services.pubsub.events import TIP_ID, ChainTip
 from services.pubsub.feed import ChangeFeed, policy_from_document

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from services.errors import ServiceError
+from services.core.errors import ServiceError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.store.policies import now_utc
+from services.core.clock import now_utc
 
 
 class StreamTokenStore:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -19,11 +19,12 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.auth.visibility import PRIVATE_STATUSES
-from services.errors import BadInput, Conflict, NotFound
-from services.input_bounds import POLICY_ID, bounded
-from services.policies.models import PolicyEventRecord, PolicyRecord, RiskTier
-from services.policies.status import Cause, StatusDetailed, check_transition
+from services.core.clock import now_utc
+from services.core.errors import BadInput, Conflict, NotFound
+from services.core.input_bounds import POLICY_ID, bounded
+from services.core.models import PolicyEventRecord, PolicyRecord, RiskTier
+from services.core.status import Cause, StatusDetailed, check_transition
+from services.core.visibility import PRIVATE_STATUSES
 from services.store.mongo import Document, MongoStore
 from services.store.policy_order import ORDERS, PolicyOrder, Position
 
@@ -35,12 +36,6 @@ def parse_object_id(value: str, what: str = "id") -> ObjectId:
         return ObjectId(value)
     except (InvalidId, TypeError) as exc:
         raise BadInput(f"{what} is not a valid policy id", field=what) from exc
-
-
-def _now() -> datetime:
-    # Millisecond precision: what BSON stores, so a record read back equals the one written.
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _to_record(doc: Document) -> PolicyRecord:
@@ -324,7 +319,7 @@ class PolicyRepository:
 
         Runs in `session`'s transaction when given (the caller commits), else in a transaction of its own."""
         check_transition(policy.status_detailed, target, cause)
-        now = _now()
+        now = now_utc()
         oid = ObjectId(policy.id)
         update_set = {**_plain(changes or {}), "status_detailed": target.value, "updated_at": now}
 
@@ -359,7 +354,7 @@ class PolicyRepository:
         self, policy: PolicyRecord, changes: Document, cause: Cause, details: Document | None = None
     ) -> PolicyRecord:
         """Change non-status fields of `policy` (as read, at its version), recorded like a transition."""
-        now = _now()
+        now = now_utc()
         oid = ObjectId(policy.id)
 
         async def work(session: AsyncClientSession) -> Document | None:
@@ -507,7 +502,7 @@ class PolicyBatch:
         doc = self._docs.get(oid)
         if doc is None or doc["status_detailed"] != policy.status_detailed.value or doc["version"] != policy.version:
             raise Conflict(f"policy {policy.id} changed since it was read", id=policy.id)
-        now = _now()
+        now = now_utc()
         doc.update(fields, updated_at=now, version=doc["version"] + 1)
         self._changed.setdefault(oid, set()).update(fields, ("updated_at", "version"))
         self._audit.append(
@@ -543,7 +538,3 @@ class PolicyBatch:
 
 def new_policy_id() -> str:
     return str(ObjectId())
-
-
-def now_utc() -> datetime:
-    return _now()

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from services.oracle.models import Asset, PriceAggregate, PriceSample
+from services.core.prices import Asset, PriceAggregate, PriceSample
 from services.store.mongo import Document, MongoStore
 
 

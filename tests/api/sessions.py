@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from services.auth.tokens import new_token, token_key
+from services.core.clock import now_utc
 from services.store.mongo import MongoStore
-from services.store.policies import now_utc
 
 
 async def open_session(store: MongoStore, address: str, ttl_s: int = 3600) -> str:

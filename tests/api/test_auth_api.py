@@ -16,8 +16,8 @@ from resolvers.context import RequestContext
 from resolvers.permissions import presented_operator_token, presented_token
 from services.auth.operator import check_operator_token
 from services.auth.service import AuthService
-from services.errors import Forbidden, Unauthenticated
-from services.store.policies import now_utc
+from services.core.clock import now_utc
+from services.core.errors import Forbidden, Unauthenticated
 from tests.api.gql_ws import GRAPHQL_WS, GraphQLSocket
 from tests.api.graphql_client import error_codes, gql
 from tests.services.auth.wallet import KEY_1, KEY_2, needs_node, wallet_sign

@@ -7,7 +7,7 @@ import pytest
 
 from policy_registry.container import Services
 from services.chain import TESTNET, BackendSigner
-from services.jobs.leases import Unfenced
+from services.core.fencing import Unfenced
 from services.listener.poller import ChainListener, ListenerConfig
 from services.oracle import Asset
 from services.policies.quotes import PolicyParameters

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from policy_registry.container import Services
-from services.policies.models import RiskTier
-from services.policies.status import Cause, StatusDetailed
+from services.core.models import RiskTier
+from services.core.status import Cause, StatusDetailed
 from tests.api.graphql_client import error_codes, gql
 from tests.factories import OWNER_A, OWNER_B, make_policy, next_onchain_id
 

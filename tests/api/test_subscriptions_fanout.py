@@ -15,7 +15,7 @@ from strawberry.types import ExecutionResult
 from websockets.asyncio.client import connect
 
 from policy_registry import fanout
-from services.policies.status import Cause, StatusDetailed
+from services.core.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 from tests.api.gql_ws import GRAPHQL_WS, TRANSPORT_WS, GraphQLSocket, wait_subscribers

@@ -21,10 +21,11 @@ import pytest
 from websockets.asyncio.client import connect
 
 from policy_registry.embedded.secantus import EmbeddedMongo
-from services.policies.models import RiskTier
-from services.policies.status import Cause, StatusDetailed
+from services.core.clock import now_utc
+from services.core.models import RiskTier
+from services.core.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
-from services.store.policies import PolicyRepository, now_utc
+from services.store.policies import PolicyRepository
 from tests.api.gql_ws import GRAPHQL_WS, TRANSPORT_WS, GraphQLSocket
 from tests.api.live import ApiProcess
 from tests.factories import make_policy

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from services.policies.status import Cause, StatusDetailed
+from services.core.clock import now_utc
+from services.core.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
-from services.store.policies import PolicyRepository, now_utc
+from services.store.policies import PolicyRepository
 from tests.api.gql_ws import GRAPHQL_WS, GraphQLSocket, wait_subscribers
 from tests.api.sessions import open_session, revoke
 from tests.factories import OWNER_A, OWNER_B, make_policy

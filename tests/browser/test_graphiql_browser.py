@@ -21,7 +21,7 @@ import pytest
 
 from policy_registry.embedded.secantus import EmbeddedMongo
 from policy_registry.settings import Settings
-from services.policies.status import Cause, StatusDetailed
+from services.core.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 from tests.api.live import serve_in_loop

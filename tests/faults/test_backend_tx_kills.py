@@ -25,7 +25,7 @@ from bson import ObjectId
 
 from policy_registry.container import Services
 from policy_registry.settings import Settings
-from services.policies.status import StatusDetailed
+from services.core.status import StatusDetailed
 from tests.faults.test_worker_kills import short_txn_mongo
 from tests.fixtures import workers
 from tests.fixtures.devnet import DevnetFixture

@@ -30,7 +30,7 @@ from services.chain import (
     uint_cv,
 )
 from services.chain.clarity import string_ascii_cv
-from services.jobs.leases import Unfenced
+from services.core.fencing import Unfenced
 from services.listener.poller import ChainListener, ListenerConfig
 from services.store.mongo import MongoStore
 from tests.faults.chain_proxy import ChainProxy, FaultPlan, run_proxy

@@ -25,10 +25,10 @@ from bench.ingest import REGISTRY, VAULT, History, event_documents
 from policy_registry.embedded.process import free_port
 from policy_registry.embedded.secantus import EmbeddedMongo
 from services.chain import ChainTip, StacksApiClient
-from services.errors import Conflict
-from services.jobs.leases import Unfenced
+from services.core.errors import Conflict
+from services.core.fencing import Unfenced
+from services.core.status import Cause
 from services.listener.poller import ChainListener, ListenerConfig, PollReport
-from services.policies.status import Cause
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 from tests.factories import OWNER_A, make_policy

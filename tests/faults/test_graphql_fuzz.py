@@ -17,7 +17,7 @@ import schemathesis.graphql
 from hypothesis import HealthCheck, Phase, given, settings
 
 from policy_registry.embedded.secantus import EmbeddedMongo
-from services.policies.status import Cause
+from services.core.status import Cause
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 from tests.factories import OWNER_B, make_policy

@@ -19,8 +19,9 @@ import pytest
 from services.backend_txs import BackendTxQueue
 from services.chain import TESTNET, BackendSigner, StacksApiClient
 from services.chain.api_client import AccountInfo, NonceInfo
-from services.jobs.leases import Lease, LeaseLost
-from services.policies.status import StatusDetailed
+from services.core.fencing import LeaseLost
+from services.core.status import StatusDetailed
+from services.store.leases import Lease
 from tests.integration.test_policy_lifecycle_devnet import Harness, harness
 
 pytestmark = pytest.mark.devnet

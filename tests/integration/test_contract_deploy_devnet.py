@@ -29,7 +29,7 @@ from policy_registry.container import Services
 from policy_registry.embedded.devnet import DEFAULT_CONTRACTS_DIR
 from policy_registry.settings import Settings
 from services.chain.clarity import to_python
-from services.policies.status import StatusDetailed
+from services.core.status import StatusDetailed
 from tests.fixtures.devnet import DevnetFixture
 from tests.integration.test_policy_lifecycle_devnet import Harness
 

@@ -25,12 +25,12 @@ from services.chain import (
     uint_cv,
 )
 from services.chain.clarity import ResponseOk, principal_cv, string_ascii_cv
-from services.jobs.leases import Unfenced
+from services.core.fencing import Unfenced
+from services.core.models import PolicyRecord
+from services.core.status import Cause, StatusDetailed
 from services.jobs.reconciliation import Reconciler
 from services.jobs.tx_monitor import CreationTxMonitor, QuoteExpiryJob
 from services.listener.poller import ChainListener, ListenerConfig
-from services.policies.models import PolicyRecord
-from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository, new_policy_id
 from tests.fixtures.creation import signed_creation_tx

@@ -20,11 +20,11 @@ from policy_registry.settings import Settings
 from services.chain import TESTNET, BackendSigner, to_python
 from services.chain.clarity import ClarityUInt, ResponseErr, deserialize
 from services.chain.transactions import PreparedContractCall
-from services.errors import BadInput, Conflict, InsufficientCapacity
+from services.core.errors import BadInput, Conflict, InsufficientCapacity
+from services.core.status import StatusDetailed
 from services.liquidity.service import HELD
 from services.oracle import Asset
 from services.policies.quotes import PolicyParameters
-from services.policies.status import StatusDetailed
 from tests.fixtures.devnet import DevnetFixture
 
 pytestmark = pytest.mark.devnet

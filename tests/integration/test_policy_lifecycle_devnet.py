@@ -19,13 +19,13 @@ from policy_registry.settings import Settings
 from services.backend_txs import BackendTxQueue
 from services.chain import TESTNET, BackendSigner, make_contract_call, principal_cv
 from services.chain.clarity import ResponseOk, string_ascii_cv, to_python, uint_cv
-from services.errors import ActivationConditionNotMet, Conflict, Forbidden
-from services.jobs.leases import Unfenced
+from services.core.errors import ActivationConditionNotMet, Conflict, Forbidden
+from services.core.fencing import Unfenced
+from services.core.models import PolicyRecord
+from services.core.status import StatusDetailed
 from services.listener.poller import ChainListener, ListenerConfig
 from services.oracle import Asset
-from services.policies.models import PolicyRecord
 from services.policies.quotes import PolicyParameters
-from services.policies.status import StatusDetailed
 from tests.fixtures.devnet import DevnetFixture
 
 pytestmark = pytest.mark.devnet

@@ -11,7 +11,7 @@ import pytest
 
 from policy_registry.container import Services
 from services.chain.c32 import AddressVersion, encode_address
-from services.policies.status import Cause, StatusDetailed
+from services.core.status import Cause, StatusDetailed
 from tests.api.gql_ws import GRAPHQL_WS, TRANSPORT_WS, GraphQLSocket
 from tests.api.graphql_client import error_codes, gql
 from tests.factories import OWNER_A, make_policy

@@ -22,7 +22,7 @@ from graphql import GraphQLInputObjectType, GraphQLList, GraphQLNonNull, GraphQL
 
 from policy_registry.embedded.secantus import EmbeddedMongo
 from schema import build_schema
-from services import input_bounds as bounds
+from services.core import input_bounds as bounds
 from tests.api.gql_ws import GRAPHQL_WS, TRANSPORT_WS, GraphQLSocket
 from tests.fixtures.devnet import DevnetFixture
 from tests.security.chain import Key, chain_settings, ready_services, sign_in

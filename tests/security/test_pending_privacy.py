@@ -19,8 +19,8 @@ from bson import ObjectId
 
 from policy_registry.container import Services
 from policy_registry.embedded.secantus import EmbeddedMongo
+from services.core.status import StatusDetailed
 from services.policies.quotes import PolicyParameters
-from services.policies.status import StatusDetailed
 from tests.api.gql_ws import GRAPHQL_WS, TRANSPORT_WS, GraphQLSocket
 from tests.api.graphql_client import gql
 from tests.fixtures.devnet import DevnetFixture

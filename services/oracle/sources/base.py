@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
 
-from services.oracle.models import Asset, PriceSample, PriceSourceError
+from services.core.prices import Asset, PriceSample, PriceSourceError
 from services.oracle.prices import to_usd8
 
 Clock = Callable[[], datetime]

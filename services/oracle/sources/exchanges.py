@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from services.oracle.models import Asset, PriceSourceError
+from services.core.prices import Asset, PriceSourceError
 from services.oracle.sources.base import Clock, HttpTickerSource, utc_now
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from services.oracle.models import Asset, PriceSample, PriceSourceError
+from services.core.prices import Asset, PriceSample, PriceSourceError
 from services.oracle.sources.base import Clock, utc_now
 
 

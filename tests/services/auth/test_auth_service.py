@@ -10,9 +10,9 @@ import pytest
 from services.auth.service import AuthService, ChallengeBounds
 from services.auth.tokens import token_key
 from services.chain.c32 import AddressVersion, encode_address
-from services.errors import BadInput, QuotaExceeded, Unauthenticated
+from services.core.clock import now_utc
+from services.core.errors import BadInput, QuotaExceeded, Unauthenticated
 from services.store.mongo import MongoStore
-from services.store.policies import now_utc
 
 from .wallet import KEY_1, KEY_2, needs_node, wallet_sign
 

@@ -7,7 +7,7 @@ from pydantic import SecretStr
 
 from services.auth.operator import check_operator_token
 from services.auth.tokens import same_secret
-from services.errors import Forbidden, Unauthenticated
+from services.core.errors import Forbidden, Unauthenticated
 
 TOKEN = "op-7f3a9c1e5b2d4f60a8e1c3b5d7f9a1c3"
 

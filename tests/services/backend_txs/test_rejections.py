@@ -24,9 +24,9 @@ from services.chain.api_client import RetryPolicy, StacksApiClient
 from services.chain.backend_tx import FeePolicy
 from services.chain.signer import BackendSigner
 from services.chain.transactions import StacksTransaction, deserialize_transaction
-from services.jobs.leases import LeaseLost
-from services.policies.models import PolicyRecord
-from services.policies.status import Cause, StatusDetailed
+from services.core.fencing import LeaseLost
+from services.core.models import PolicyRecord
+from services.core.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 from tests.factories import make_policy, next_onchain_id

@@ -12,11 +12,12 @@ import pytest
 from services.backend_txs import BackendTxQueue
 from services.chain import StacksApiClient
 from services.chain.tip import TipCache
-from services.jobs.leases import Lease, LeaseLost
+from services.core.fencing import LeaseLost
+from services.core.status import Cause, StatusDetailed
 from services.jobs.reconciliation import Reconciler
 from services.oracle import OracleParameters, OracleService
 from services.policies.lifecycle import LifecycleService
-from services.policies.status import Cause, StatusDetailed
+from services.store.leases import Lease
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 from services.store.prices import MongoPriceStore

@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.chain import StacksApiClient
-from services.jobs.leases import Lease, LeaseLost, Unfenced
+from services.core.fencing import LeaseLost, Unfenced
+from services.core.status import StatusDetailed
 from services.jobs.reconciliation import Reconciler
 from services.jobs.runner import run_singleton
 from services.jobs.tx_monitor import CreationTxMonitor, QuoteExpiryJob, classify_txid
 from services.listener.poller import ChainListener, ListenerConfig
-from services.policies.status import StatusDetailed
+from services.store.leases import Lease
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 from tests.services.listener.conftest import make_listener, pending_policy

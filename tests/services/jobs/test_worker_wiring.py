@@ -10,7 +10,7 @@ import pytest
 from policy_registry.cli import main
 from policy_registry.settings import Settings, get_settings
 from policy_registry.worker import start_in_app, stop_in_app
-from services.jobs.leases import Lease
+from services.store.leases import Lease
 from services.store.mongo import MongoStore
 from tests.services.listener.fake_chain import REGISTRY, VAULT, FakeChain
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.errors import InsufficientFunds, QuotaExceeded
+from services.core.errors import InsufficientFunds, QuotaExceeded
 from services.liquidity.wallet_bounds import WalletBounds, WalletRequest, check_before_capacity, check_tier_share
 from services.store.reservations import OpenReservation
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from services.chain import RetryPolicy, StacksApiClient
-from services.jobs.leases import Unfenced
+from services.core.fencing import Unfenced
+from services.core.models import PolicyRecord
+from services.core.status import Cause, StatusDetailed
 from services.listener.poller import ChainListener, ListenerConfig
-from services.policies.models import PolicyRecord
-from services.policies.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository, new_policy_id
 

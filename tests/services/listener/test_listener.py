@@ -10,9 +10,9 @@ import pytest
 
 from policy_registry.embedded.secantus import EmbeddedMongo
 from services.chain import StacksApiClient
+from services.core.status import StatusDetailed
 from services.listener import poller
 from services.listener.handlers import apply_event, apply_events
-from services.policies.status import StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 

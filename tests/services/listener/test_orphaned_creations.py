@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.chain import StacksApiClient
-from services.jobs.leases import Unfenced
+from services.core.fencing import Unfenced
+from services.core.status import StatusDetailed
 from services.jobs.tx_monitor import CreationTxMonitor
 from services.listener.poller import ChainListener, PollReport
-from services.policies.status import StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 

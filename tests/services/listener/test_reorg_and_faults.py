@@ -8,7 +8,7 @@ import httpx
 
 from policy_registry.container import Services
 from services.chain import StacksApiClient
-from services.policies.status import Cause, StatusDetailed
+from services.core.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 

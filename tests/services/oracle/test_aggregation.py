@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from services.oracle import (
     Asset,
     OracleParameters,
-    OracleUnavailable,
     PriceSample,
+    PriceUnavailable,
     UnavailableReason,
     aggregate_price,
 )
@@ -99,7 +99,7 @@ def test_unavailable_when_outliers_leave_too_few() -> None:
     # With an IQR factor of 0 only prices inside [Q1, Q3] = [10.75, 12.25] survive: 11 and 12, two of four.
     params = OracleParameters(iqr_factor=Decimal(0))
     samples = [sample("a", 10), sample("b", 11), sample("c", 12), sample("d", 13)]
-    with pytest.raises(OracleUnavailable) as caught:
+    with pytest.raises(PriceUnavailable) as caught:
         aggregate_price(Asset.BTC_USD, samples, weights("a", "b", "c", "d"), NOW, params)
     assert caught.value.reason is UnavailableReason.TOO_FEW_SOURCES
     assert "outliers" in caught.value.detail
@@ -108,7 +108,7 @@ def test_unavailable_when_outliers_leave_too_few() -> None:
 def test_stale_samples_ignored_and_reported_as_stale() -> None:
     window = PARAMS.window_seconds
     samples = [sample("a", 100, age_s=window), sample("b", 101, age_s=window + 1), sample("c", 102, age_s=10)]
-    with pytest.raises(OracleUnavailable) as caught:
+    with pytest.raises(PriceUnavailable) as caught:
         aggregate_price(Asset.BTC_USD, samples, weights("a", "b", "c"), NOW, PARAMS)
     assert caught.value.reason is UnavailableReason.STALE
     assert caught.value.asset is Asset.BTC_USD
@@ -119,7 +119,7 @@ def test_stale_samples_ignored_and_reported_as_stale() -> None:
 
 
 def test_too_few_sources() -> None:
-    with pytest.raises(OracleUnavailable) as caught:
+    with pytest.raises(PriceUnavailable) as caught:
         aggregate_price(Asset.BTC_USD, [sample("a", 1), sample("b", 1)], weights("a", "b", "c"), NOW, PARAMS)
     assert caught.value.reason is UnavailableReason.TOO_FEW_SOURCES
 
@@ -127,7 +127,7 @@ def test_too_few_sources() -> None:
 def test_latest_sample_per_source_counts_once() -> None:
     # Three samples from one source are one source; the newest wins.
     samples = [sample("a", 90, age_s=100), sample("a", 100, age_s=5), sample("a", 80, age_s=50), sample("b", 100)]
-    with pytest.raises(OracleUnavailable):
+    with pytest.raises(PriceUnavailable):
         aggregate_price(Asset.BTC_USD, samples, weights("a", "b"), NOW, PARAMS)
     result = aggregate_price(Asset.BTC_USD, [*samples, sample("c", 103)], weights("a", "b", "c"), NOW, PARAMS)
     assert result.price_usd8 == 101
@@ -141,7 +141,7 @@ def test_other_assets_unknown_sources_and_future_samples_are_ignored() -> None:
         sample("retired", 100),
         sample("c", 100, age_s=-PARAMS.max_clock_skew_seconds - 1),
     ]
-    with pytest.raises(OracleUnavailable):
+    with pytest.raises(PriceUnavailable):
         aggregate_price(Asset.BTC_USD, samples, weights("a", "b", "c"), NOW, PARAMS)
     skewed = sample("c", 106, age_s=-PARAMS.max_clock_skew_seconds)
     assert aggregate_price(Asset.BTC_USD, [*samples, skewed], weights("a", "b", "c"), NOW, PARAMS).price_usd8 == 102
@@ -163,7 +163,7 @@ def test_result_lies_within_the_used_prices(prices: list[int], weight_values: li
     samples = [sample(name, price) for name, price in zip(names, prices, strict=True)]
     try:
         result = aggregate_price(Asset.BTC_USD, samples, table, NOW, PARAMS)
-    except OracleUnavailable:
+    except PriceUnavailable:
         return
     used = [s.price_usd8 for s in result.samples]
     assert min(used) <= result.price_usd8 <= max(used)

@@ -14,10 +14,10 @@ from services.oracle import (
     LocalPriceFeed,
     OracleParameters,
     OracleService,
-    OracleUnavailable,
     PriceSample,
     PriceSource,
     PriceSourceError,
+    PriceUnavailable,
     UnavailableReason,
     annualized_volatility_ppm,
     poll_once,
@@ -136,7 +136,7 @@ async def test_price_becomes_stale_without_refresh() -> None:
     clock.advance(minutes=15)
     assert (await service.latest_price(Asset.STX_USD)).price_usd8 == 28_500_000
     clock.advance(seconds=1)
-    with pytest.raises(OracleUnavailable) as caught:
+    with pytest.raises(PriceUnavailable) as caught:
         await service.latest_price(Asset.STX_USD)
     assert caught.value.reason is UnavailableReason.STALE
 
@@ -149,7 +149,7 @@ async def test_unavailable_with_too_few_sources() -> None:
     assert report.unavailable[Asset.BTC_USD].reason is UnavailableReason.TOO_FEW_SOURCES
     assert report.unavailable[Asset.STX_USD].reason is UnavailableReason.TOO_FEW_SOURCES
     assert store.aggregates == []
-    with pytest.raises(OracleUnavailable):
+    with pytest.raises(PriceUnavailable):
         await service.latest_price(Asset.BTC_USD)
 
 

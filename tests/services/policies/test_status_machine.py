@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from services.policies.status import (
+from services.core.status import (
     TERMINAL,
     TRANSITIONS,
     Cause,

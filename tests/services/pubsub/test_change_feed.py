@@ -11,8 +11,8 @@ import pytest
 
 from policy_registry.embedded.process import free_port
 from policy_registry.embedded.secantus import EmbeddedMongo
-from services.policies.models import PolicyRecord
-from services.policies.status import Cause, StatusDetailed
+from services.core.models import PolicyRecord
+from services.core.status import Cause, StatusDetailed
 from services.pubsub.broker import TIP_TOPIC, Broker, owner_topic, policy_topic
 from services.pubsub.events import ChainTip
 from services.pubsub.feed import ChangeFeed

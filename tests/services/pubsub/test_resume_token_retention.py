@@ -18,7 +18,7 @@ from pymongo.errors import OperationFailure
 
 from policy_registry.embedded.secantus import DURABLE, Durability, EmbeddedMongo
 from policy_registry.settings import Settings
-from services.policies.status import Cause, StatusDetailed
+from services.core.status import Cause, StatusDetailed
 from services.pubsub.broker import Broker, policy_topic
 from services.pubsub.feed import ChangeFeed
 from services.store.mongo import MongoStore

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from services.errors import Conflict
-from services.policies.status import Cause, InvalidTransition, StatusDetailed
+from services.core.errors import Conflict
+from services.core.status import Cause, InvalidTransition, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyBatch, PolicyRepository
 from tests.factories import make_policy, next_onchain_id

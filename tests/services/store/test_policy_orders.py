@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from services.errors import BadInput
+from services.core.errors import BadInput
+from services.core.models import PolicyRecord, RiskTier
+from services.core.status import Cause, StatusDetailed
 from services.policies.cursors import decode_cursor, encode_cursor
-from services.policies.models import PolicyRecord, RiskTier
 from services.policies.queries import PolicyQueries, status_set
-from services.policies.status import Cause, StatusDetailed
 from services.store.indexes import ensure_indexes
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyFilter, PolicyRepository

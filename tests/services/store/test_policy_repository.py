@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from services.errors import BadInput, Conflict
-from services.policies.models import RiskTier
-from services.policies.status import TRANSITIONS, Cause, InvalidTransition, StatusDetailed
+from services.core.errors import BadInput, Conflict
+from services.core.models import RiskTier
+from services.core.status import TRANSITIONS, Cause, InvalidTransition, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyFilter, PolicyRepository
 from tests.factories import OWNER_A, OWNER_B, make_policy, next_onchain_id

@@ -15,9 +15,9 @@ from pymongo import monitoring
 from policy_registry import wiring
 from policy_registry.embedded.secantus import EmbeddedMongo
 from policy_registry.settings import Settings
-from services.jobs.leases import Lease
+from services.core.status import Cause
 from services.listener.store import ListenerStore
-from services.policies.status import Cause
+from services.store.leases import Lease
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 from tests.factories import make_policy

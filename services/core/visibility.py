@@ -3,8 +3,8 @@ business only. Everyone else sees such a policy not at all (docs/security.md).""
 
 from __future__ import annotations
 
-from services.policies.models import PolicyRecord
-from services.policies.status import StatusDetailed
+from services.core.models import PolicyRecord
+from services.core.status import StatusDetailed
 
 PRIVATE_STATUSES: frozenset[StatusDetailed] = frozenset({StatusDetailed.PendingCreation, StatusDetailed.FailedCreation})
 

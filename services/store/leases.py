@@ -13,24 +13,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import timedelta
+from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.core.clock import now_utc
+from services.core.fencing import LeaseLost
+
 log = logging.getLogger(__name__)
-
-
-class LeaseLost(Exception):
-    """This process no longer holds the lease: the job must stop writing."""
-
-
-def _now() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 @dataclass
@@ -59,7 +53,7 @@ class Lease:
         leases = self.db.leases
 
         async def take(session: AsyncClientSession) -> int | None:
-            now = _now()
+            now = now_utc()
             expires = now + timedelta(seconds=self.ttl_s)
             fields = {"holder": self.holder, "expires_at": expires, "acquired_at": now, "renewed_at": now}
             doc = await leases.find_one_and_update(
@@ -90,7 +84,7 @@ class Lease:
         """Extend a held lease; False (and no longer held) if it was lost meanwhile."""
         if self.epoch is None:
             return False
-        now = _now()
+        now = now_utc()
         # holder + epoch, not expiry: a lease that expired but was not taken over is still ours (a takeover
         # bumps the epoch), so a renewal that came late keeps it instead of churning epochs.
         result = await self.db.leases.update_one(
@@ -109,7 +103,7 @@ class Lease:
             return
         await self.db.leases.update_one(
             {"_id": self.name, "holder": self.holder, "epoch": self.epoch},
-            {"$set": {"expires_at": _now()}},
+            {"$set": {"expires_at": now_utc()}},
         )
         log.info("lease %s released by %s", self.name, self.holder)
         self.epoch = None
@@ -118,7 +112,7 @@ class Lease:
         """Inside a write transaction: prove the lease is still ours, or raise LeaseLost (nothing commits)."""
         if self.epoch is None:
             raise LeaseLost(f"lease {self.name} is not held by {self.holder}")
-        now = _now()
+        now = now_utc()
         result = await self.db.leases.update_one(
             {"_id": self.name, "holder": self.holder, "epoch": self.epoch},
             {"$set": {"fenced_at": now}},
@@ -127,19 +121,3 @@ class Lease:
         if result.matched_count != 1:
             self.epoch = None
             raise LeaseLost(f"lease {self.name} was lost by {self.holder}")
-
-
-class Unfenced:
-    """A fence that always passes: for one-off operator runs and tests that own the database alone."""
-
-    name = "unfenced"
-    held = True
-
-    async def fence(self, session: AsyncClientSession) -> None:
-        return None
-
-
-class Fence(Protocol):
-    """What a write transaction calls first: :class:`Lease` in the worker, :class:`Unfenced` for one-offs."""
-
-    async def fence(self, session: AsyncClientSession) -> None: ...

@@ -9,7 +9,7 @@ first keeps every parser's work bounded, whatever a client sends (docs/security.
 
 from __future__ import annotations
 
-from services.errors import BadInput
+from services.core.errors import BadInput
 
 # 'S' + version digit + c32 of hash160 and checksum (24 bytes: at most 39 digits).
 STANDARD_PRINCIPAL = 41

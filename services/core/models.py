@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.policies.status import OnChainStatus, StatusDetailed
+from services.core.status import OnChainStatus, StatusDetailed
 
 
 class RiskTier(StrEnum):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
-from services.errors import Conflict
+from services.core.errors import Conflict
 
 
 class StatusDetailed(StrEnum):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pymongo.errors import ConnectionFailure
 
-from services import errors
 from services.chain import errors as chain_errors
-from services.oracle.models import OracleUnavailable as OraclePriceUnavailable
+from services.core import errors
+from services.core.prices import PriceUnavailable
 from services.premium.errors import PremiumInputError
 
 
@@ -22,7 +22,7 @@ def to_service_error(exc: BaseException) -> errors.ServiceError | None:
         return errors.StoreUnavailable("the database is unavailable; retry shortly")
     if isinstance(exc, (chain_errors.ChainUnavailable, chain_errors.ChainProtocolError)):
         return errors.ChainUnavailable("the Stacks API is unavailable; retry shortly")
-    if isinstance(exc, OraclePriceUnavailable):
+    if isinstance(exc, PriceUnavailable):
         return errors.OracleUnavailable(str(exc), asset=exc.asset.value, reason=exc.reason.value)
     if isinstance(exc, PremiumInputError):
         return errors.BadInput(exc.message, field=exc.field)

@@ -1,4 +1,5 @@
-"""Oracle value types: assets, source samples, aggregates and the typed "no price" error."""
+"""Price value types: assets, source samples, aggregates and the typed "no price" error (the oracle computes them,
+the store keeps them)."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ class UnavailableReason(StrEnum):
     TOO_FEW_SOURCES = "too_few_sources"  # fewer sources than required, even counting old samples
 
 
-class OracleUnavailable(Exception):
+class PriceUnavailable(Exception):
     """No trustworthy price for an asset right now (GraphQL: ORACLE_UNAVAILABLE)."""
 
     def __init__(self, asset: Asset, reason: UnavailableReason, detail: str) -> None:
