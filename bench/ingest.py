@@ -34,7 +34,7 @@ from pymongo.errors import BulkWriteError
 
 from bench.common import Report, owners, say, secantus, workdir
 from policy_registry.embedded.secantus import DURABLE, Durability
-from services.chain import ChainTip, ContractLogEvent, StacksApiClient, TransactionInfo
+from services.chain import ContractLogEvent, StacksApiClient, StacksTip, TransactionInfo
 from services.chain.clarity import ClarityValue, buff_cv, principal_cv, string_ascii_cv, to_hex, tuple_cv, uint_cv
 from services.core.fencing import Unfenced
 from services.core.models import PolicyRecord, RiskTier
@@ -367,7 +367,7 @@ async def run_mode(report: Report, history: History, durability: Durability, lab
                     await raw_store.db[name].insert_many(docs[i : i + 1000])
             say("both databases prepared; replaying through the listener's apply loop")
             top = max(e["block_height"] for e in events)
-            tip = ChainTip(
+            tip = StacksTip(
                 block_height=top, block_hash=f"0x{top:064x}", index_block_hash=None, burn_block_height=top + 1
             )
             poll = PollReport()

@@ -34,7 +34,7 @@ from services.core.errors import NotFound
 from services.core.models import PolicyRecord
 from services.core.visibility import is_private
 from services.policies.principals import check_principal
-from services.pubsub.events import ChainTip as ChainTipRecord
+from services.pubsub.events import TipRecord
 from services.pubsub.subscriber import Subscriber
 
 T = TypeVar("T")
@@ -199,7 +199,7 @@ async def policies_updated(
                 yield _policy(record)
 
 
-def _moves(tip: ChainTipRecord, last: ChainTipRecord | None) -> bool:
+def _moves(tip: TipRecord, last: TipRecord | None) -> bool:
     """A tip worth sending: not a repeat of the last one (the listener rewrites it every poll) and not older."""
     if last is None:
         return True
@@ -212,7 +212,7 @@ async def chain_tip(info: Info) -> AsyncGenerator[ChainTip, None]:
     """The chain tip now (once the listener has written one), then each time it moves."""
     pubsub = info.context.services.pubsub
     async with pubsub.tip_changes() as changes:
-        last: ChainTipRecord | None = None
+        last: TipRecord | None = None
         current = await _io(pubsub.current_tip())
         if current is not None:
             last = current

@@ -20,7 +20,7 @@ def to_service_error(exc: BaseException) -> errors.ServiceError | None:
         return exc
     if isinstance(exc, ConnectionFailure):  # includes server-selection timeouts and AutoReconnect
         return errors.StoreUnavailable("the database is unavailable; retry shortly")
-    if isinstance(exc, (chain_errors.ChainUnavailable, chain_errors.ChainProtocolError)):
+    if isinstance(exc, (chain_errors.StacksApiUnavailable, chain_errors.ChainProtocolError)):
         return errors.ChainUnavailable("the Stacks API is unavailable; retry shortly")
     if isinstance(exc, PriceUnavailable):
         return errors.OracleUnavailable(str(exc), asset=exc.asset.value, reason=exc.reason.value)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from services.pubsub.events import ChainTip as ChainTipRecord
+from services.pubsub.events import TipRecord
 
 
 @strawberry.type(description="The chain tip the listener last saw (`chain_state` tip).")
@@ -17,7 +17,7 @@ class ChainTip:
     updated_at: datetime | None
 
     @classmethod
-    def from_record(cls, tip: ChainTipRecord) -> ChainTip:
+    def from_record(cls, tip: TipRecord) -> ChainTip:
         return cls(
             stacks_height=tip.stacks_height,
             burn_height=tip.burn_height,

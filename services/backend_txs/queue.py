@@ -40,7 +40,14 @@ from services.backend_txs.rejections import Action, Handling, handling_for, reco
 from services.chain.api_client import StacksApiClient
 from services.chain.backend_tx import FeePolicy, sign_and_broadcast_contract_call
 from services.chain.clarity import ClarityValue, uint_cv
-from services.chain.errors import BadNonce, BroadcastRejected, ChainError, ChainUnavailable, FeeTooLow, NotFound
+from services.chain.errors import (
+    BadNonce,
+    BroadcastRejected,
+    ChainError,
+    ChainNotFound,
+    FeeTooLow,
+    StacksApiUnavailable,
+)
 from services.chain.monitor import classify
 from services.chain.nonces import NonceManager
 from services.chain.signer import BackendSigner
@@ -222,7 +229,7 @@ class BackendTxQueue:
                 await self._send(doc)
             elif doc["status"] in ("signed", "broadcast"):
                 await self._follow(doc)
-        except (ChainUnavailable, ChainError) as exc:
+        except (StacksApiUnavailable, ChainError) as exc:
             await self._transient(doc, f"{type(exc).__name__}: {exc}")
 
     async def _send(self, doc: Document) -> None:
@@ -301,7 +308,7 @@ class BackendTxQueue:
         txid = doc["txid"]
         try:
             info = await self._chain.get_transaction(txid)
-        except NotFound:
+        except ChainNotFound:
             await self._resend(doc, "the API does not know the transaction")
             return
         outcome = classify(info)
@@ -341,7 +348,7 @@ class BackendTxQueue:
             for txid in self._txids_at_nonce(doc):
                 try:
                     info = await self._chain.get_transaction(txid)
-                except NotFound:
+                except ChainNotFound:
                     continue
                 if not info.tx_status.startswith("dropped_"):  # pending or mined: the nonce went to it
                     if txid != doc["txid"]:

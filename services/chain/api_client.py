@@ -1,7 +1,7 @@
 """Async client of the Stacks node / Hiro API surface the service uses (DESIGN §11).
 
 Transport failures, timeouts, 5xx and 429 are retried a bounded number of times with exponential backoff and
-full jitter (429 honours ``retry-after``); when the budget is spent the caller gets ``ChainUnavailable``.
+full jitter (429 honours ``retry-after``); when the budget is spent the caller gets ``StacksApiUnavailable``.
 Answers that do not have the documented shape raise ``ChainProtocolError``. No raw ``httpx`` or ``json``
 exception escapes. The API key (``x-api-key``) is sent as a header and never logged.
 """
@@ -26,12 +26,12 @@ from .errors import (
     REJECTION_TYPES,
     AddressError,
     BroadcastRejected,
+    ChainNotFound,
     ChainProtocolError,
-    ChainUnavailable,
     ClarityDecodeError,
     CursorNotFound,
-    NotFound,
     ReadOnlyCallError,
+    StacksApiUnavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class ChainTip:
+class StacksTip:
     block_height: int
     block_hash: str
     index_block_hash: str | None
@@ -259,7 +259,7 @@ class StacksApiClient:
         self._retry = retry or RetryPolicy()
         self._v2_logs_available = True
         self.base_url = base_url.rstrip("/")
-        # requests sent, retries after a transient failure, requests that gave up (ChainUnavailable): /metrics
+        # requests sent, retries after a transient failure, requests that gave up (StacksApiUnavailable): /metrics
         self.metrics: dict[str, int] = {"requests": 0, "retries": 0, "unavailable": 0}
 
     def __repr__(self) -> str:
@@ -316,7 +316,7 @@ class StacksApiClient:
             except httpx.TransportError as exc:
                 last_problem = f"connection error ({type(exc).__name__})"
             except httpx.HTTPError as exc:
-                raise ChainUnavailable(f"{method} {path}: {type(exc).__name__}") from None
+                raise StacksApiUnavailable(f"{method} {path}: {type(exc).__name__}") from None
             else:
                 if response.status_code == 429:
                     last_problem = "rate limited (429)"
@@ -336,7 +336,7 @@ class StacksApiClient:
                 )
                 await asyncio.sleep(delay)
         self.metrics["unavailable"] += 1
-        raise ChainUnavailable(f"{method} {path}: {last_problem} after {self._retry.attempts} attempts")
+        raise StacksApiUnavailable(f"{method} {path}: {last_problem} after {self._retry.attempts} attempts")
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:
@@ -349,18 +349,18 @@ class StacksApiClient:
 
     def _expect_ok(self, response: httpx.Response, what: str) -> Any:
         if response.status_code == 404:
-            raise NotFound(f"{what} not found")
+            raise ChainNotFound(f"{what} not found")
         if response.status_code != 200:
             raise ChainProtocolError(f"{what}: unexpected status {response.status_code}")
         return self._json(response)
 
     # endpoints -------------------------------------------------------------------------------------------
 
-    async def get_tip(self) -> ChainTip:
+    async def get_tip(self) -> StacksTip:
         """``GET /extended``: the indexed chain tip."""
         data = self._expect_ok(await self._request("GET", "/extended"), "api status")
         tip = _field(data, "chain_tip", dict)
-        return ChainTip(
+        return StacksTip(
             block_height=_field(tip, "block_height", int),
             block_hash=_field(tip, "block_hash", str),
             index_block_hash=_field(tip, "index_block_hash", str, optional=True),
@@ -378,7 +378,7 @@ class StacksApiClient:
         )
 
     async def get_transaction(self, txid: str) -> TransactionInfo:
-        """``GET /extended/v1/tx/{txid}``; ``NotFound`` when the API has never seen it."""
+        """``GET /extended/v1/tx/{txid}``; ``ChainNotFound`` when the API has never seen it."""
         tx = normalize_txid(txid)
         data = self._expect_ok(await self._request("GET", f"/extended/v1/tx/{tx}"), f"transaction {tx}")
         return _parse_transaction(data)
@@ -472,7 +472,7 @@ class StacksApiClient:
             json_body={"sender": sender, "arguments": [to_hex(arg) for arg in arguments]},
         )
         if response.status_code == 404:
-            raise NotFound(f"contract {contract_id} or function {function_name} not found")
+            raise ChainNotFound(f"contract {contract_id} or function {function_name} not found")
         if response.status_code == 400:
             raise ReadOnlyCallError(response.text[:500])
         data = self._expect_ok(response, "read-only call")
@@ -540,7 +540,7 @@ class StacksApiClient:
             json_body={"transaction_payload": payload_hex, "estimated_len": estimated_len},
         )
         if response.status_code in (400, 404):
-            raise NotFound("fee estimation unavailable")
+            raise ChainNotFound("fee estimation unavailable")
         data = self._expect_ok(response, "fee estimate")
         estimations = _field(data, "estimations", list)
         fees = tuple(_field(e, "fee", int) for e in estimations)

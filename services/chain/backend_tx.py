@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from .api_client import StacksApiClient
 from .c32 import parse_principal
 from .clarity import ClarityValue
-from .errors import BadNonce, BroadcastRejected, ChainError, ConflictingNonceInMempool, NotFound
+from .errors import BadNonce, BroadcastRejected, ChainError, ChainNotFound, ConflictingNonceInMempool
 from .nonces import NonceManager
 from .signer import BackendSigner
 from .transactions import (
@@ -51,7 +51,7 @@ async def choose_fee(client: StacksApiClient, tx: StacksTransaction, policy: Fee
     try:
         estimates = await client.estimate_fee(tx.payload.to_wire().hex(), len(tx.serialize()))
         fee = estimates[len(estimates) // 2]
-    except (NotFound, ChainError) as exc:
+    except (ChainNotFound, ChainError) as exc:
         log.info("fee estimate unavailable (%s); using the default %d", type(exc).__name__, policy.default)
         fee = policy.default
     return max(policy.minimum, min(policy.maximum, fee))

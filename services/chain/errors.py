@@ -36,7 +36,7 @@ class InvalidPrivateKey(ChainError, ValueError):
 # Network level -------------------------------------------------------------------------------------------
 
 
-class ChainUnavailable(ChainError):
+class StacksApiUnavailable(ChainError):
     """The Stacks API could not be reached or kept failing after the bounded retries."""
 
 
@@ -44,11 +44,11 @@ class ChainProtocolError(ChainError):
     """The Stacks API answered something this client does not understand (malformed JSON, wrong shape)."""
 
 
-class NotFound(ChainError):
+class ChainNotFound(ChainError):
     """The resource (transaction, block, contract) does not exist on the API."""
 
 
-class CursorNotFound(NotFound):
+class CursorNotFound(ChainNotFound):
     """The contract-logs cursor no longer exists (e.g. its event was orphaned)."""
 
 

@@ -10,7 +10,7 @@ from typing import Literal, Protocol
 
 from .api_client import TransactionInfo, normalize_txid
 from .clarity import ClarityValue
-from .errors import ChainError, ChainUnavailable, NotFound
+from .errors import ChainError, ChainNotFound, StacksApiUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,9 @@ async def monitor_transaction(
     while True:
         try:
             info = await client.get_transaction(tx)
-        except NotFound:
+        except ChainNotFound:
             last = TxMonitorResult(tx, "pending", None, "not-found", None)
-        except ChainUnavailable as exc:
+        except StacksApiUnavailable as exc:
             log.warning("monitoring %s: %s", tx, exc)
         except ChainError as exc:  # malformed answers: keep the last known state, try again
             log.warning("monitoring %s: %s", tx, exc)

@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 
-from services.chain.api_client import ChainTip, StacksApiClient
+from services.chain.api_client import StacksApiClient, StacksTip
 
 
 class TipCache:
     def __init__(self, client: StacksApiClient, max_age_s: float = 1.0) -> None:
         self._client = client
         self._max_age = max_age_s
-        self._tip: ChainTip | None = None
+        self._tip: StacksTip | None = None
         self._at = 0.0
         self._lock = asyncio.Lock()
 
-    async def tip(self) -> ChainTip:
+    async def tip(self) -> StacksTip:
         async with self._lock:
             if self._tip is None or time.monotonic() - self._at > self._max_age:
                 self._tip = await self._client.get_tip()

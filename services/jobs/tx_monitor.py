@@ -25,10 +25,10 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.chain import (
     ChainError,
+    ChainNotFound,
     ClarityErr,
     ClarityUInt,
     ClarityValue,
-    NotFound,
     StacksApiClient,
     buff_cv,
     classify,
@@ -106,10 +106,10 @@ def describe_failure(tx_status: str, result: ClarityValue | None, vm_error: Any 
 
 
 async def classify_txid(client: StacksApiClient, txid: str) -> TxVerdict:
-    """One look at a transaction. Raises ChainError subclasses other than NotFound for the caller to retry."""
+    """One look at a transaction. Raises ChainError subclasses other than ChainNotFound for the caller to retry."""
     try:
         info = await client.get_transaction(txid)
-    except NotFound:
+    except ChainNotFound:
         return TxVerdict(txid, "not-found")
     outcome = classify(info)
     if outcome.state == "failed":

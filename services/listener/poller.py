@@ -34,12 +34,12 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from services.chain import (
     ChainError,
-    ChainTip,
+    ChainNotFound,
     ContractLogEvent,
     CursorNotFound,
     NodeInfo,
-    NotFound,
     StacksApiClient,
+    StacksTip,
     TransactionInfo,
 )
 from services.core.clock import now_utc
@@ -288,7 +288,7 @@ class ChainListener:
         if txid not in txs:
             try:
                 tx = await self.client.get_transaction(txid)
-            except NotFound:
+            except ChainNotFound:
                 txs[txid] = None
                 return None
             if tx.tx_status != "success" or tx.canonical is False:
@@ -376,7 +376,7 @@ class ChainListener:
 
     # reorgs -----------------------------------------------------------------------------------------------
 
-    async def _check_reorgs(self, tip: ChainTip) -> OrphanReport:
+    async def _check_reorgs(self, tip: StacksTip) -> OrphanReport:
         blocks = await self.store.recent_blocks(max(0, tip.block_height - self.config.reorg_window))
         gone = await orphaned_blocks(self.client, blocks)
         if not gone:
@@ -394,7 +394,7 @@ class ChainListener:
 
     # application ------------------------------------------------------------------------------------------
 
-    async def _apply_confirmed(self, tip: ChainTip, report: PollReport) -> None:
+    async def _apply_confirmed(self, tip: StacksTip, report: PollReport) -> None:
         max_burn = tip.burn_block_height - self.config.confirmations
         chunk = max(1, self.config.apply_chunk)
         async for batch in self.store.confirmed_pending(max_burn, tip.block_height, self.config.apply_batch):
@@ -460,7 +460,7 @@ class ChainListener:
 
         await self.mongo.transaction(work)
 
-    async def _publish_tip(self, tip: ChainTip, marker: str) -> None:
+    async def _publish_tip(self, tip: StacksTip, marker: str) -> None:
         fields = {
             "stacks_height": tip.block_height,
             "burn_height": tip.burn_block_height,

@@ -25,7 +25,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.chain import NotFound, StacksApiClient
+from services.chain import ChainNotFound, StacksApiClient
 from services.core.clock import now_utc
 from services.core.fencing import Fence
 from services.core.models import PolicyRecord
@@ -67,7 +67,7 @@ async def orphaned_blocks(client: StacksApiClient, blocks: list[tuple[int, str]]
     for height, block_hash in blocks:
         try:
             block = await client.get_block(block_hash)
-        except NotFound:
+        except ChainNotFound:
             block = None
         if block is not None:
             if block.canonical and block.hash == block_hash:
@@ -76,7 +76,7 @@ async def orphaned_blocks(client: StacksApiClient, blocks: list[tuple[int, str]]
             continue
         try:
             at_height = await client.get_block(height)
-        except NotFound:
+        except ChainNotFound:
             at_height = None
         if at_height is None or at_height.hash != block_hash:
             orphaned.append((height, block_hash))

@@ -19,8 +19,7 @@ from typing import Protocol
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.chain.api_client import AccountInfo
-from services.chain.errors import ChainError
-from services.chain.errors import NotFound as ChainNotFound
+from services.chain.errors import ChainError, ChainNotFound
 from services.chain.signing import HashSigner, QuoteTerms, sign_quote
 from services.chain.transactions import PostConditionMode, PreparedContractCall, StxPostCondition, prepare_contract_call
 from services.core.clock import now_utc

@@ -10,7 +10,7 @@ TIP_ID = "tip"
 
 
 @dataclass(frozen=True, slots=True)
-class ChainTip:
+class TipRecord:
     """`chain_state` document `_id: "tip"` (written by the chain listener on each poll)."""
 
     stacks_height: int
@@ -19,7 +19,7 @@ class ChainTip:
     updated_at: datetime | None
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> ChainTip:
+    def from_document(cls, doc: dict[str, Any]) -> TipRecord:
         return cls(
             stacks_height=int(doc["stacks_height"]),
             burn_height=int(doc["burn_height"]),

@@ -23,7 +23,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 
 from services.core.models import PolicyRecord
 from services.pubsub.broker import TIP_TOPIC, Broker, owner_topic, policy_topic
-from services.pubsub.events import TIP_ID, ChainTip
+from services.pubsub.events import TIP_ID, TipRecord
 from services.pubsub.tokens import StreamTokenStore
 from services.store.policies import parse_object_id
 
@@ -180,7 +180,7 @@ class ChangeFeed:
             self._broker.publish([policy_topic(record.id), owner_topic(record.owner)], record.id, record, newer_policy)
         elif coll == "chain_state" and doc.get("_id") == TIP_ID:
             try:
-                tip = ChainTip.from_document(doc)
+                tip = TipRecord.from_document(doc)
             except (KeyError, TypeError, ValueError):
                 log.warning("change stream: skipped a malformed chain tip document")
                 return
@@ -207,7 +207,7 @@ class ChangeFeed:
                     )
             tip = await self._db.chain_state.find_one({"_id": TIP_ID})
             if tip is not None:
-                self._broker.publish([TIP_TOPIC], TIP_ID, ChainTip.from_document(tip))
+                self._broker.publish([TIP_TOPIC], TIP_ID, TipRecord.from_document(tip))
         except Exception:
             log.exception("change stream: resync after a lost resume token failed")
 

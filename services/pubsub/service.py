@@ -12,7 +12,7 @@ from pymongo import ASCENDING
 from services.core.errors import BadInput
 from services.core.models import PolicyRecord
 from services.pubsub.broker import TIP_TOPIC, Broker, owner_topic, policy_topic
-from services.pubsub.events import TIP_ID, ChainTip
+from services.pubsub.events import TIP_ID, TipRecord
 from services.pubsub.feed import ChangeFeed, policy_from_document
 from services.pubsub.subscriber import Subscriber
 from services.store.mongo import MongoStore
@@ -73,12 +73,12 @@ class PubSub:
     def owner_changes(self, owner: str) -> AbstractAsyncContextManager[Subscriber[PolicyRecord]]:
         return self._subscription(owner_topic(owner))
 
-    def tip_changes(self) -> AbstractAsyncContextManager[Subscriber[ChainTip]]:
+    def tip_changes(self) -> AbstractAsyncContextManager[Subscriber[TipRecord]]:
         return self._subscription(TIP_TOPIC)
 
-    async def current_tip(self) -> ChainTip | None:
+    async def current_tip(self) -> TipRecord | None:
         doc = await self._db.chain_state.find_one({"_id": TIP_ID})
-        return ChainTip.from_document(doc) if doc else None
+        return TipRecord.from_document(doc) if doc else None
 
     async def changed_since(self, owner: str, since: datetime) -> list[PolicyRecord]:
         """The owner's policies changed after `since` (updated_at), oldest change first; BadInput beyond the

@@ -24,7 +24,7 @@ from services.core.errors import BadInput, Conflict, NotFound
 from services.core.input_bounds import POLICY_ID, bounded
 from services.core.models import PolicyEventRecord, PolicyRecord, RiskTier
 from services.core.status import Cause, StatusDetailed, check_transition
-from services.core.visibility import PRIVATE_STATUSES
+from services.core.visibility import PRIVATE_STATUSES, list_scope
 from services.store.mongo import Document, MongoStore
 from services.store.policy_order import ORDERS, PolicyOrder, Position
 
@@ -97,11 +97,11 @@ class PolicyFilter:
             height["$gt"] = self.expires_after
         if height:
             q["expiration_height"] = height
-        private_possible = statuses is None or bool(statuses & PRIVATE_STATUSES)
-        if self.public_only and private_possible and (self.viewer is None or self.owner != self.viewer):
+        scope = list_scope(self.owner, self.viewer, statuses) if self.public_only else None
+        if scope is not None:
             hidden: Document = {"status_detailed": {"$nin": sorted(s.value for s in PRIVATE_STATUSES)}}
-            if self.viewer is not None and self.owner is None:
-                hidden = {"$or": [hidden, {"owner": self.viewer}]}
+            if scope.except_owner is not None:
+                hidden = {"$or": [hidden, {"owner": scope.except_owner}]}
             q = {"$and": [q, hidden]} if q else hidden
         return q
 

@@ -24,7 +24,7 @@ from pymongo.errors import PyMongoError
 from bench.ingest import REGISTRY, VAULT, History, event_documents
 from policy_registry.embedded.process import free_port
 from policy_registry.embedded.secantus import EmbeddedMongo
-from services.chain import ChainTip, StacksApiClient
+from services.chain import StacksApiClient, StacksTip
 from services.core.errors import Conflict
 from services.core.fencing import Unfenced
 from services.core.status import Cause
@@ -75,7 +75,7 @@ async def test_database_restart_under_load(tmp_path: Path, start_api_process: Ca
         events = event_documents(listener, history)
         await store.db.chain_events.insert_many(events)
         top = max(e["block_height"] for e in events)
-        tip = ChainTip(top, f"0x{top:064x}", None, top + 1)
+        tip = StacksTip(top, f"0x{top:064x}", None, top + 1)
         api = start_api_process(db.uri, database, MONGODB_TIMEOUT_MS="1000")
 
         stop = asyncio.Event()

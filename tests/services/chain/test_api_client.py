@@ -24,8 +24,8 @@ from services.chain.clarity import (
 from services.chain.errors import (
     BadNonce,
     BroadcastRejected,
+    ChainNotFound,
     ChainProtocolError,
-    ChainUnavailable,
     ConflictingNonceInMempool,
     ContractAlreadyExists,
     CursorNotFound,
@@ -34,9 +34,9 @@ from services.chain.errors import (
     NoSuchContract,
     NoSuchPublicFunction,
     NotEnoughFunds,
-    NotFound,
     ReadOnlyCallError,
     SignatureValidation,
+    StacksApiUnavailable,
     TooMuchChaining,
 )
 
@@ -85,7 +85,7 @@ async def test_transaction_states(hiro: FakeHiro, client: StacksApiClient) -> No
     pending = await client.get_transaction(p.TXID)
     assert pending.is_pending and pending.block_height is None and pending.result is None
     hiro.on("GET", path, Reply(404, {"error": f"could not find transaction by ID {p.TXID}"}))
-    with pytest.raises(NotFound):
+    with pytest.raises(ChainNotFound):
         await client.get_transaction(p.TXID)
     hiro.on("GET", path, Reply(body=p.transaction("abort_by_response", "0x080100000000000000000000000000000069")))
     aborted = await client.get_transaction(p.TXID)
@@ -254,7 +254,7 @@ async def test_5xx_bursts_are_retried_then_give_up(hiro: FakeHiro, client: Stack
     assert len(hiro.seen) == 3
     hiro.reset()
     hiro.on("GET", "/v2/info", Reply(503, raw=b"unavailable"))
-    with pytest.raises(ChainUnavailable, match="server error 503 after 4 attempts"):
+    with pytest.raises(StacksApiUnavailable, match="server error 503 after 4 attempts"):
         await client.get_node_info()
     assert len(hiro.seen) == FAST.attempts
 
@@ -265,7 +265,7 @@ async def test_timeouts_are_retried_then_give_up(hiro: FakeHiro) -> None:
         hiro.on("GET", "/v2/info", Reply(body=p.node_info(), delay=0.6), Reply(body=p.node_info()))
         assert (await client.get_node_info()).stacks_tip_height == 1_234_567
         hiro.on("GET", "/v2/info", Reply(body=p.node_info(), delay=0.6))
-        with pytest.raises(ChainUnavailable, match="timeout"):
+        with pytest.raises(StacksApiUnavailable, match="timeout"):
             await client.get_node_info()
     finally:
         await client.aclose()
@@ -278,7 +278,7 @@ async def test_connection_refused_is_chain_unavailable() -> None:
     sock.close()  # nothing listens there now
     client = StacksApiClient(f"http://127.0.0.1:{port}", retry=RetryPolicy(attempts=2, base_delay=0.01))
     try:
-        with pytest.raises(ChainUnavailable, match="connection error"):
+        with pytest.raises(StacksApiUnavailable, match="connection error"):
             await client.get_tip()
     finally:
         await client.aclose()

@@ -14,7 +14,7 @@ from policy_registry.embedded.secantus import EmbeddedMongo
 from services.core.models import PolicyRecord
 from services.core.status import Cause, StatusDetailed
 from services.pubsub.broker import TIP_TOPIC, Broker, owner_topic, policy_topic
-from services.pubsub.events import ChainTip
+from services.pubsub.events import TipRecord
 from services.pubsub.feed import ChangeFeed
 from services.pubsub.subscriber import Subscriber
 from services.store.mongo import MongoStore
@@ -78,7 +78,7 @@ async def test_an_unreadable_document_is_skipped_and_the_feed_goes_on(
 
 async def test_the_chain_tip_is_published_and_other_chain_state_is_not(store: MongoStore) -> None:
     broker = Broker(100, 30)
-    tips: Subscriber[ChainTip] = broker.subscribe(TIP_TOPIC)
+    tips: Subscriber[TipRecord] = broker.subscribe(TIP_TOPIC)
     feed = await started(ChangeFeed(store.db, broker, "tip-test"))
     try:
         await store.db.chain_state.update_one({"_id": "listener"}, {"$set": {"lag_blocks": 0}}, upsert=True)
