@@ -58,11 +58,11 @@ from services.chain.transactions import (
     deserialize_transaction,
     make_contract_call,
 )
+from services.chain.verdict import describe_failure
 from services.core.clock import now_utc
 from services.core.errors import Conflict
 from services.core.fencing import Fence, Unfenced
 from services.core.status import Cause, StatusDetailed
-from services.jobs.tx_monitor import describe_failure
 from services.store.mongo import Document, MongoStore
 from services.store.policies import PolicyRepository
 

@@ -1,8 +1,8 @@
 """Following creation transactions to a final status, and failing quotes that lapse with no transaction.
 
-:func:`classify_txid` is the generic part (any txid: creation or backend transactions): it reads the
-transaction once and says pending / success / failed / not-found, with the decoded failure reason
-(``abort_by_response: u106 quote-expired``). The two jobs use it for policies in PendingCreation:
+:func:`services.chain.verdict.classify_txid` reads a transaction once and says pending / success / failed /
+not-found, with the decoded failure reason (``abort_by_response: u106 quote-expired``). The two jobs use it for
+policies in PendingCreation:
 
 - :class:`CreationTxMonitor`: a creation tx that aborted or was dropped makes its policy FailedCreation
   (Cause.MONITOR) with the reason, and releases the quote's reservation, in one fenced transaction. A tx that
@@ -17,23 +17,18 @@ A success needs nothing here: the listener applies its `policy-created` once con
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.chain import (
     ChainError,
-    ChainNotFound,
-    ClarityErr,
-    ClarityUInt,
-    ClarityValue,
     StacksApiClient,
     buff_cv,
-    classify,
     to_python,
 )
+from services.chain.verdict import classify_txid
 from services.core.clock import now_utc
 from services.core.errors import Conflict
 from services.core.fencing import Fence
@@ -43,83 +38,6 @@ from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 
 log = logging.getLogger(__name__)
-
-# contracts/README.md error tables: the names make failure reasons readable for users and operators
-ERROR_NAMES: dict[int, str] = {
-    100: "not-authorized",
-    101: "policy-not-found",
-    102: "invalid-parameters",
-    103: "invalid-status-transition",
-    104: "policy-not-expired",
-    105: "policy-expired",
-    106: "quote-expired",
-    107: "quote-already-used",
-    108: "bad-quote-signature",
-    109: "settlement-exceeds-collateral",
-    110: "premium-exceeds-collateral",
-    200: "vault-not-authorized",
-    201: "invalid-tier",
-    202: "invalid-amount",
-    203: "insufficient-free-capital",
-    204: "insufficient-shares",
-    205: "exceeds-locked-collateral",
-    206: "stx-transfer-failed",
-    207: "lock-exists",
-    208: "lock-not-found",
-    209: "deposit-too-small",
-    210: "premium-exceeds-collateral",
-    211: "shares-back-open-policies",
-    212: "no-surplus",
-}
-
-TxState = Literal["pending", "success", "failed", "not-found"]
-
-
-@dataclass(frozen=True)
-class TxVerdict:
-    txid: str
-    state: TxState
-    tx_status: str | None = None
-    reason: str | None = None
-    error_code: int | None = None
-    block_height: int | None = None
-    burn_block_height: int | None = None
-
-    @property
-    def is_final(self) -> bool:
-        return self.state in ("success", "failed")
-
-
-def describe_failure(tx_status: str, result: ClarityValue | None, vm_error: Any = None) -> tuple[str, int | None]:
-    """A readable reason for a failed transaction, and the contract's error code when it returned one."""
-    if isinstance(result, ClarityErr) and isinstance(result.value, ClarityUInt):
-        code = result.value.value
-        return f"{tx_status}: u{code} {ERROR_NAMES.get(code, 'unknown-error')}", code
-    if result is not None:
-        try:
-            shown = repr(to_python(result))
-        except ChainError:
-            shown = "undecodable result"
-        detail = f" ({vm_error})" if vm_error else ""
-        return f"{tx_status}: {shown}{detail}", None
-    return tx_status, None
-
-
-async def classify_txid(client: StacksApiClient, txid: str) -> TxVerdict:
-    """One look at a transaction. Raises ChainError subclasses other than ChainNotFound for the caller to retry."""
-    try:
-        info = await client.get_transaction(txid)
-    except ChainNotFound:
-        return TxVerdict(txid, "not-found")
-    outcome = classify(info)
-    if outcome.state == "failed":
-        reason, code = describe_failure(outcome.tx_status or "failed", outcome.result, info.raw.get("vm_error"))
-        return TxVerdict(
-            info.tx_id, "failed", outcome.tx_status, reason, code, outcome.block_height, outcome.burn_block_height
-        )
-    return TxVerdict(
-        info.tx_id, outcome.state, outcome.tx_status, None, None, outcome.block_height, outcome.burn_block_height
-    )
 
 
 async def fail_creation(

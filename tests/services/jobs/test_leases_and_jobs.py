@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.chain import StacksApiClient
+from services.chain.verdict import classify_txid
 from services.core.fencing import LeaseLost, Unfenced
 from services.core.status import StatusDetailed
 from services.jobs.reconciliation import Reconciler
 from services.jobs.runner import run_singleton
-from services.jobs.tx_monitor import CreationTxMonitor, QuoteExpiryJob, classify_txid
+from services.jobs.tx_monitor import CreationTxMonitor, QuoteExpiryJob
 from services.listener.poller import ChainListener, ListenerConfig
 from services.store.leases import Lease
 from services.store.mongo import MongoStore
