@@ -236,23 +236,6 @@ ClarityValue = Union[  # noqa: UP007 - a runtime alias used in isinstance-free a
     ClarityStringUtf8,
 ]
 
-CLARITY_TYPES: tuple[type, ...] = (
-    ClarityInt,
-    ClarityUInt,
-    ClarityBuffer,
-    ClarityBool,
-    ClarityStandardPrincipal,
-    ClarityContractPrincipal,
-    ClarityOk,
-    ClarityErr,
-    ClarityNone,
-    ClaritySome,
-    ClarityList,
-    ClarityTuple,
-    ClarityStringAscii,
-    ClarityStringUtf8,
-)
-
 # Constructors with the names the rest of the code reads naturally -----------------------------------------
 
 
