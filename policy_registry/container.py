@@ -56,7 +56,7 @@ class Services:
         http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), headers={"user-agent": "bithedge-policy-registry"})
         sources, feed = wiring.price_sources(settings, http)
         defaults = {Asset.BTC_USD: settings.local_btc_price_usd8, Asset.STX_USD: settings.local_stx_price_usd8}
-        local_prices = LocalPriceControl(feed, store.db, defaults) if feed else None
+        local_prices = LocalPriceControl(feed, store, defaults) if feed else None
         oracle = OracleService(sources, MongoPriceStore(store), OracleParameters())
         liquidity = LiquidityService(store)
         contracts = ChainContracts(settings.registry_contract_id, settings.vault_contract_id, settings.stacks_network)

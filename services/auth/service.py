@@ -1,8 +1,6 @@
 """Wallet sign-in: a one-time challenge, the wallet's Stacks message signature over it, then a session token.
 
-Collections: `auth_challenges` {_id: nonce, address, message, created_at, expires_at, used_at} and `sessions`
-{_id: sha256(token), address, public_key, created_at, expires_at, revoked_at}. Both carry a TTL index on
-`expires_at`, so the database forgets them once they are useless.
+Challenges and sessions are stored by `services/store/auth.py`, which expires both.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import coincurve
-from pymongo import DESCENDING
 
 from services.auth.addresses import Network, sign_in_address
 from services.auth.models import Challenge, IssuedSession, Session
@@ -25,6 +22,7 @@ from services.chain.signing import verify_message_signature
 from services.core.clock import now_utc
 from services.core.errors import BadInput, QuotaExceeded, Unauthenticated
 from services.core.input_bounds import PUBLIC_KEY, SESSION_TOKEN, SIGNATURE, bounded
+from services.store.auth import ChallengeRepository, SessionRepository
 from services.store.mongo import Document, MongoStore
 
 log = logging.getLogger(__name__)
@@ -107,8 +105,8 @@ class AuthService:
         clock: Callable[[], datetime] = now_utc,
         challenge_bounds: ChallengeBounds | None = None,
     ) -> None:
-        self._challenges = store.db.auth_challenges
-        self._sessions = store.db.sessions
+        self._challenges = ChallengeRepository(store)
+        self._sessions = SessionRepository(store)
         self.network: Network = network
         self.challenge_ttl = timedelta(seconds=challenge_ttl_s)
         self.session_ttl = timedelta(seconds=session_ttl_s)
@@ -128,7 +126,7 @@ class AuthService:
         # the bound holds without a lock; an over-bound request removes only its own challenge.
         refusal = await self._over_bound(canonical, client, now, pending=1)
         if refusal is None:
-            await self._challenges.insert_one(
+            await self._challenges.insert(
                 {
                     "_id": nonce,
                     "address": canonical,
@@ -141,7 +139,7 @@ class AuthService:
             )
             refusal = await self._over_bound(canonical, client, now, pending=0)
             if refusal is not None:
-                await self._challenges.delete_one({"_id": nonce})
+                await self._challenges.delete(nonce)
         if refusal is not None:
             log.info("challenge for %s refused: %s", canonical, refusal.details.get("limit"))
             raise refusal
@@ -151,8 +149,7 @@ class AuthService:
         """The bound a new challenge would pass, `pending` being the challenges not inserted yet (1 or 0)."""
         bounds = self.challenge_bounds
         retry_after = int(self.challenge_ttl.total_seconds())
-        open_filter = {"used_at": None, "expires_at": {"$gt": now}}
-        per_client = await self._challenges.count_documents({"client": client, **open_filter}) if client else 0
+        per_client = await self._challenges.count_open_by_client(client, now) if client else 0
         if per_client + pending > bounds.per_client:
             return QuotaExceeded(
                 f"this client holds {bounds.per_client} open sign-in challenges already; sign one in or wait "
@@ -161,7 +158,7 @@ class AuthService:
                 max=bounds.per_client,
                 retryAfter=retry_after,
             )
-        per_address = await self._challenges.count_documents({"address": address, **open_filter})
+        per_address = await self._challenges.count_open_by_address(address, now)
         if per_address + pending > bounds.per_address:
             return QuotaExceeded(
                 f"this address has {bounds.per_address} open sign-in challenges already; sign one in or wait "
@@ -189,12 +186,7 @@ class AuthService:
         # removed): whoever else asked for challenges in its name, the wallet's own one is among them. The
         # caller's own challenges are tried first.
         most = 2 * self.challenge_bounds.per_address
-        open_challenges = (
-            await self._challenges.find({"address": canonical, "used_at": None, "expires_at": {"$gt": now}})
-            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-            .limit(most)
-            .to_list(length=most)
-        )
+        open_challenges = await self._challenges.open_for(canonical, now, most)
         open_challenges.sort(key=lambda c: c.get("client") != client)
         signed = next((c for c in open_challenges if verify_message_signature(c["message"], sig, key)), None)
         if signed is None:
@@ -203,10 +195,7 @@ class AuthService:
                 "sign-in failed: the signature matches no open challenge for this address "
                 "(it may have expired or been used); request a new challenge"
             )
-        consumed = await self._challenges.update_one(
-            {"_id": signed["_id"], "used_at": None}, {"$set": {"used_at": now}}
-        )
-        if consumed.modified_count != 1:
+        if not await self._challenges.consume(signed["_id"], now):
             raise Unauthenticated("sign-in failed: this challenge was already used; request a new one")
         token = new_token()
         doc: dict[str, Any] = {
@@ -217,7 +206,7 @@ class AuthService:
             "expires_at": now + self.session_ttl,
             "revoked_at": None,
         }
-        await self._sessions.insert_one(doc)
+        await self._sessions.insert(doc)
         log.info("signed in %s (session until %s)", canonical, _iso(doc["expires_at"]))
         return IssuedSession(session=_session(doc), token=token)
 
@@ -225,9 +214,7 @@ class AuthService:
         """The live session behind a bearer token; Unauthenticated for an unknown, expired or revoked one."""
         if len(token) > SESSION_TOKEN:  # never issued: no need to hash it
             raise Unauthenticated("the session token is not valid (expired, revoked or unknown); sign in again")
-        doc = await self._sessions.find_one(
-            {"_id": token_key(token), "revoked_at": None, "expires_at": {"$gt": self._now()}}
-        )
+        doc = await self._sessions.live(token_key(token), self._now())
         if doc is None:
             raise Unauthenticated("the session token is not valid (expired, revoked or unknown); sign in again")
         return _session(doc)
@@ -236,9 +223,8 @@ class AuthService:
         """Whether `session` is still open (not expired, not signed out): long-lived subscriptions re-check."""
         if session.expires_at <= self._now():
             return False
-        doc = await self._sessions.find_one({"_id": session.key, "revoked_at": None}, {"_id": 1})
-        return doc is not None
+        return await self._sessions.is_unrevoked(session.key)
 
     async def sign_out(self, session: Session) -> None:
-        await self._sessions.update_one({"_id": session.key, "revoked_at": None}, {"$set": {"revoked_at": self._now()}})
+        await self._sessions.revoke(session.key, self._now())
         log.info("signed out %s", session.address)

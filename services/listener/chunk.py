@@ -70,7 +70,7 @@ class ChunkState:
     @classmethod
     async def load(cls, mongo: MongoStore, events: list[Document], session: AsyncClientSession) -> ChunkState:
         quotes, onchain, tiers = chunk_keys(events)
-        policies = await PolicyBatch.load(mongo.db, quotes, onchain, session)
+        policies = await PolicyBatch.load(mongo, quotes, onchain, session)
         tier_docs: dict[str, Document] = {}
         if tiers:
             found = await mongo.db.tiers.find({"_id": {"$in": sorted(tiers)}}, session=session).to_list(None)
@@ -97,7 +97,7 @@ class ChunkState:
 
     # write-back -------------------------------------------------------------------------------------------
     async def flush(self) -> None:
-        await self.policies.flush(self._mongo.db, self._session)
+        await self.policies.flush(self._mongo, self._session)
         if self._tiers_changed:
             now = now_utc()
             writes = []

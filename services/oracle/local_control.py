@@ -7,25 +7,23 @@ feed before each poll, so a price set through one process is what every process'
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from pymongo.asynchronous.database import AsyncDatabase
 
 from services.core.prices import Asset
 from services.oracle.sources.local import LocalPriceFeed
+from services.store.local_prices import LocalPriceRepository
+from services.store.mongo import MongoStore
 
 
 class LocalPriceControl:
-    def __init__(self, feed: LocalPriceFeed, db: AsyncDatabase[dict[str, Any]], defaults: Mapping[Asset, int]) -> None:
+    def __init__(self, feed: LocalPriceFeed, store: MongoStore, defaults: Mapping[Asset, int]) -> None:
         self.feed = feed
-        self._prices = db.local_prices
+        self._prices = LocalPriceRepository(store)
         self._defaults = dict(defaults)
 
     async def load(self) -> dict[Asset, int]:
         """Sync the feed from storage, seeding the configured defaults on first use."""
-        for asset, price in self._defaults.items():
-            await self._prices.update_one({"_id": asset.value}, {"$setOnInsert": {"price_usd8": price}}, upsert=True)
-        prices = {Asset(d["_id"]): int(d["price_usd8"]) async for d in self._prices.find({})}
+        await self._prices.seed(self._defaults)
+        prices = await self._prices.all()
         for asset, price in prices.items():
             self.feed.set_price(asset, price)
         return prices
@@ -33,5 +31,5 @@ class LocalPriceControl:
     async def set_price(self, asset: Asset, price_usd8: int) -> None:
         if isinstance(price_usd8, bool) or not isinstance(price_usd8, int) or price_usd8 <= 0:
             raise ValueError("price_usd8 must be a positive integer")
-        await self._prices.update_one({"_id": asset.value}, {"$set": {"price_usd8": price_usd8}}, upsert=True)
+        await self._prices.set(asset, price_usd8)
         self.feed.set_price(asset, price_usd8)

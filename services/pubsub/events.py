@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-TIP_ID = "tip"
-
 
 @dataclass(frozen=True, slots=True)
 class TipRecord:

@@ -18,28 +18,25 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
 
 from services.core.models import PolicyRecord
 from services.pubsub.broker import TIP_TOPIC, Broker, owner_topic, policy_topic
-from services.pubsub.events import TIP_ID, TipRecord
-from services.pubsub.tokens import StreamTokenStore
-from services.store.policies import parse_object_id
+from services.pubsub.events import TipRecord
+from services.store.changes import Changed, LiveChanges, classify
+from services.store.documents import policy_from_document
+from services.store.mongo import MongoStore
+from services.store.policies import PolicyRepository
+from services.store.stream_tokens import StreamTokenRepository
 
 log = logging.getLogger(__name__)
 
-WATCHED = ("policies", "chain_state")
 # Resume tokens the server no longer accepts: history lost, fatal change stream error, unparseable or invalid.
 _LOST_TOKEN_CODES = {9, 260, 280, 286}
 
 
 class _StreamEnded(Exception):
     """The server closed the stream for good (an invalidate: the database or collection was dropped)."""
-
-
-def policy_from_document(doc: dict[str, Any]) -> PolicyRecord:
-    return PolicyRecord.model_validate({**doc, "id": str(doc["_id"])})
 
 
 def newer_policy(new: PolicyRecord, old: PolicyRecord) -> bool:
@@ -49,7 +46,7 @@ def newer_policy(new: PolicyRecord, old: PolicyRecord) -> bool:
 class ChangeFeed:
     def __init__(
         self,
-        db: AsyncDatabase[dict[str, Any]],
+        store: MongoStore,
         broker: Broker,
         instance_id: str,
         *,
@@ -57,9 +54,10 @@ class ChangeFeed:
         save_interval_s: float = 1.0,
         max_backoff_s: float = 10.0,
     ) -> None:
-        self._db = db
+        self._changes = LiveChanges(store)
+        self._policies = PolicyRepository(store)
         self._broker = broker
-        self._tokens = StreamTokenStore(db)
+        self._tokens = StreamTokenRepository(store)
         self.instance_id = instance_id
         self._max_await_ms = max_await_ms
         self._save_interval_s = save_interval_s
@@ -138,13 +136,7 @@ class ChangeFeed:
         await asyncio.sleep(delay)
 
     async def _watch(self) -> None:
-        pipeline = [{"$match": {"ns.coll": {"$in": list(WATCHED)}}}]
-        async with await self._db.watch(
-            pipeline,
-            full_document="updateLookup",
-            resume_after=self._token,
-            max_await_time_ms=self._max_await_ms,
-        ) as stream:
+        async with await self._changes.open_stream(self._token, self._max_await_ms) as stream:
             if self._token is None and stream.resume_token is not None:
                 self._token = dict(stream.resume_token)
                 await self._save(force=True)
@@ -166,11 +158,11 @@ class ChangeFeed:
             raise _StreamEnded
 
     def _dispatch(self, change: dict[str, Any]) -> None:
-        coll = change.get("ns", {}).get("coll")
-        doc = change.get("fullDocument")
-        if not isinstance(doc, dict):
+        changed = classify(change)
+        if changed is None:
             return  # a delete, or the document is gone by the time it was looked up
-        if coll == "policies":
+        kind, doc = changed
+        if kind is Changed.POLICY:
             try:
                 record = policy_from_document(doc)
             except ValidationError:
@@ -178,36 +170,26 @@ class ChangeFeed:
                 return
             self._last_change_at = record.updated_at
             self._broker.publish([policy_topic(record.id), owner_topic(record.owner)], record.id, record, newer_policy)
-        elif coll == "chain_state" and doc.get("_id") == TIP_ID:
+        else:
             try:
                 tip = TipRecord.from_document(doc)
             except (KeyError, TypeError, ValueError):
                 log.warning("change stream: skipped a malformed chain tip document")
                 return
-            self._broker.publish([TIP_TOPIC], TIP_ID, tip)
+            self._broker.publish([TIP_TOPIC], TIP_TOPIC, tip)
 
     async def _resync_after_gap(self) -> None:
         """Re-read what live subscribers watch; they keep only versions newer than what they have seen."""
         try:
-            ids = [parse_object_id(i) for i in self._broker.topics("policy:")]
-            owners = self._broker.topics("owner:")
-            query: list[dict[str, Any]] = []
-            if ids:
-                query.append({"_id": {"$in": ids}})
-            if owners:
-                owner_query: dict[str, Any] = {"owner": {"$in": owners}}
-                if self._last_change_at is not None:
-                    owner_query["updated_at"] = {"$gte": self._last_change_at - timedelta(minutes=1)}
-                query.append(owner_query)
-            if query:
-                async for doc in self._db.policies.find({"$or": query}).sort("updated_at", 1):
-                    record = policy_from_document(doc)
-                    self._broker.publish(
-                        [policy_topic(record.id), owner_topic(record.owner)], record.id, record, newer_policy
-                    )
-            tip = await self._db.chain_state.find_one({"_id": TIP_ID})
+            since = None if self._last_change_at is None else self._last_change_at - timedelta(minutes=1)
+            changed = self._policies.changed_in(self._broker.topics("policy:"), self._broker.topics("owner:"), since)
+            async for record in changed:
+                self._broker.publish(
+                    [policy_topic(record.id), owner_topic(record.owner)], record.id, record, newer_policy
+                )
+            tip = await self._changes.tip()
             if tip is not None:
-                self._broker.publish([TIP_TOPIC], TIP_ID, TipRecord.from_document(tip))
+                self._broker.publish([TIP_TOPIC], TIP_TOPIC, TipRecord.from_document(tip))
         except Exception:
             log.exception("change stream: resync after a lost resume token failed")
 

@@ -7,15 +7,15 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
-
 from services.core.errors import BadInput
 from services.core.models import PolicyRecord
 from services.pubsub.broker import TIP_TOPIC, Broker, owner_topic, policy_topic
-from services.pubsub.events import TIP_ID, TipRecord
-from services.pubsub.feed import ChangeFeed, policy_from_document
+from services.pubsub.events import TipRecord
+from services.pubsub.feed import ChangeFeed
 from services.pubsub.subscriber import Subscriber
+from services.store.changes import LiveChanges
 from services.store.mongo import MongoStore
+from services.store.policies import PolicyRepository
 
 
 def default_instance_id(port: int) -> str:
@@ -52,9 +52,10 @@ class PubSub:
         stall_timeout_s: float,
         replay_limit: int,
     ) -> None:
-        self._db = store.db
+        self._changes = LiveChanges(store)
+        self._policies = PolicyRepository(store)
         self.broker = Broker(max_pending, stall_timeout_s)
-        self.feed = ChangeFeed(store.db, self.broker, instance_id)
+        self.feed = ChangeFeed(store, self.broker, instance_id)
         self.replay_limit = replay_limit
 
     def start(self) -> None:
@@ -77,24 +78,18 @@ class PubSub:
         return self._subscription(TIP_TOPIC)
 
     async def current_tip(self) -> TipRecord | None:
-        doc = await self._db.chain_state.find_one({"_id": TIP_ID})
+        doc = await self._changes.tip()
         return TipRecord.from_document(doc) if doc else None
 
     async def changed_since(self, owner: str, since: datetime) -> list[PolicyRecord]:
         """The owner's policies changed after `since` (updated_at), oldest change first; BadInput beyond the
         replay limit (the client should reload with `policies` and resubscribe from a later `since`)."""
-        cursor = (
-            self._db.policies.find({"owner": owner, "updated_at": {"$gt": since}})
-            .sort([("updated_at", ASCENDING), ("_id", ASCENDING)])
-            .hint("owner_updated")
-            .limit(self.replay_limit + 1)
-        )
-        docs = await cursor.to_list(length=self.replay_limit + 1)
-        if len(docs) > self.replay_limit:
+        records = await self._policies.changed_since(owner, since, self.replay_limit + 1)
+        if len(records) > self.replay_limit:
             raise BadInput(
                 f"more than {self.replay_limit} policies changed since {since.isoformat()}: reload them with "
                 "`policies` and subscribe with a later `since`",
                 field="since",
                 max=self.replay_limit,
             )
-        return [policy_from_document(d) for d in docs]
+        return records

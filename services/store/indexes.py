@@ -11,6 +11,8 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.store.names import Collection
+
 POLICY_INDEXES: dict[str, IndexModel] = {
     "owner_id": IndexModel([("owner", ASCENDING), ("_id", DESCENDING)], name="owner_id"),
     "owner_status_id": IndexModel(
@@ -139,18 +141,18 @@ RETIRED_POLICY_INDEXES = ("status_expiration",)  # → status_expiration_id (sam
 
 
 async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
-    await db.policies.create_indexes(list(POLICY_INDEXES.values()))
-    existing = {index["name"] async for index in await db.policies.list_indexes()}
+    await db[Collection.POLICIES].create_indexes(list(POLICY_INDEXES.values()))
+    existing = {index["name"] async for index in await db[Collection.POLICIES].list_indexes()}
     for name in RETIRED_POLICY_INDEXES:
         if name in existing:
-            await db.policies.drop_index(name)
-    await db.policy_events.create_indexes(POLICY_EVENT_INDEXES)
-    await db.prices.create_indexes(PRICE_INDEXES)
-    await db.price_daily.create_indexes(PRICE_DAILY_INDEXES)
-    await db.reservations.create_indexes(RESERVATION_INDEXES)
-    await db.quotes.create_indexes(QUOTE_INDEXES)
-    await db.chain_events.create_indexes(CHAIN_EVENT_INDEXES)
-    await db.policies.create_indexes(POLICY_CHANGE_INDEXES)
-    await db.auth_challenges.create_indexes(AUTH_CHALLENGE_INDEXES)
-    await db.sessions.create_indexes(SESSION_INDEXES)
-    await db.backend_txs.create_indexes(BACKEND_TX_INDEXES)
+            await db[Collection.POLICIES].drop_index(name)
+    await db[Collection.POLICY_EVENTS].create_indexes(POLICY_EVENT_INDEXES)
+    await db[Collection.PRICES].create_indexes(PRICE_INDEXES)
+    await db[Collection.PRICE_DAILY].create_indexes(PRICE_DAILY_INDEXES)
+    await db[Collection.RESERVATIONS].create_indexes(RESERVATION_INDEXES)
+    await db[Collection.QUOTES].create_indexes(QUOTE_INDEXES)
+    await db[Collection.CHAIN_EVENTS].create_indexes(CHAIN_EVENT_INDEXES)
+    await db[Collection.POLICIES].create_indexes(POLICY_CHANGE_INDEXES)
+    await db[Collection.AUTH_CHALLENGES].create_indexes(AUTH_CHALLENGE_INDEXES)
+    await db[Collection.SESSIONS].create_indexes(SESSION_INDEXES)
+    await db[Collection.BACKEND_TXS].create_indexes(BACKEND_TX_INDEXES)

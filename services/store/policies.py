@@ -7,124 +7,48 @@ unrecorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
-from pymongo import InsertOne, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from services.core.clock import now_utc
-from services.core.errors import BadInput, Conflict, NotFound
-from services.core.input_bounds import POLICY_ID, bounded
-from services.core.models import PolicyEventRecord, PolicyRecord, RiskTier
+from services.core.errors import Conflict, NotFound
+from services.core.models import PolicyEventRecord, PolicyRecord
 from services.core.status import Cause, StatusDetailed, check_transition
-from services.core.visibility import PRIVATE_STATUSES, list_scope
+from services.store.documents import (
+    new_policy_id,
+    parse_object_id,
+    plain,
+    policy_event_document,
+    policy_event_from_document,
+    policy_from_document,
+    policy_to_document,
+)
 from services.store.mongo import Document, MongoStore
+from services.store.names import Collection
+from services.store.policy_batch import PolicyBatch
+from services.store.policy_filter import PolicyFilter
 from services.store.policy_order import ORDERS, PolicyOrder, Position
+from services.store.policy_stats import STATS_INDEX, PolicyStatsRow, stats_pipeline, stats_rows
 
-
-def parse_object_id(value: str, what: str = "id") -> ObjectId:
-    if isinstance(value, str):
-        bounded(value, what, POLICY_ID)
-    try:
-        return ObjectId(value)
-    except (InvalidId, TypeError) as exc:
-        raise BadInput(f"{what} is not a valid policy id", field=what) from exc
-
-
-def _to_record(doc: Document) -> PolicyRecord:
-    return PolicyRecord.model_validate({**doc, "id": str(doc["_id"])})
-
-
-def _to_document(record: PolicyRecord) -> Document:
-    doc = record.model_dump(mode="python", exclude={"id"})
-    doc["_id"] = ObjectId(record.id)
-    plain: Document = _plain(doc)
-    return plain
-
-
-def _plain(value: Any) -> Any:
-    """Enums to their stored values, recursively (BSON knows neither str- nor int-enums)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if hasattr(value, "value") and type(value).__module__.startswith("services."):
-        return value.value
-    return value
-
-
-@dataclass(frozen=True)
-class PolicyFilter:
-    owner: str | None = None
-    status_detailed: StatusDetailed | None = None
-    status_in: frozenset[StatusDetailed] | None = None  # any of these (with status_detailed: both must hold)
-    risk_tier: RiskTier | None = None
-    expires_before: int | None = None  # expiration_height < value (burn height)
-    expires_after: int | None = None  # expiration_height > value
-    # Set by the API: creations not on chain yet are private to their owner (docs/security.md). With
-    # public_only, such policies match only when `viewer` (the signed-in address, None if anonymous) owns them.
-    public_only: bool = False
-    viewer: str | None = None
-
-    def statuses(self) -> frozenset[StatusDetailed] | None:
-        """The statuses a policy may have to match; None when the filter leaves the status open."""
-        if self.status_detailed is None:
-            return self.status_in
-        one = frozenset({self.status_detailed})
-        return one if self.status_in is None else one & self.status_in
-
-    def query(self) -> Document:
-        q: Document = {}
-        if self.owner is not None:
-            q["owner"] = self.owner
-        statuses = self.statuses()
-        if statuses is not None:
-            values = sorted(s.value for s in statuses)
-            q["status_detailed"] = values[0] if len(values) == 1 else {"$in": values}
-        if self.risk_tier is not None:
-            q["risk_tier"] = self.risk_tier.value
-        height: Document = {}
-        if self.expires_before is not None:
-            height["$lt"] = self.expires_before
-        if self.expires_after is not None:
-            height["$gt"] = self.expires_after
-        if height:
-            q["expiration_height"] = height
-        scope = list_scope(self.owner, self.viewer, statuses) if self.public_only else None
-        if scope is not None:
-            hidden: Document = {"status_detailed": {"$nin": sorted(s.value for s in PRIVATE_STATUSES)}}
-            if scope.except_owner is not None:
-                hidden = {"$or": [hidden, {"owner": scope.except_owner}]}
-            q = {"$and": [q, hidden]} if q else hidden
-        return q
-
-    def index_hint(self, order: PolicyOrder = PolicyOrder.CREATED_AT_DESC) -> str:
-        """The index that serves this filter's shape in `order` (docs/performance.md, "Orders and indexes")."""
-        by_status = self.statuses() is not None
-        if order is PolicyOrder.EXPIRATION_HEIGHT_ASC:
-            if self.owner is not None:
-                return "owner_expiration_id"
-            return "status_expiration_id" if by_status else "expiration_id"
-        if order is PolicyOrder.PREMIUM_DESC:
-            if self.owner is not None:
-                return "owner_premium_id"
-            return "status_premium_id" if by_status else "premium_id"
-        if self.owner is not None:
-            return "owner_status_id" if by_status else "owner_id"
-        if by_status:
-            return "status_id"
-        if self.risk_tier is not None:
-            return "tier_id"
-        if self.expires_before is not None or self.expires_after is not None:
-            return "expiration_id"
-        return "_id_"
+# All but PolicyPage and PolicyRepository are re-exported for the callers that still import them from here; the
+# issue 17 import sweep points those callers at the defining modules and drops the re-exports.
+__all__ = [
+    "STATS_INDEX",
+    "PolicyBatch",
+    "PolicyFilter",
+    "PolicyPage",
+    "PolicyRepository",
+    "PolicyStatsRow",
+    "new_policy_id",
+    "parse_object_id",
+    "stats_pipeline",
+]
 
 
 @dataclass(frozen=True)
@@ -138,49 +62,16 @@ class PolicyPage:
         return self.has_more
 
 
-# Sums of base-unit amounts over every public policy. Each fits an int64 with room to spare (all STX that will
-# ever exist is 1.8e15 micro-STX, all bitcoin 2.1e15 sats; int64 holds 9.2e18), so the database sums exactly.
-STATS_SUMS = ("protected_amount_sats", "collateral_ustx", "premium_ustx")
-
-
-@dataclass(frozen=True)
-class PolicyStatsRow:
-    risk_tier: RiskTier
-    status_detailed: StatusDetailed
-    policy_count: int
-    protected_amount_sats: int
-    collateral_ustx: int
-    premium_ustx: int
-
-
-def stats_pipeline() -> list[Document]:
-    """Public policies grouped by tier and status; the first stage's range is on the covering index's lead."""
-    public = {"status_detailed": {"$nin": sorted(s.value for s in PRIVATE_STATUSES)}}
-    return [
-        {"$match": public},
-        {
-            "$group": {
-                "_id": {"tier": "$risk_tier", "status": "$status_detailed"},
-                "policy_count": {"$sum": 1},
-                **{field: {"$sum": f"${field}"} for field in STATS_SUMS},
-            }
-        },
-    ]
-
-
-STATS_INDEX = "stats_cover"
-
-
 class PolicyRepository:
     def __init__(self, store: MongoStore) -> None:
         self._store = store
-        self._policies = store.db.policies
-        self._events = store.db.policy_events
+        self._policies = store.db[Collection.POLICIES]
+        self._events = store.db[Collection.POLICY_EVENTS]
 
     # --- reads ----------------------------------------------------------------------------------------------
     async def get(self, policy_id: str) -> PolicyRecord | None:
         doc = await self._policies.find_one({"_id": parse_object_id(policy_id)})
-        return _to_record(doc) if doc else None
+        return policy_from_document(doc) if doc else None
 
     async def require(self, policy_id: str) -> PolicyRecord:
         record = await self.get(policy_id)
@@ -190,7 +81,7 @@ class PolicyRepository:
 
     async def get_by_onchain_id(self, policy_id_onchain: int) -> PolicyRecord | None:
         doc = await self._policies.find_one({"policy_id_onchain": policy_id_onchain})
-        return _to_record(doc) if doc else None
+        return policy_from_document(doc) if doc else None
 
     @staticmethod
     def page_query(
@@ -228,7 +119,7 @@ class PolicyRepository:
         if backward:
             docs.reverse()
         return PolicyPage(
-            [_to_record(d) for d in docs],
+            [policy_from_document(d) for d in docs],
             has_more=has_more,
             positions=[Position(order, spec.key(d), str(d["_id"])) for d in docs],
         )
@@ -259,14 +150,7 @@ class PolicyRepository:
     async def stats(self) -> list[PolicyStatsRow]:
         """Public policies per tier and status: count and sums, aggregated by the database."""
         cursor = await self._policies.aggregate(stats_pipeline(), hint=STATS_INDEX)
-        rows = []
-        for doc in await cursor.to_list(length=None):
-            sums = {name: doc[name] for name in ("policy_count", *STATS_SUMS)}
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in sums.values()):
-                raise ValueError(f"policy stats are not exact integers: {sums}")  # a double: an overflowed sum
-            sums = {name: int(v) for name, v in sums.items()}
-            rows.append(PolicyStatsRow(RiskTier(doc["_id"]["tier"]), StatusDetailed(doc["_id"]["status"]), **sums))
-        return sorted(rows, key=lambda r: (r.risk_tier.value, r.status_detailed.value))
+        return stats_rows(await cursor.to_list(length=None))
 
     async def explain_stats(self) -> Document:
         """The server's plan for `stats` (the explain command around the same aggregate)."""
@@ -277,9 +161,7 @@ class PolicyRepository:
     async def history(self, policy_id: str) -> list[PolicyEventRecord]:
         oid = parse_object_id(policy_id)
         docs = await self._events.find({"policy_id": oid}).sort("version", 1).to_list(length=None)
-        return [
-            PolicyEventRecord.model_validate({**d, "id": str(d["_id"]), "policy_id": str(d["policy_id"])}) for d in docs
-        ]
+        return [policy_event_from_document(d) for d in docs]
 
     # --- writes ---------------------------------------------------------------------------------------------
     async def insert(
@@ -291,12 +173,14 @@ class PolicyRepository:
     ) -> PolicyRecord:
         """Store a new policy (version 0) with its first audit entry, atomically (in `session`'s transaction
         when given, so callers can combine it with their own writes)."""
-        doc = _to_document(record.model_copy(update={"version": 0}))
+        doc = policy_to_document(record.model_copy(update={"version": 0}))
 
         async def work(session: AsyncClientSession) -> None:
             await self._policies.insert_one(doc, session=session)
             await self._events.insert_one(
-                self._event_doc(doc["_id"], 0, None, record.status_detailed, cause, details or {}, doc["created_at"]),
+                policy_event_document(
+                    doc["_id"], 0, None, record.status_detailed, cause, details or {}, doc["created_at"]
+                ),
                 session=session,
             )
 
@@ -304,7 +188,7 @@ class PolicyRepository:
             await (work(session) if session is not None else self._store.transaction(work))
         except DuplicateKeyError as exc:
             raise Conflict("a policy with this on-chain id, quote or idempotency key already exists") from exc
-        return _to_record(doc)
+        return policy_from_document(doc)
 
     async def transition(
         self,
@@ -321,7 +205,7 @@ class PolicyRepository:
         check_transition(policy.status_detailed, target, cause)
         now = now_utc()
         oid = ObjectId(policy.id)
-        update_set = {**_plain(changes or {}), "status_detailed": target.value, "updated_at": now}
+        update_set = {**plain(changes or {}), "status_detailed": target.value, "updated_at": now}
 
         async def work(session: AsyncClientSession) -> Document | None:
             doc = await self._policies.find_one_and_update(
@@ -333,7 +217,7 @@ class PolicyRepository:
             if doc is None:
                 return None
             await self._events.insert_one(
-                self._event_doc(oid, doc["version"], policy.status_detailed, target, cause, details or {}, now),
+                policy_event_document(oid, doc["version"], policy.status_detailed, target, cause, details or {}, now),
                 session=session,
             )
             return doc
@@ -348,7 +232,7 @@ class PolicyRepository:
                 f"at version {policy.version})",
                 id=policy.id,
             )
-        return _to_record(updated)
+        return policy_from_document(updated)
 
     async def update_fields(
         self, policy: PolicyRecord, changes: Document, cause: Cause, details: Document | None = None
@@ -360,13 +244,13 @@ class PolicyRepository:
         async def work(session: AsyncClientSession) -> Document | None:
             doc = await self._policies.find_one_and_update(
                 {"_id": oid, "status_detailed": policy.status_detailed.value, "version": policy.version},
-                {"$set": {**_plain(changes), "updated_at": now}, "$inc": {"version": 1}},
+                {"$set": {**plain(changes), "updated_at": now}, "$inc": {"version": 1}},
                 return_document=ReturnDocument.AFTER,
                 session=session,
             )
             if doc is not None:
                 await self._events.insert_one(
-                    self._event_doc(
+                    policy_event_document(
                         oid,
                         doc["version"],
                         policy.status_detailed,
@@ -382,159 +266,39 @@ class PolicyRepository:
         updated = await self._store.transaction(work)
         if updated is None:
             raise Conflict(f"policy {policy.id} changed since it was read; retry", id=policy.id)
-        return _to_record(updated)
+        return policy_from_document(updated)
 
     async def find_by_idempotency_key(self, owner: str, key: str) -> PolicyRecord | None:
         doc = await self._policies.find_one({"owner": owner, "idempotency_key": key})
-        return _to_record(doc) if doc else None
+        return policy_from_document(doc) if doc else None
 
-    @staticmethod
-    def _event_doc(
-        policy_oid: ObjectId,
-        version: int,
-        source: StatusDetailed | None,
-        target: StatusDetailed,
-        cause: Cause,
-        details: Document,
-        at: datetime,
-    ) -> Document:
-        return {
-            "policy_id": policy_oid,
-            "version": version,
-            "from_status": source.value if source else None,
-            "to_status": target.value,
-            "cause": cause.value,
-            "at": at,
-            "details": _plain(details),
-        }
-
-
-class PolicyBatch:
-    """Policy writes staged in memory and written with two bulk writes (the chain listener applies a chunk of
-    events this way instead of paying several round trips per event).
-
-    The repository's invariants hold: every status change is checked by the status machine when it is staged,
-    every change bumps the version and gets its audit entry, and `flush` is conditional on the status and version
-    each policy was read at (Conflict otherwise). Lookups by quote id or on-chain id answer only for the keys
-    loaded (or policies staged since): a key never loaded raises rather than pretending the policy is absent.
-    """
-
-    def __init__(self, docs: Iterable[Document], quote_ids: Iterable[str], onchain_ids: Iterable[int]) -> None:
-        self._docs: dict[ObjectId, Document] = {}
-        self._read: dict[ObjectId, tuple[str, int]] = {}  # status and version as read; absent when inserted here
-        self._changed: dict[ObjectId, set[str]] = {}
-        self._audit: list[Document] = []
-        self._quotes: set[str] = set(quote_ids)
-        self._onchain: set[int] = set(onchain_ids)
-        for doc in docs:
-            self._docs[doc["_id"]] = doc
-            self._read[doc["_id"]] = (doc["status_detailed"], doc.get("version", 0))
-
-    @classmethod
-    async def load(
-        cls,
-        db: AsyncDatabase[Document],
-        quote_ids: Iterable[str],
-        onchain_ids: Iterable[int],
-        session: AsyncClientSession | None = None,
-    ) -> PolicyBatch:
-        """The policies holding these quote ids or on-chain ids, in two queries (each one `$in` on an index)."""
-        quotes, onchain = sorted(set(quote_ids)), sorted(set(onchain_ids))
-        docs: dict[ObjectId, Document] = {}
-        if quotes:
-            for doc in await db.policies.find({"quote_id": {"$in": quotes}}, session=session).to_list(None):
-                docs[doc["_id"]] = doc
-        if onchain:
-            for doc in await db.policies.find({"policy_id_onchain": {"$in": onchain}}, session=session).to_list(None):
-                docs[doc["_id"]] = doc
-        return cls(docs.values(), quotes, onchain)
-
-    # --- reads ----------------------------------------------------------------------------------------------
-    def by_quote_id(self, quote_id: str) -> PolicyRecord | None:
-        return self._find("quote_id", quote_id, quote_id in self._quotes)
-
-    def by_onchain_id(self, policy_id_onchain: int) -> PolicyRecord | None:
-        return self._find("policy_id_onchain", policy_id_onchain, policy_id_onchain in self._onchain)
-
-    def _find(self, field: str, value: Any, loaded: bool) -> PolicyRecord | None:
-        # Both keys are unique, so a staged policy holding the key is the answer even if the key was not loaded.
-        for doc in self._docs.values():
-            if doc.get(field) == value:
-                return _to_record(doc)
-        if not loaded:
-            raise KeyError(f"policies with {field} {value!r} were not loaded into this batch")
-        return None
-
-    # --- staged writes --------------------------------------------------------------------------------------
-    def insert(self, record: PolicyRecord, cause: Cause, details: Document | None = None) -> PolicyRecord:
-        doc = _to_document(record.model_copy(update={"version": 0}))
-        for field in ("quote_id", "policy_id_onchain"):
-            if doc.get(field) is not None and self._find(field, doc[field], loaded=True) is not None:
-                raise Conflict(f"a policy with this {field} already exists")
-        self._docs[doc["_id"]] = doc
-        self._audit.append(
-            PolicyRepository._event_doc(
-                doc["_id"], 0, None, record.status_detailed, cause, details or {}, doc["created_at"]
-            )
+    # -- reads for pubsub (WP-B)
+    async def changed_since(self, owner: str, since: datetime, limit: int) -> list[PolicyRecord]:
+        """At most `limit` of the owner's policies changed after `since` (updated_at), oldest change first."""
+        cursor = (
+            self._policies.find({"owner": owner, "updated_at": {"$gt": since}})
+            .sort([("updated_at", ASCENDING), ("_id", ASCENDING)])
+            .hint("owner_updated")
+            .limit(limit)
         )
-        return _to_record(doc)
+        return [policy_from_document(d) for d in await cursor.to_list(length=limit)]
 
-    def transition(
-        self,
-        policy: PolicyRecord,
-        target: StatusDetailed,
-        cause: Cause,
-        changes: Document | None = None,
-        details: Document | None = None,
-    ) -> PolicyRecord:
-        """Stage `policy`'s move to `target` (validated now by the status machine)."""
-        check_transition(policy.status_detailed, target, cause)
-        return self._stage(policy, target, {**_plain(changes or {}), "status_detailed": target.value}, cause, details)
-
-    def update_fields(self, policy: PolicyRecord, changes: Document, cause: Cause, details: Document) -> PolicyRecord:
-        """Stage a change of non-status fields, recorded like a transition to the same status."""
-        return self._stage(policy, policy.status_detailed, _plain(changes), cause, details)
-
-    def _stage(
-        self, policy: PolicyRecord, target: StatusDetailed, fields: Document, cause: Cause, details: Document | None
-    ) -> PolicyRecord:
-        oid = ObjectId(policy.id)
-        doc = self._docs.get(oid)
-        if doc is None or doc["status_detailed"] != policy.status_detailed.value or doc["version"] != policy.version:
-            raise Conflict(f"policy {policy.id} changed since it was read", id=policy.id)
-        now = now_utc()
-        doc.update(fields, updated_at=now, version=doc["version"] + 1)
-        self._changed.setdefault(oid, set()).update(fields, ("updated_at", "version"))
-        self._audit.append(
-            PolicyRepository._event_doc(oid, doc["version"], policy.status_detailed, target, cause, details or {}, now)
-        )
-        return _to_record(doc)
-
-    async def flush(self, db: AsyncDatabase[Document], session: AsyncClientSession) -> None:
-        """Write the staged policies (one bulk write) and their audit entries (one insert) in `session`."""
-        inserts: list[InsertOne[Document]] = []
-        updates: list[UpdateOne] = []
-        for oid, doc in self._docs.items():
-            if oid not in self._read:
-                inserts.append(InsertOne(doc))
-            elif oid in self._changed:
-                status, version = self._read[oid]
-                fields = {k: doc[k] for k in sorted(self._changed[oid])}
-                updates.append(UpdateOne({"_id": oid, "status_detailed": status, "version": version}, {"$set": fields}))
-        writes: list[InsertOne[Document] | UpdateOne] = [*inserts, *updates]  # grouped: one command per kind
-        try:
-            if writes:
-                result = await db.policies.bulk_write(writes, ordered=True, session=session)
-                if result.matched_count != len(updates):
-                    raise Conflict("a policy changed while a batch of its changes was staged")
-            if self._audit:
-                await db.policy_events.insert_many(self._audit, ordered=True, session=session)
-        except BulkWriteError as exc:
-            raise Conflict("a policy with this on-chain id or quote, or this audit entry, already exists") from exc
-        self._read.update({oid: (d["status_detailed"], d["version"]) for oid, d in self._docs.items()})
-        self._changed.clear()
-        self._audit.clear()
-
-
-def new_policy_id() -> str:
-    return str(ObjectId())
+    async def changed_in(
+        self, policy_ids: Iterable[str], owners: Iterable[str], owners_since: datetime | None = None
+    ) -> AsyncIterator[PolicyRecord]:
+        """The policies with these ids, and those of these owners (changed at or after `owners_since` when given),
+        in the order they were last changed: what live subscribers watch, re-read after a gap in the change stream.
+        """
+        ids = [parse_object_id(i) for i in policy_ids]
+        owner_list = list(owners)
+        query: list[Document] = []
+        if ids:
+            query.append({"_id": {"$in": ids}})
+        if owner_list:
+            owner_query: Document = {"owner": {"$in": owner_list}}
+            if owners_since is not None:
+                owner_query["updated_at"] = {"$gte": owners_since}
+            query.append(owner_query)
+        if query:
+            async for doc in self._policies.find({"$or": query}).sort("updated_at", 1):
+                yield policy_from_document(doc)

@@ -16,12 +16,13 @@ from pymongo.errors import DuplicateKeyError
 
 from services.core.prices import Asset, PriceAggregate, PriceSample
 from services.store.mongo import Document, MongoStore
+from services.store.names import Collection
 
 
 class MongoPriceStore:
     def __init__(self, store: MongoStore) -> None:
-        self._samples = store.db.prices
-        self._daily = store.db.price_daily
+        self._samples = store.db[Collection.PRICES]
+        self._daily = store.db[Collection.PRICE_DAILY]
 
     async def add(self, samples: Sequence[PriceSample]) -> None:
         if samples:

@@ -46,7 +46,7 @@ async def test_every_writers_policy_changes_reach_their_topics(store: MongoStore
     broker = Broker(100, 30)
     by_owner = broker.subscribe(owner_topic(OWNER_A))
     other_owner = broker.subscribe(owner_topic(OWNER_B))
-    feed = await started(ChangeFeed(store.db, broker, "feed-test"))
+    feed = await started(ChangeFeed(store, broker, "feed-test"))
     try:
         record = await writer.insert(make_policy(owner=OWNER_A), Cause.REQUEST)
         first = await take(by_owner)
@@ -65,7 +65,7 @@ async def test_an_unreadable_document_is_skipped_and_the_feed_goes_on(
 ) -> None:
     broker = Broker(100, 30)
     seen = broker.subscribe(owner_topic(OWNER_A))
-    feed = await started(ChangeFeed(store.db, broker, "poison"))
+    feed = await started(ChangeFeed(store, broker, "poison"))
     try:
         with caplog.at_level(logging.WARNING, logger="services.pubsub.feed"):
             await store.db.policies.insert_one({"owner": OWNER_A, "status_detailed": "Active"})  # not a policy
@@ -79,7 +79,7 @@ async def test_an_unreadable_document_is_skipped_and_the_feed_goes_on(
 async def test_the_chain_tip_is_published_and_other_chain_state_is_not(store: MongoStore) -> None:
     broker = Broker(100, 30)
     tips: Subscriber[TipRecord] = broker.subscribe(TIP_TOPIC)
-    feed = await started(ChangeFeed(store.db, broker, "tip-test"))
+    feed = await started(ChangeFeed(store, broker, "tip-test"))
     try:
         await store.db.chain_state.update_one({"_id": "listener"}, {"$set": {"lag_blocks": 0}}, upsert=True)
         await store.db.chain_state.update_one(
@@ -101,7 +101,7 @@ async def test_the_chain_tip_is_published_and_other_chain_state_is_not(store: Mo
 async def test_a_restarted_feed_resumes_from_its_saved_token(store: MongoStore, writer: PolicyRepository) -> None:
     broker = Broker(100, 30)
     seen = broker.subscribe(owner_topic(OWNER_A))
-    feed = await started(ChangeFeed(store.db, broker, "replica-1:8000"))
+    feed = await started(ChangeFeed(store, broker, "replica-1:8000"))
     first = await writer.insert(make_policy(), Cause.REQUEST)
     assert (await take(seen)).id == first.id
     await feed.stop()
@@ -113,7 +113,7 @@ async def test_a_restarted_feed_resumes_from_its_saved_token(store: MongoStore, 
 
     broker = Broker(100, 30)
     seen = broker.subscribe(owner_topic(OWNER_A))
-    feed = await started(ChangeFeed(store.db, broker, "replica-1:8000"))
+    feed = await started(ChangeFeed(store, broker, "replica-1:8000"))
     try:
         got = [await take(seen), await take(seen)]
         assert [(r.id, r.version) for r in got] == [(missed.id, 0), (first.id, moved.version)]
@@ -133,7 +133,7 @@ async def test_a_rejected_token_restarts_from_now_and_resyncs_live_subscribers(
     broker = Broker(100, 30)
     watching = broker.subscribe(policy_topic(record.id))
     with caplog.at_level(logging.WARNING, logger="services.pubsub.feed"):
-        feed = await started(ChangeFeed(store.db, broker, "lost"))
+        feed = await started(ChangeFeed(store, broker, "lost"))
     try:
         assert await take(watching) == active  # the current state, re-read after the gap
         assert "resume token rejected" in caplog.text
@@ -152,7 +152,7 @@ async def test_the_feed_survives_a_database_outage(tmp_path: Path) -> None:
     writer = PolicyRepository(writer_store)
     broker = Broker(100, 30)
     seen = broker.subscribe(owner_topic(OWNER_A))
-    feed = ChangeFeed(store.db, broker, "outage", max_backoff_s=0.5)
+    feed = ChangeFeed(store, broker, "outage", max_backoff_s=0.5)
     try:
         await started(feed)
         before = await writer.insert(make_policy(), Cause.REQUEST)

@@ -47,7 +47,7 @@ async def test_a_token_older_than_the_oplog_resyncs_live_subscribers(
     policies = PolicyRepository(store)
     broker = Broker(100, 30)
     record = await policies.insert(make_policy(), Cause.REQUEST)
-    feed = ChangeFeed(store.db, broker, "api-1", save_interval_s=0)
+    feed = ChangeFeed(store, broker, "api-1", save_interval_s=0)
     feed.start()
     await asyncio.wait_for(feed.ready.wait(), 10)
     watcher = broker.subscribe(policy_topic(record.id))
@@ -70,7 +70,7 @@ async def test_a_token_older_than_the_oplog_resyncs_live_subscribers(
     # The API comes back with a subscriber still interested in the policy (a reconnecting replica's registry).
     broker = Broker(100, 30)
     watcher = broker.subscribe(policy_topic(record.id))
-    restarted = ChangeFeed(store.db, broker, "api-1", save_interval_s=0)
+    restarted = ChangeFeed(store, broker, "api-1", save_interval_s=0)
     with caplog.at_level(logging.WARNING, logger="services.pubsub.feed"):
         restarted.start()
         try:

@@ -15,7 +15,8 @@ from services.policies.cursors import decode_cursor, encode_cursor
 from services.policies.queries import PolicyQueries, status_set
 from services.store.indexes import ensure_indexes
 from services.store.mongo import MongoStore
-from services.store.policies import PolicyFilter, PolicyRepository
+from services.store.policies import PolicyRepository
+from services.store.policy_filter import PolicyFilter
 from services.store.policy_order import PolicyOrder, Position
 from tests.factories import OWNER_A, OWNER_B, make_policy
 

@@ -12,7 +12,8 @@ from services.core.errors import BadInput, Conflict
 from services.core.models import RiskTier
 from services.core.status import TRANSITIONS, Cause, InvalidTransition, StatusDetailed
 from services.store.mongo import MongoStore
-from services.store.policies import PolicyFilter, PolicyRepository
+from services.store.policies import PolicyRepository
+from services.store.policy_filter import PolicyFilter
 from tests.factories import OWNER_A, OWNER_B, make_policy, next_onchain_id
 
 S = StatusDetailed

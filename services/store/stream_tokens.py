@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pymongo.asynchronous.database import AsyncDatabase
-
 from services.core.clock import now_utc
+from services.store.mongo import Document, MongoStore
+from services.store.names import Collection
 
 
-class StreamTokenStore:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
-        self._tokens = db.stream_tokens
+class StreamTokenRepository:
+    def __init__(self, store: MongoStore) -> None:
+        self._tokens = store.db[Collection.STREAM_TOKENS]
 
-    async def load(self, instance_id: str) -> dict[str, Any] | None:
+    async def load(self, instance_id: str) -> Document | None:
         doc = await self._tokens.find_one({"_id": instance_id})
         token = doc.get("token") if doc else None
         return token if isinstance(token, dict) else None
 
-    async def save(self, instance_id: str, token: dict[str, Any]) -> None:
+    async def save(self, instance_id: str, token: Document) -> None:
         await self._tokens.update_one(
             {"_id": instance_id}, {"$set": {"token": token, "updated_at": now_utc()}}, upsert=True
         )
