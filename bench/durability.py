@@ -1,5 +1,5 @@
 """Durability benchmark: acknowledged writes a SIGKILL of the embedded database loses, with and without
-``--sync-on-commit`` (issue 16).
+``--sync-on-commit`` (docs/operations.md "Durability", docs/faults.md "Durability").
 
     python -m bench.durability                  # 3 trials per mode, 4 writers, 10 s of writes before the kill
     python -m bench.durability --smoke          # 1 trial per mode, 1 s, 50 creations

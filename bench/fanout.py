@@ -365,7 +365,7 @@ def compare(project: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     """The project's figures as ratios to the Node peer's, same N, same run (< 1: the project is ahead)."""
 
     def ratio(key: str) -> float:
-        return round(project[key] / max(node[key], 0.001), 2)
+        return round(float(project[key]) / max(float(node[key]), 0.001), 2)
 
     return {
         "subscribers": project["subscribers"],

@@ -1,4 +1,4 @@
-"""The fragment blow-up of issue 15: a document whose fragments each spread the next one twice.
+"""The fragment blow-up (docs/security.md "Hostile clients"): fragments that each spread the next one twice.
 
 `query Q { ...F0 } fragment F0 on Query { ...F1 ...F1 } … fragment F{n} on Query { __typename }` is under 1 KB of
 text for n = 22 and 4 million fields once expanded. A validation that walks a fragment once per path that reaches

@@ -109,7 +109,8 @@ def cases(owner: str) -> list[Case]:
 
 
 def list_cases(owner: str) -> list[Case]:
-    """The list-view shapes of issue 20: statusIn, the other orders, backward pages, the wallet's own list."""
+    """The list-view shapes (docs/performance.md "List views"): statusIn, the other orders, backward pages, the
+    wallet's own list."""
     open_statuses = frozenset(StatusDetailed(s) for s in OPEN)
 
     def public(**kw: Any) -> PolicyFilter:
