@@ -1,6 +1,11 @@
 // Clarity helpers shared by the devnet: argument type checks against a contract's ABI (the node's
-// BadFunctionArgument check) and the repr strings Hiro's API shows beside every hex value.
+// BadFunctionArgument check), the repr strings Hiro's API shows beside every hex value, and u128s in JSON.
 import { cvToHex, cvToString } from "@stacks/transactions";
+
+/** A u128 as the node writes it in JSON (account balances, NotEnoughFunds' reason_data): 0x + 32 hex digits. */
+export function u128Hex(value) {
+  return `0x${BigInt(value).toString(16).padStart(32, "0")}`;
+}
 
 /** `{hex, repr}` as the Hiro API renders a Clarity value. */
 export function hexRepr(cv) {
