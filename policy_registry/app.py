@@ -30,7 +30,6 @@ from strawberry.types import ExecutionResult
 from policy_registry.body_limit import BodySizeLimitMiddleware
 from policy_registry.collector import CollectorSchedule, freeze_after_start, thaw
 from policy_registry.container import Services
-from policy_registry.fanout import share_subscription_events
 from policy_registry.graphql_http import (
     RequestRefused,
     UndecodableJson,
@@ -42,6 +41,7 @@ from policy_registry.graphql_http import (
     response_media_type,
     result_status,
 )
+from policy_registry.graphql_schema import build_schema
 from policy_registry.jobs import service_jobs
 from policy_registry.metrics import RequestMetricsMiddleware, instrument_schema, metrics_endpoint
 from policy_registry.ratelimit import ClientRateLimiter, RateLimitMiddleware
@@ -49,7 +49,6 @@ from policy_registry.settings import Settings
 from policy_registry.websocket import WebSocketAuth
 from policy_registry.worker import start_in_app, stop_in_app
 from resolvers.context import RequestContext
-from schema import build_schema
 
 log = logging.getLogger(__name__)
 
@@ -266,9 +265,9 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
         max_aliases=settings.max_query_aliases,
         max_fields=settings.max_query_fields,
         introspection=settings.introspection_enabled,
+        shared_fanout=True,  # one execution per change and operation, not per subscriber (fanout.py)
     )
     instrument_schema(schema)  # GraphQL request latency by operation type at /metrics
-    share_subscription_events(schema)  # one execution per change and operation, not per subscriber (fanout.py)
     graphql_app = RegistryGraphQL(
         schema,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,

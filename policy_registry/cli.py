@@ -66,7 +66,8 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _export_schema(args: argparse.Namespace) -> int:
-    from schema import SDL_PATH, export_sdl
+    from policy_registry.graphql_schema import export_sdl
+    from schema import SDL_PATH
 
     sdl = export_sdl()
     target = Path(args.output) if args.output else SDL_PATH

@@ -19,10 +19,13 @@ steps run that cannot change a shared result (graphql-core's event mapping, Stra
 hooks: a shared result has no errors to mask and no extension output, see `_result_neutral`). Whatever the lane
 cannot do at once it declines, and the event takes the ordinary path.
 
-Strawberry internals relied on: `StrawberryGraphQLCoreExecutionContext` (the executor class Strawberry
-instantiates, subclassed here; its `build_per_event_executor` and `execute_operation` are graphql-core's public
-Executor API), the field definition back-reference in a graphql-core field's `extensions`, and the handlers'
-message shapes (`next` / `data` with `id`, `type`, `payload`).
+A schema shares its events when it is built with `with_shared_events`: the executor class goes to Strawberry's
+public `execution_context_class` parameter, and which fields are plain is asked of the public
+`Schema.get_field_for_type`. Strawberry internals relied on (pinned to one minor version, guarded by
+tests/test_library_internals.py): `StrawberryGraphQLCoreExecutionContext` (the executor class Strawberry
+instantiates, subclassed here to keep its `build_resolve_info`; its `build_per_event_executor` and
+`execute_operation` are graphql-core's public Executor API), and the handlers' message shapes (`next` / `data` with
+`id`, `type`, `payload`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from graphql import (
     ExecutionResult,
@@ -49,15 +52,16 @@ from graphql import (
 )
 from graphql.execution import Executor
 from starlette.websockets import WebSocket
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry import Schema
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
 from resolvers.context import direct_delivery
+from schema.errors import CodedErrors
 
 Encode = Callable[[object], str | bytes]
-
-_DEFINITION = "strawberry-definition"  # GraphQLCoreConverter.DEFINITION_BACKREF
+S = TypeVar("S", bound=Schema)
 
 
 @dataclass
@@ -139,8 +143,9 @@ class _ContextFree:
     Each fragment is judged once per position (at the root or below it) and remembered, so a fragment spread on
     many paths (`...F1 ...F1` in every level of a chain) costs one walk, not one per path."""
 
-    def __init__(self, fragments: Mapping[str, FragmentDefinitionNode]) -> None:
+    def __init__(self, fragments: Mapping[str, FragmentDefinitionNode], plain: PlainFields) -> None:
         self._fragments = fragments
+        self._plain = plain
         self._judged: dict[tuple[str, bool], bool] = {}
 
     def selection_set(self, parent: GraphQLObjectType, selection_set: SelectionSetNode, root: bool) -> bool:
@@ -167,8 +172,7 @@ class _ContextFree:
         field = parent.fields.get(name)
         if field is None:
             return False
-        definition = field.extensions.get(_DEFINITION)
-        if not root and not (isinstance(definition, StrawberryField) and definition.is_basic_field):
+        if not root and not self._plain(parent.name, name):
             return False
         if selection.selection_set is None:
             return True
@@ -196,14 +200,37 @@ def _context_free(
     parent: GraphQLObjectType,
     selection_set: SelectionSetNode,
     fragments: Mapping[str, FragmentDefinitionNode],
+    plain: PlainFields,
     root: bool,
 ) -> bool:
-    return _ContextFree(fragments).selection_set(parent, selection_set, root)
+    return _ContextFree(fragments, plain).selection_set(parent, selection_set, root)
+
+
+class PlainFields:
+    """Which fields of one Strawberry schema are "basic" (no resolver: read from the parent object), by type and
+    field name. Asked of the public `Schema.get_field_for_type` once per pair, then remembered: a subscription's
+    operation key judges every field it selects."""
+
+    __slots__ = ("_known", "_schema")
+
+    def __init__(self, schema: Schema) -> None:
+        self._schema = schema
+        self._known: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, type_name: str, field_name: str) -> bool:
+        key = (type_name, field_name)
+        known = self._known.get(key)
+        if known is None:
+            field = self._schema.get_field_for_type(field_name, type_name)
+            known = self._known[key] = isinstance(field, StrawberryField) and field.is_basic_field
+        return known
 
 
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor; subscription events of a context-free operation share one result per event."""
+    """Strawberry's executor; subscription events of a context-free operation share one result per event.
+    Built per schema by `with_shared_events`, which tells it the schema's plain fields (unset: nothing is shared)."""
 
+    plain_fields: ClassVar[PlainFields | None] = None
     _operation_key: str | None = None  # computed on the first event, once per subscription
     _operation_key_known = False
     _event_key: str | None = None  # set on per-event copies only
@@ -268,8 +295,10 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
             return None
         if self.middleware_manager is not None and self.middleware_manager.middlewares:
             return None  # a schema extension's resolve hook sees every field, with the context
-        root = self.schema.subscription_type
-        if root is None or not _context_free(root, operation.selection_set, self.fragment_definitions, root=True):
+        root, plain = self.schema.subscription_type, self.plain_fields
+        if root is None or plain is None:
+            return None
+        if not _context_free(root, operation.selection_set, self.fragment_definitions, plain, root=True):
             return None
         name = operation.name.value if operation.name else None
         return repr((operation.loc.source.body, name, sorted(self.variable_values.coerced.items())))
@@ -277,8 +306,8 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
 
 def _result_neutral(extension: SchemaExtension) -> bool:
     """Whether a schema extension leaves an error-free subscription result as it is: it adds no `extensions` output
-    and no per-result step, or it only rewrites errors (MaskErrors)."""
-    if isinstance(extension, MaskErrors):
+    and no per-result step, or it only rewrites errors (CodedErrors)."""
+    if isinstance(extension, CodedErrors):
         return True
     cls = type(extension)
     return all(
@@ -383,9 +412,12 @@ class OperationLane:
         return True
 
 
-def share_subscription_events(schema: Any) -> None:
-    """Install `SharedEventExecutor` on a Strawberry schema (it runs queries and mutations exactly as before)."""
-    current = schema.execution_context_class
-    if not issubclass(SharedEventExecutor, current):
-        raise TypeError(f"the schema already uses its own executor {current!r}; combine it with SharedEventExecutor")
-    schema.execution_context_class = SharedEventExecutor
+def with_shared_events(assemble: Callable[[type[SharedEventExecutor]], S]) -> S:
+    """A Strawberry schema whose subscription events are shared: `assemble` builds it with the executor class it is
+    given as `execution_context_class` (queries and mutations run exactly as before)."""
+    executor: type[SharedEventExecutor] = type("SharedEventExecutor", (SharedEventExecutor,), {})  # this schema's own
+    schema = assemble(executor)
+    executor.plain_fields = PlainFields(schema)
+    if schema.execution_context_class is not executor:
+        raise TypeError("assemble must pass the executor class it is given as the schema's execution_context_class")
+    return schema

@@ -45,6 +45,7 @@ from policy_registry.fanout import (
     shared_frame,
 )
 from policy_registry.ratelimit import TokenBucket
+from policy_registry.settings import Settings
 from policy_registry.ws_messages import INVALID_MESSAGE_CLOSE, graphql_ws_problem, transport_ws_problem
 from resolvers.context import RequestContext, direct_delivery
 from resolvers.permissions import session_of
@@ -63,7 +64,8 @@ class _ConnectionLimit:
     __slots__ = ("_bucket", "_burst", "_refused_in_a_row")
 
     def __init__(self, context: RequestContext) -> None:
-        settings = context.services.settings
+        # The composition root's own settings (the resolvers' view of the services does not carry the WebSocket limits)
+        settings: Settings = context.request.app.state.services.settings
         rate, burst = settings.ws_rate_limit_per_s, settings.ws_rate_limit_burst
         self._bucket = TokenBucket(rate, burst) if rate > 0 else None
         self._burst = burst

@@ -6,7 +6,6 @@ a token that is not valid (unknown, expired, signed out) is an UNAUTHENTICATED e
 The operator token travels in the `x-operator-token` header (or connection_init `{"operatorToken": ...}`).
 
     session = await require_session(info)        # Session(address, public_key, created_at, expires_at)
-    await require_owner(info, policy.owner)      # the session's address must own the policy
     require_operator(info)                       # the OPERATOR_TOKEN setting, compared in constant time
 """
 
@@ -17,7 +16,7 @@ from typing import Any
 from resolvers.context import Info, RequestContext
 from services.auth.models import Session
 from services.auth.operator import check_operator_token
-from services.core.errors import Forbidden, Unauthenticated
+from services.core.errors import Unauthenticated
 
 _SESSION = "session"
 OPERATOR_HEADER = "x-operator-token"
@@ -70,14 +69,6 @@ async def require_session(info: Info) -> Session:
     session = await session_of(info.context)
     if session is None:
         raise Unauthenticated("sign in first: send the session token from `authenticate` as a Bearer token")
-    return session
-
-
-async def require_owner(info: Info, owner: str) -> Session:
-    """The caller's session, which must belong to `owner` (Forbidden otherwise)."""
-    session = await require_session(info)
-    if session.address != owner:
-        raise Forbidden("only the policy's owner may do this")
     return session
 
 

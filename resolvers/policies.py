@@ -18,7 +18,7 @@ from schema.policy_types import PageInfo, Policy, PolicyConnection, PolicyEdge, 
 from services.core.clock import now_utc
 from services.core.errors import BadInput, NotFound
 from services.core.models import PolicyRecord
-from services.core.visibility import is_private, is_visible
+from services.core.visibility import is_visible
 from services.policies.principals import check_principal
 from services.store.policies import PolicyFilter
 
@@ -30,9 +30,7 @@ async def _visible(info: Info, record: PolicyRecord | None) -> PolicyRecord | No
     The caller's token is checked whatever the record: were only private records to look at it, a token that is
     not valid would answer UNAUTHENTICATED for a pending policy and null for a missing one."""
     viewer = await viewer_address(info)
-    if record is None or not is_private(record):
-        return record
-    return record if is_visible(record, viewer) else None
+    return record if record is not None and is_visible(record, viewer) else None
 
 
 async def policy(info: Info, id: strawberry.ID) -> Policy | None:

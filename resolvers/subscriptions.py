@@ -32,7 +32,7 @@ from services.auth.models import Session
 from services.auth.service import AuthService
 from services.core.errors import NotFound
 from services.core.models import PolicyRecord
-from services.core.visibility import is_private
+from services.core.visibility import is_private, is_visible
 from services.policies.principals import check_principal
 from services.pubsub.events import TipRecord
 from services.pubsub.subscriber import Subscriber
@@ -79,8 +79,9 @@ def _policy(record: PolicyRecord) -> Policy:
 
 
 class _Audience:
-    """What one subscriber may see: pending creations only if it is their owner's live session. Callers check
-    `is_private` first, so a public record costs no coroutine."""
+    """What one subscriber may see: what the visibility rule (services.core.visibility) lets its session's address
+    see, and private records only while that session lives. Callers check `is_private` first, so a public record
+    costs no coroutine."""
 
     __slots__ = ("_auth", "_session")
 
@@ -92,7 +93,7 @@ class _Audience:
         return not is_private(record) or await self.sees_private(record)
 
     async def sees_private(self, record: PolicyRecord) -> bool:
-        if self._session is None or self._session.address != record.owner:
+        if self._session is None or not is_visible(record, self._session.address):
             return False
         # Private details go out only while the session lives (the connection may outlast a sign-out).
         return await _io(self._auth.is_live(self._session))

@@ -8,16 +8,23 @@
 - An error before execution (syntax, validation, variable coercion, the query limits) is the client's: BAD_INPUT.
 - Anything else is a bug or an outage we did not classify: the client sees "Internal server error", code
   INTERNAL and the request id; the log gets the traceback under the same request id.
+
+`CodedErrors` works like Strawberry's MaskErrors, through the public extension hooks only: `on_operation` rewrites
+the errors of the operation's result, `on_stream_result` those of each streamed result (a subscription's events,
+incremental frames), and a stream's last result is not rewritten twice.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.error import GraphQLError
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult, StreamExecutionResult
 from strawberry.types.graphql import OperationType
 
 from schema.error_mapping import to_service_error
@@ -29,11 +36,42 @@ def _request_id(context: Any) -> str | None:
     return getattr(context, "request_id", None)
 
 
-class CodedErrors(MaskErrors):
-    def __init__(self) -> None:
-        super().__init__(error_message="Internal server error")
+class CodedErrors(SchemaExtension):
+    error_message = "Internal server error"
 
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+    def __init__(self) -> None:
+        self._stream_result_processed = False
+
+    def on_operation(self) -> Iterator[None]:
+        self._stream_result_processed = False
+        yield
+        # A stream's results were each coded before they were sent (`on_stream_result`); its last one is the
+        # operation's result too, and must not be coded twice.
+        if self._stream_result_processed:
+            return
+        result = self.execution_context.result
+        if isinstance(result, (GraphQLExecutionResult, ExecutionResult)):
+            self._code_result(result)
+        elif initial_result := getattr(result, "initial_result", None):
+            self._code_result(initial_result)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        self._stream_result_processed = True
+        self._code_result(result)
+        for incremental_result in getattr(result, "incremental", None) or ():
+            self._code_result(incremental_result)
+        for completed_result in getattr(result, "completed", None) or ():
+            self._code_result(completed_result)
+        yield None
+
+    def _code_result(self, result: object) -> None:
+        # Read `errors` directly: testing results against a runtime-checkable Protocol, as MaskErrors does, is slow
+        # enough to show once per subscriber per change.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._code_errors(errors)  # type: ignore[attr-defined]
+
+    def _code_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         context = getattr(self.execution_context, "context", None)
         if self._subscription_over_http(context):
             # Over HTTP a subscription field can only fail (its resolver is a stream): say what to do instead.
@@ -41,13 +79,6 @@ class CodedErrors(MaskErrors):
             return [self._with(errors[0], message, {"code": "BAD_INPUT"})] if errors else errors
         request_id = _request_id(context)
         return [self._coded(error, request_id) for error in errors]
-
-    def _process_result(self, result: object) -> None:
-        # The base class tests `result` against a runtime-checkable Protocol, which is slow enough to show once per
-        # subscriber per change; every result here has `errors`, so read it directly.
-        errors = getattr(result, "errors", None)
-        if errors:
-            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
 
     def _subscription_over_http(self, context: Any) -> bool:
         request = getattr(context, "request", None)

@@ -9,7 +9,7 @@ import graphql
 import pytest
 import strawberry.schema.schema as strawberry_schema
 
-from schema import build_schema
+from policy_registry.graphql_schema import build_schema
 from schema.documents import DocumentCache
 
 INTROSPECTION = "{ __schema { queryType { name } } }"

@@ -1,11 +1,12 @@
 """The library internals the fan-out relies on (docs/performance.md "Internals the fan-out relies on").
 
 policy_registry/ws_protocol.py, fanout.py and websocket.py reach into uvicorn's websockets-sansio protocol,
-websockets' sans-I/O parser and Strawberry's WebSocket handlers and executor. An upgrade that renames or reshapes
-one of them would mostly not break a request: the leaner protocol would set attributes uvicorn no longer reads (the
-memory saving silently gone), a new extension hook would escape the direct lane's neutrality check, a reworked
-upstream `handle` would be shadowed by our copy. These checks fail instead, naming what to review. No server, no
-network: they read the installed libraries (~0.1 s).
+websockets' sans-I/O parser and Strawberry's WebSocket handlers and executor; schema/errors.py codes errors through
+Strawberry's extension hooks. pyproject.toml pins Strawberry to one minor version for these. An upgrade that
+renames or reshapes one of them would mostly not break a request: the leaner protocol would set attributes uvicorn
+no longer reads (the memory saving silently gone), a new extension hook would escape the direct lane's neutrality
+check, a reworked upstream `handle` would be shadowed by our copy. These checks fail instead, naming what to
+review. No server, no network: they read the installed libraries (~0.1 s).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
+import strawberry
 from graphql.execution import Executor
 from strawberry.asgi import ASGIWebSocketAdapter
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.field import StrawberryField
 from uvicorn.config import Config
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
@@ -32,6 +34,7 @@ from websockets.server import ServerProtocol
 
 from policy_registry import fanout
 from policy_registry.ws_protocol import LeanWebSocketsProtocol, _Gate, _Inbox
+from schema.errors import CodedErrors
 
 
 def _source(function: Callable[..., Any]) -> str:
@@ -97,11 +100,37 @@ async def test_websockets_parser_is_the_one_the_lean_protocol_swaps_in() -> None
 # --- Strawberry: the executor, the field back-reference, the extension hooks, the WebSocket handlers ------------
 
 
-def test_strawberry_executor_and_field_back_reference() -> None:
+@strawberry.type(name="Item")
+class _Item:
+    plain_name: str
+
+    @strawberry.field
+    def computed(self) -> str:
+        return self.plain_name
+
+
+@strawberry.type
+class _Query:
+    item: _Item
+
+
+def test_strawberry_executor_and_field_lookup() -> None:
     assert issubclass(StrawberryGraphQLCoreExecutionContext, Executor)
     for name in ("build_per_event_executor", "execute_operation"):
         assert callable(getattr(StrawberryGraphQLCoreExecutionContext, name))
-    assert GraphQLCoreConverter.DEFINITION_BACKREF == fanout._DEFINITION
+    # SharedEventExecutor subclasses Strawberry's executor (no public base) to keep the resolve info it builds.
+    assert "build_resolve_info" in vars(StrawberryGraphQLCoreExecutionContext)
+    # The executor class goes to the schema's constructor (fanout.with_shared_events), which must accept it...
+    assert "execution_context_class" in inspect.signature(strawberry.Schema.__init__).parameters
+
+    schema = fanout.with_shared_events(lambda executor: strawberry.Schema(_Query, execution_context_class=executor))
+    executor = schema.execution_context_class
+    assert issubclass(executor, fanout.SharedEventExecutor)
+    # ...and which fields are plain is asked of get_field_for_type(field_name, type_name) by GraphQL names.
+    field = schema.get_field_for_type("plainName", "Item")
+    assert isinstance(field, StrawberryField) and field.is_basic_field
+    plain = executor.plain_fields
+    assert plain is not None and plain("Item", "plainName") and not plain("Item", "computed")
 
 
 def test_strawberry_extension_hooks_are_the_ones_the_direct_lane_judges() -> None:
@@ -117,6 +146,26 @@ def test_strawberry_extension_hooks_are_the_ones_the_direct_lane_judges() -> Non
         "resolve",
         "get_results",
     }
+
+
+def test_coded_errors_uses_only_public_extension_hooks() -> None:
+    """CodedErrors rewrites errors where Strawberry's MaskErrors does, in the public hooks it overrides."""
+    overridden = {
+        name
+        for name, member in vars(CodedErrors).items()
+        if callable(member) and name in vars(SchemaExtension) and not name.startswith("_")
+    }
+    assert overridden == {"on_operation", "on_stream_result"}
+    assert CodedErrors.__mro__[1] is SchemaExtension
+    for hook in overridden:
+        assert list(inspect.signature(getattr(CodedErrors, hook)).parameters) == list(
+            inspect.signature(getattr(SchemaExtension, hook)).parameters
+        )
+    # The result shapes it rewrites: the operation's result, a stream's initial result and its incremental frames.
+    mask_errors = inspect.getsource(MaskErrors)
+    for shape in ('"initial_result"', '"incremental"', '"completed"'):
+        assert shape in mask_errors, f"MaskErrors handles a new result shape: review CodedErrors ({shape})"
+    assert fanout._result_neutral(CodedErrors())
 
 
 def test_strawberry_websocket_handlers_have_the_shape_the_overrides_expect() -> None:

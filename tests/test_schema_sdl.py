@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from schema import SDL_PATH, export_sdl
+from policy_registry.graphql_schema import export_sdl
+from schema import SDL_PATH
 
 
 def test_committed_sdl_is_fresh() -> None:

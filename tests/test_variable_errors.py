@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from schema import build_schema
+from policy_registry.graphql_schema import build_schema
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
-
 from services.jobs.reconciliation import RECONCILIATION
 from services.listener.store import LISTENER
+from services.store.mongo import MongoStore
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,8 @@ def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-async def read_chain_status(db: AsyncDatabase[dict[str, Any]]) -> ChainStatusRecord:
+async def read_chain_status(store: MongoStore) -> ChainStatusRecord:
+    db = store.db
     docs = {
         d["_id"]: d for d in await db.chain_state.find({"_id": {"$in": ["tip", LISTENER, RECONCILIATION]}}).to_list(3)
     }

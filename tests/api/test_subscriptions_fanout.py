@@ -216,8 +216,9 @@ async def _first(schema: strawberry.Schema, query: str, who: str) -> dict[str, A
 
 
 async def test_only_operations_that_cannot_see_the_context_share_a_result() -> None:
-    schema = strawberry.Schema(_Query, subscription=_Subscription)
-    fanout.share_subscription_events(schema)
+    schema = fanout.with_shared_events(
+        lambda executor: strawberry.Schema(_Query, subscription=_Subscription, execution_context_class=executor)
+    )
 
     before = replace(fanout.stats)
     plain = "subscription { item { name } }"

@@ -21,7 +21,7 @@ from bson import ObjectId
 from graphql import GraphQLInputObjectType, GraphQLList, GraphQLNonNull, GraphQLScalarType, GraphQLType
 
 from policy_registry.embedded.secantus import EmbeddedMongo
-from schema import build_schema
+from policy_registry.graphql_schema import build_schema
 from services.core import input_bounds as bounds
 from tests.api.gql_ws import GRAPHQL_WS, TRANSPORT_WS, GraphQLSocket
 from tests.fixtures.devnet import DevnetFixture

@@ -17,9 +17,9 @@ import pytest
 from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
 
 from policy_registry.embedded.secantus import EmbeddedMongo
-from policy_registry.fanout import _context_free
+from policy_registry.fanout import PlainFields, _context_free
+from policy_registry.graphql_schema import build_schema
 from policy_registry.settings import Settings
-from schema import build_schema
 from schema.query_shape import ShapeLimits, measure
 from tests.security.hostile import ServerInThread, run_hostile, server_in_thread
 from tests.security.wire import (
@@ -150,14 +150,15 @@ async def test_a_document_at_the_bound_runs_and_one_past_it_does_not() -> None:
 def test_fan_out_eligibility_visits_each_fragment_once() -> None:
     """The subscription fan-out check walks the operation itself (not the validation rules): 200 levels of
     double spreads would be 2^200 walks without the memo, which would never end; with it, the check returns."""
-    root = build_schema()._schema.subscription_type
+    schema = build_schema()
+    root, plain = schema._schema.subscription_type, PlainFields(schema)
     assert root is not None
 
     def judged(text: str) -> bool:
         document = parse(text, max_tokens=10**5)
         operation = cast(OperationDefinitionNode, document.definitions[0])
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        return _context_free(root, operation.selection_set, fragments, root=True)
+        return _context_free(root, operation.selection_set, fragments, plain, root=True)
 
     assert judged("subscription { chainTip { ...F0 } } " + chain("ChainTip", "stacksHeight", 200))
     assert not judged("subscription { chainTip { ...F0 } } fragment F0 on ChainTip { ...F0 ...Nope }")
