@@ -408,6 +408,19 @@ class PolicyRepository:
             "details": _plain(details),
         }
 
+    # -- reads for policy workflows (WP-D)
+    async def due_for_expiration(self, burn_height: int, limit: int) -> list[str]:
+        """Ids of the policies whose expiration height `burn_height` has passed: Active ones, then FailedSettlement
+        ones (their settlement can no longer succeed), at most `limit` of each."""
+        due: list[str] = []
+        for status in (StatusDetailed.Active, StatusDetailed.FailedSettlement):
+            cursor = self._policies.find(
+                {"status_detailed": status.value, "expiration_height": {"$lt": burn_height}},
+                hint="status_expiration_id",
+            )
+            due += [str(doc["_id"]) for doc in await cursor.limit(limit).to_list(None)]
+        return due
+
 
 class PolicyBatch:
     """Policy writes staged in memory and written with two bulk writes (the chain listener applies a chunk of
