@@ -9,12 +9,13 @@ import httpx
 from policy_registry import wiring
 from policy_registry.settings import Settings
 from services.auth.service import AuthService
-from services.backend_txs import BackendTxQueue
+from services.backend_txs import BackendTxQueue, BackendTxSender
 from services.chain.api_client import StacksApiClient
 from services.chain.tip import TipCache
 from services.liquidity import LiquidityService
 from services.oracle import Asset, OracleParameters, OracleService
 from services.oracle.local_control import LocalPriceControl
+from services.policies.backend_outcomes import PolicyBackendOutcomes
 from services.policies.creation import ChainContracts, CreationService
 from services.policies.lifecycle import LifecycleService
 from services.policies.queries import PolicyQueries
@@ -40,7 +41,8 @@ class Services:
     tip: TipCache | None
     quotes: QuoteService | None
     creation: CreationService | None  # None also when no quote key is configured
-    backend_txs: BackendTxQueue  # sends nothing without a chain and a backend key
+    backend_txs: BackendTxQueue  # enqueue and reads
+    backend_sender: BackendTxSender | None  # None without a chain and a backend key: nothing is sent
     lifecycle: LifecycleService | None
     auth: AuthService
     pubsub: PubSub  # the change feed is started by the app's lifespan
@@ -86,14 +88,18 @@ class Services:
                     accounts=chain,
                     wallet_bounds=wiring.wallet_bounds(settings),
                 )
-        backend_txs = BackendTxQueue(
-            store,
-            policies,
-            chain,
-            wiring.load_signer(settings, "backend"),
-            settings.registry_contract_id,
-            settings.vault_contract_id,
-        )
+        backend_txs = BackendTxQueue(store)
+        backend_signer = wiring.load_signer(settings, "backend")
+        backend_sender = None
+        if chain is not None and backend_signer is not None:
+            backend_sender = BackendTxSender(
+                chain,
+                backend_signer,
+                store,
+                PolicyBackendOutcomes(policies),
+                settings.registry_contract_id,
+                settings.vault_contract_id,
+            )
         if tip is not None:
             lifecycle = LifecycleService(store, policies, oracle, tip, backend_txs)
         return cls(
@@ -111,6 +117,7 @@ class Services:
             quotes=quotes,
             creation=creation,
             backend_txs=backend_txs,
+            backend_sender=backend_sender,
             lifecycle=lifecycle,
             auth=AuthService(
                 store,

@@ -52,5 +52,6 @@ def service_jobs(services: Services) -> list[tuple[SingletonJob, float]]:
     jobs: list[tuple[SingletonJob, float]] = [(OraclePollJob(services), settings.oracle_poll_interval_s)]
     if services.lifecycle is not None:
         jobs.append((ExpirationJob(services), settings.expiration_check_interval_s))
-    jobs.append((services.backend_txs, settings.backend_tx_interval_s))
+    if services.backend_sender is not None:  # without a chain and a backend key there is nothing to send
+        jobs.append((services.backend_sender, settings.backend_tx_interval_s))
     return jobs

@@ -1,5 +1,8 @@
 """Backend-signed transactions: one durable queue, one transaction per (policy, action) at a time."""
 
-from services.backend_txs.queue import BackendTxQueue, BackendTxSettings, PolicyAction, QueuedTx
+from services.backend_txs.config import BackendTxSettings
+from services.backend_txs.outcomes import BackendTxOutcomes
+from services.backend_txs.queue import BackendTxQueue, PolicyAction, QueuedTx
+from services.backend_txs.sender import BackendTxSender
 
-__all__ = ["BackendTxQueue", "BackendTxSettings", "PolicyAction", "QueuedTx"]
+__all__ = ["BackendTxOutcomes", "BackendTxQueue", "BackendTxSender", "BackendTxSettings", "PolicyAction", "QueuedTx"]

@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError
 
 from services.chain.api_client import StacksApiClient
 from services.chain.clarity import ResponseOk, string_ascii_cv, to_python
@@ -29,8 +28,16 @@ from services.core.clock import now_utc
 from services.core.errors import ChainUnavailable, InsufficientCapacity
 from services.core.models import RiskTier
 from services.liquidity.wallet_bounds import WalletBounds, WalletRequest, check_before_capacity, check_tier_share
-from services.store.mongo import Document, MongoStore
-from services.store.reservations import CONVERTED, HELD, RELEASED, OpenReservation, WalletReservations
+from services.store.mongo import MongoStore
+from services.store.reservations import (
+    CONVERTED,
+    HELD,
+    RELEASED,
+    OpenReservation,
+    ReservationRepository,
+    WalletReservations,
+)
+from services.store.tiers import TierRepository
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +60,8 @@ class TierAvailability:
 class LiquidityService:
     def __init__(self, store: MongoStore) -> None:
         self._store = store
-        self._tiers = store.db.tiers
-        self._reservations = store.db.reservations
-        self._locks = store.db.tier_locks
+        self._tiers = TierRepository(store)
+        self._reservations = ReservationRepository(store)
         self._wallets = WalletReservations(store)
 
     async def availability(self, burn_height: int, session: AsyncClientSession | None = None) -> list[TierAvailability]:
@@ -64,23 +70,14 @@ class LiquidityService:
     async def tier_availability(
         self, tier: RiskTier, burn_height: int, session: AsyncClientSession | None = None
     ) -> TierAvailability:
-        ledger = await self._tiers.find_one({"_id": tier.value}, session=session) or {}
+        ledger = await self._tiers.ledger(tier.value, session) or {}
         return TierAvailability(
             tier=tier,
             capital_ustx=int(ledger.get("capital_ustx", 0)),
             locked_ustx=int(ledger.get("locked_ustx", 0)),
-            reserved_ustx=await self._reserved(tier, burn_height, session),
+            reserved_ustx=await self._reservations.reserved_total(tier.value, burn_height, session),
             updated_at=ledger.get("updated_at"),
         )
-
-    async def _reserved(self, tier: RiskTier, burn_height: int, session: AsyncClientSession | None) -> int:
-        pipeline: list[Document] = [
-            {"$match": {"tier": tier.value, "status": HELD, "expires_burn_height": {"$gte": burn_height}}},
-            {"$group": {"_id": None, "total": {"$sum": "$amount_ustx"}}},
-        ]
-        cursor = await self._reservations.aggregate(pipeline, session=session)
-        rows = await cursor.to_list(length=1)
-        return int(rows[0]["total"]) if rows else 0
 
     async def reserve(
         self,
@@ -108,7 +105,7 @@ class LiquidityService:
             request = WalletRequest(tier.value, amount_ustx, premium_ustx, balance)
             check_before_capacity(bounds, request, open_now)
         # Written first: concurrent reservations of this tier conflict here and are retried one after another.
-        await self._locks.update_one({"_id": tier.value}, {"$inc": {"seq": 1}}, upsert=True, session=session)
+        await self._tiers.lock(tier.value, session)
         availability = await self.tier_availability(tier, burn_height, session)
         if availability.available_ustx < amount_ustx:
             raise InsufficientCapacity(
@@ -121,7 +118,7 @@ class LiquidityService:
         if wallet is not None and request is not None:
             check_tier_share(wallet[0], request, open_now, availability.capital_ustx)
         now = now_utc()
-        await self._reservations.insert_one(
+        await self._reservations.hold(
             {
                 "_id": quote_id,
                 "tier": tier.value,
@@ -135,39 +132,28 @@ class LiquidityService:
                 "created_at": now,
                 "updated_at": now,
             },
-            session=session,
+            session,
         )
         return availability
 
     async def release(self, quote_id: str, reason: str, session: AsyncClientSession | None = None) -> bool:
         """Give a held reservation back (creation failed, quote lapsed). False if it was not held."""
-        return await self._finish(quote_id, RELEASED, reason, session)
+        released = await self._reservations.move(quote_id, HELD, RELEASED, reason, session)
+        if released:
+            log.info("reservation %s %s (%s)", quote_id, RELEASED, reason, extra={"quote_id": quote_id})
+        return released
 
-    async def convert(self, quote_id: str, session: AsyncClientSession | None = None) -> bool:
-        """The policy is on chain: the vault's lock replaces the reservation. False if it was not held."""
-        return await self._finish(quote_id, CONVERTED, "created on chain", session)
+    async def reopen(self, quote_id: str, reason: str, session: AsyncClientSession) -> None:
+        """The policy's confirmed creation was orphaned by a reorg: its converted reservation is held again (the
+        creation may still confirm on the new chain, or lapse and be released)."""
+        await self._reservations.move(quote_id, CONVERTED, HELD, reason, session)
 
     async def confirm_created(self, quote_ids: list[str], session: AsyncClientSession) -> int:
         """The creations of these quotes are confirmed on chain (the listener): the vault's lock replaces their
         reservations, held or already released (a late confirmation wins over a lapse), in one write."""
         if not quote_ids:
             return 0
-        result = await self._reservations.update_many(
-            {"_id": {"$in": quote_ids}, "status": {"$in": [HELD, RELEASED]}},
-            {"$set": {"status": CONVERTED, "reason": "policy-created confirmed", "updated_at": now_utc()}},
-            session=session,
-        )
-        return result.modified_count
-
-    async def _finish(self, quote_id: str, status: str, reason: str, session: AsyncClientSession | None) -> bool:
-        result = await self._reservations.update_one(
-            {"_id": quote_id, "status": HELD},
-            {"$set": {"status": status, "reason": reason, "updated_at": now_utc()}},
-            session=session,
-        )
-        if result.modified_count:
-            log.info("reservation %s %s (%s)", quote_id, status, reason, extra={"quote_id": quote_id})
-        return bool(result.modified_count)
+        return await self._reservations.convert_many(quote_ids, "policy-created confirmed", session)
 
     async def sync_from_chain(self, chain: StacksApiClient, vault_contract_id: str) -> list[TierAvailability]:
         """Overwrite the tier mirror with the vault's current totals (read-only `get-tier`).
@@ -184,24 +170,19 @@ class LiquidityService:
             if not isinstance(value, ResponseOk) or not isinstance(value.value, dict):
                 raise ChainUnavailable(f"the vault's get-tier({tier.value}) answered {value!r}")
             totals = value.value
-            try:
-                await self._tiers.update_one(
-                    {"_id": tier.value, "last_event": None},
-                    {
-                        "$set": {
-                            "capital_ustx": int(totals["capital-ustx"]),
-                            "locked_ustx": int(totals["locked-ustx"]),
-                            "pending_premiums_ustx": int(totals["pending-premiums-ustx"]),
-                            "updated_at": now_utc(),
-                            "synced_from": "get-tier",
-                        }
-                    },
-                    upsert=True,
-                )
-            except DuplicateKeyError:
-                pass  # the listener mirrors this tier already: it stays the only writer
+            # False when the listener mirrors this tier already: it stays the only writer
+            await self._tiers.seed_unmirrored(
+                tier.value,
+                {
+                    "capital_ustx": int(totals["capital-ustx"]),
+                    "locked_ustx": int(totals["locked-ustx"]),
+                    "pending_premiums_ustx": int(totals["pending-premiums-ustx"]),
+                    "updated_at": now_utc(),
+                    "synced_from": "get-tier",
+                },
+            )
         tip = await chain.get_tip()
         return await self.availability(tip.burn_block_height)
 
     async def reservation(self, quote_id: str) -> dict[str, Any] | None:
-        return await self._reservations.find_one({"_id": quote_id})
+        return await self._reservations.get(quote_id)

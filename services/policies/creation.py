@@ -186,15 +186,7 @@ class CreationService:
         async def work(session: AsyncClientSession) -> PolicyRecord:
             # The binding quote is kept with the policy for good (no `expires_at`, so no TTL clean-up).
             if quote_id is not None:
-                claimed = await self._store.db.quotes.update_one(
-                    {"_id": quote.quote_id, "used_by": {"$exists": False}},
-                    {"$set": {"used_by": policy.id}, "$unset": {"expires_at": ""}},
-                    session=session,
-                )
-                if not claimed.modified_count:
-                    raise Conflict(
-                        "this quote was already used for a policy; request a new quote", quoteId=quote.quote_id
-                    )
+                await self._quotes.claim(quote.quote_id, policy.id, session)
             else:
                 await self._quotes.save(quote, used_by=policy.id, session=session)
             await self._liquidity.reserve(

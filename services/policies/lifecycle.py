@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -160,16 +159,9 @@ class LifecycleService:
         Each move is one transaction behind `fence` (the `expiration` job's lease): a run that lost it moves none."""
         fence = fence or Unfenced()
         burn_height = await self._chain.burn_height()
-        due: list[dict[str, Any]] = []
-        for status in (S.Active, S.FailedSettlement):
-            cursor = self._store.db.policies.find(
-                {"status_detailed": status.value, "expiration_height": {"$lt": burn_height}},
-                hint="status_expiration_id",
-            )
-            due += await cursor.limit(limit).to_list(None)
         expiring, skipped = [], []
-        for doc in due:
-            policy = await self._policies.get(str(doc["_id"]))
+        for policy_id in await self._policies.due_for_expiration(burn_height, limit):
+            policy = await self._policies.get(policy_id)
             if policy is None or policy.policy_id_onchain is None:
                 continue
 

@@ -17,13 +17,14 @@ from typing import Any, Protocol
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.core.clock import now_utc
-from services.core.errors import BadInput, InsufficientCapacity, NotFound
+from services.core.errors import BadInput, Conflict, InsufficientCapacity, NotFound
 from services.core.input_bounds import QUOTE_ID, bounded
 from services.core.models import OracleSnapshot, PolicyType, RiskTier
 from services.liquidity import LiquidityService
 from services.oracle import AggregatedPrice, Asset, OracleService
 from services.premium import PremiumInputs, PremiumParameters, calculate_premium, resolve_tier
 from services.store.mongo import MongoStore
+from services.store.quotes import QuoteRepository
 
 SATS_PER_BTC = 100_000_000
 _QUOTE_ID = re.compile(r"(0x)?[0-9a-fA-F]{32}")
@@ -141,7 +142,7 @@ class QuoteService:
         limits: QuoteLimits,
         burn_block_seconds: float = 600.0,
     ) -> None:
-        self._quotes = store.db.quotes
+        self._quotes = QuoteRepository(store)
         self._oracle = oracle
         self._liquidity = liquidity
         self._chain = chain
@@ -203,19 +204,24 @@ class QuoteService:
             )
         if store:  # a preview: kept a day (TTL on `expires_at`) so creation can lock its numbers in
             doc = {"_id": quote.quote_id, **_to_doc(quote), "expires_at": quote.quote_expires_at}
-            await self._quotes.insert_one(doc)
+            await self._quotes.insert(doc)
         return quote
 
     async def save(self, quote: Quote, used_by: str, session: AsyncClientSession | None = None) -> None:
         """Keep a binding quote with the policy it created (no `expires_at`: never cleaned up)."""
-        await self._quotes.insert_one({"_id": quote.quote_id, **_to_doc(quote), "used_by": used_by}, session=session)
+        await self._quotes.insert({"_id": quote.quote_id, **_to_doc(quote), "used_by": used_by}, session)
+
+    async def claim(self, quote_id: str, policy_id: str, session: AsyncClientSession) -> None:
+        """Bind a stored preview to the policy it creates, for good; CONFLICT if a policy already used it."""
+        if not await self._quotes.claim(quote_id, policy_id, session):
+            raise Conflict("this quote was already used for a policy; request a new quote", quoteId=quote_id)
 
     async def burn_height(self) -> int:
         return await self._chain.burn_height()
 
     async def load(self, quote_id: str) -> Quote:
         check_quote_id(quote_id)
-        doc = await self._quotes.find_one({"_id": quote_id.lower().removeprefix("0x")})
+        doc = await self._quotes.get(quote_id.lower().removeprefix("0x"))
         if doc is None:
             raise NotFound(f"quote {quote_id} does not exist (quotes are kept for a day)", quoteId=quote_id)
         return _from_doc(doc)

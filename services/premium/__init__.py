@@ -12,7 +12,7 @@ from services.premium.calculator import (
 from services.premium.errors import PremiumExceedsCollateral, PremiumInputError, TierMismatch
 from services.premium.parameters import PremiumParameters
 from services.premium.settlement import settlement_ustx
-from services.premium.tiers import RiskTier, TierTerms
+from services.premium.tiers import TierTerms
 from services.premium.units import usd8_to_ustx_down, usd8_to_ustx_up
 
 __all__ = [
@@ -21,7 +21,6 @@ __all__ = [
     "PremiumInputs",
     "PremiumParameters",
     "PremiumQuote",
-    "RiskTier",
     "TierMismatch",
     "TierTerms",
     "calculate_premium",

@@ -26,11 +26,11 @@ import decimal
 from dataclasses import dataclass
 from decimal import Decimal
 
+from services.core.models import RiskTier
 from services.premium.black_scholes import black_scholes_put
 from services.premium.errors import PremiumExceedsCollateral, PremiumInputError, TierMismatch
 from services.premium.normal import working_context
 from services.premium.parameters import PPM, PremiumParameters
-from services.premium.tiers import RiskTier
 from services.premium.units import SATS_PER_BTC, ceil_decimal, ceil_div, usd8_to_ustx_up
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.premium.tiers import RiskTier
+from services.core.models import RiskTier
 
 
 class PremiumInputError(ValueError):

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from services.premium.tiers import RiskTier, TierTerms
+from services.core.models import RiskTier
+from services.premium.tiers import TierTerms
 
 PPM = 1_000_000
 

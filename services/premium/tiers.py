@@ -1,13 +1,11 @@
-"""Risk tiers' pricing terms. The tier names (`RiskTier`, as on chain and in the vault) are the policy model's."""
+"""Risk tiers' pricing terms. The tier names (`RiskTier`, as on chain and in the vault) are services.core.models'."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
 
-from services.core.models import RiskTier
-
-__all__ = ["RiskTier", "TierTerms"]
+__all__ = ["TierTerms"]
 
 
 @dataclass(frozen=True, slots=True)

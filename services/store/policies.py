@@ -302,3 +302,16 @@ class PolicyRepository:
         if query:
             async for doc in self._policies.find({"$or": query}).sort("updated_at", 1):
                 yield policy_from_document(doc)
+
+    # -- reads for policy workflows (WP-D)
+    async def due_for_expiration(self, burn_height: int, limit: int) -> list[str]:
+        """Ids of the policies whose expiration height `burn_height` has passed: Active ones, then FailedSettlement
+        ones (their settlement can no longer succeed), at most `limit` of each."""
+        due: list[str] = []
+        for status in (StatusDetailed.Active, StatusDetailed.FailedSettlement):
+            cursor = self._policies.find(
+                {"status_detailed": status.value, "expiration_height": {"$lt": burn_height}},
+                hint="status_expiration_id",
+            )
+            due += [str(doc["_id"]) for doc in await cursor.limit(limit).to_list(None)]
+        return due

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from services.backend_txs import BackendTxQueue
+from services.backend_txs import BackendTxSender
 from services.chain import TESTNET, BackendSigner, StacksApiClient
 from services.chain.api_client import AccountInfo, NonceInfo
 from services.core.fencing import LeaseLost
 from services.core.status import StatusDetailed
+from services.policies.backend_outcomes import PolicyBackendOutcomes
 from services.store.leases import Lease
 from tests.integration.test_policy_lifecycle_devnet import Harness, harness
 
@@ -101,8 +102,9 @@ async def test_a_worker_whose_lease_was_taken_sends_nothing_and_the_new_holder_s
         await db.leases.update_one({"_id": LEASE}, {"$set": {"expires_at": datetime.now(UTC) - timedelta(seconds=1)}})
         assert await lease_b.acquire()
 
-    def queue(client: StacksApiClient, signer: BackendSigner) -> BackendTxQueue:
-        return BackendTxQueue(h.services.store, h.services.policies, client, signer, h.devnet.registry, h.devnet.vault)
+    def queue(client: StacksApiClient, signer: BackendSigner) -> BackendTxSender:
+        outcomes = PolicyBackendOutcomes(h.services.policies)
+        return BackendTxSender(client, signer, h.services.store, outcomes, h.devnet.registry, h.devnet.vault)
 
     signer_a, signer_b = CountingSigner(bytes.fromhex(key)), CountingSigner(bytes.fromhex(key))
     client_a, client_b = HookedClient(h.devnet.url, step, steal), HookedClient(h.devnet.url, "", None)
@@ -114,7 +116,7 @@ async def test_a_worker_whose_lease_was_taken_sends_nothing_and_the_new_holder_s
         assert client_a.broadcasts == 0  # nothing left worker A
         assert (signer_a.signatures > 0) is signs_before
         assert not lease_a.held
-        [tx] = await worker_b.for_policy(policy.id)
+        [tx] = await h.services.backend_txs.for_policy(policy.id)
         assert tx.status == "queued" and tx.txid is None  # A recorded nothing
 
         await worker_b.process_once(lease_b)  # B signs and sends
@@ -127,5 +129,5 @@ async def test_a_worker_whose_lease_was_taken_sends_nothing_and_the_new_holder_s
     history = await h.services.policies.history(policy.id)
     assert [e.to_status for e in history].count(S.Settled) == 1
     assert (await h.chain.get_nonces(backend)).possible_next_nonce == nonce_before + 1
-    [tx] = await worker_b.for_policy(policy.id)
+    [tx] = await h.services.backend_txs.for_policy(policy.id)
     assert (tx.attempt, tx.status) == (1, "success")

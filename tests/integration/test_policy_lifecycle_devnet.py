@@ -16,7 +16,7 @@ import pytest
 
 from policy_registry.container import Services
 from policy_registry.settings import Settings
-from services.backend_txs import BackendTxQueue
+from services.backend_txs import BackendTxSender
 from services.chain import TESTNET, BackendSigner, make_contract_call, principal_cv
 from services.chain.clarity import ResponseOk, string_ascii_cv, to_python, uint_cv
 from services.core.errors import ActivationConditionNotMet, Conflict, Forbidden
@@ -25,6 +25,7 @@ from services.core.models import PolicyRecord
 from services.core.status import StatusDetailed
 from services.listener.poller import ChainListener, ListenerConfig
 from services.oracle import Asset
+from services.policies.backend_outcomes import PolicyBackendOutcomes
 from services.policies.quotes import PolicyParameters
 from tests.fixtures.devnet import DevnetFixture
 
@@ -111,9 +112,10 @@ class Harness:
     async def balance(self, wallet: str) -> int:
         return (await self.chain.get_account(self.devnet.accounts[wallet].address)).balance
 
-    async def settle_round(self, queue: BackendTxQueue | None = None) -> None:
+    async def settle_round(self, queue: BackendTxSender | None = None) -> None:
         """The worker's loop, by hand: send, mine, follow, apply the event."""
-        queue = queue or self.services.backend_txs
+        queue = queue or self.services.backend_sender
+        assert queue is not None
         await queue.process_once()
         await self.mine()
         await queue.process_once()
@@ -261,12 +263,13 @@ async def test_a_crash_after_broadcast_sends_nothing_twice(harness: Harness) -> 
     backend = h.devnet.accounts["backend"].address
     nonce_before = (await h.chain.get_nonces(backend)).possible_next_nonce
     await lifecycle.request_activation(policy.owner, policy.policy_id_onchain or 0)
-    await h.services.backend_txs.process_once()  # broadcast; then the worker "dies" before confirmation
-    restarted = BackendTxQueue(
-        h.services.store,
-        h.services.policies,
+    assert h.services.backend_sender is not None
+    await h.services.backend_sender.process_once()  # broadcast; then the worker "dies" before confirmation
+    restarted = BackendTxSender(
         h.chain,
         BackendSigner.from_hex(h.devnet.accounts["backend"].private_key, TESTNET),
+        h.services.store,
+        PolicyBackendOutcomes(h.services.policies),
         h.devnet.registry,
         h.devnet.vault,
     )

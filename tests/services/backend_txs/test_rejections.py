@@ -17,8 +17,8 @@ import pytest
 from prometheus_client.core import Metric
 
 from policy_registry.metrics import _backend_tx_families
-from services.backend_txs import BackendTxQueue, BackendTxSettings, PolicyAction
-from services.backend_txs import queue as queue_module
+from services.backend_txs import BackendTxQueue, BackendTxSender, BackendTxSettings, PolicyAction
+from services.backend_txs import fees as fees_module
 from services.backend_txs.rejections import HANDLING, UNKNOWN, Action, handling_for
 from services.chain.api_client import RetryPolicy, StacksApiClient
 from services.chain.backend_tx import FeePolicy
@@ -27,6 +27,7 @@ from services.chain.transactions import StacksTransaction, deserialize_transacti
 from services.core.fencing import LeaseLost
 from services.core.models import PolicyRecord
 from services.core.status import Cause, StatusDetailed
+from services.policies.backend_outcomes import PolicyBackendOutcomes
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 from tests.factories import make_policy, next_onchain_id
@@ -123,7 +124,9 @@ class Case:
         self.store = store
         self.hiro = hiro
         self.policies = PolicyRepository(store)
-        self.queue = BackendTxQueue(store, self.policies, client, SIGNER, REGISTRY, VAULT, SETTINGS)
+        self.queue = BackendTxQueue(store)
+        outcomes = PolicyBackendOutcomes(self.policies)
+        self.sender = BackendTxSender(client, SIGNER, store, outcomes, REGISTRY, VAULT, SETTINGS)
         self.sent: list[StacksTransaction] = []
 
     async def settling(self) -> PolicyRecord:
@@ -160,7 +163,7 @@ class Case:
         await self.store.db.backend_txs.update_one(
             {"policy_id": policy.id}, {"$set": {"next_try_at": datetime.now(UTC)}}
         )
-        await self.queue.process_once()
+        await self.sender.process_once()
 
     async def doc(self, policy: PolicyRecord) -> dict[str, Any]:
         doc = await self.store.db.backend_txs.find_one({"policy_id": policy.id})
@@ -191,7 +194,7 @@ async def test_a_refused_first_broadcast(
     policy = await case.settling()
     # the node refuses the first broadcast, then takes whatever comes next
     case.node(lambda tx, n: BODIES[reason] if n == 1 else None)
-    await case.queue.process_once()
+    await case.sender.process_once()
     doc = await case.doc(policy)
     last = doc["last_rejection"]
     assert (last["reason"], last["action"]) == (reason, handling.action.value)
@@ -210,7 +213,7 @@ async def test_a_refused_first_broadcast(
         assert doc["status"] == "queued" and doc["txid"] is None and doc["refused_txid"] == case.sent[0].txid()
         assert doc["failures"] == 1 and doc["next_try_at"].replace(tzinfo=UTC) > datetime.now(UTC)
         assert current.status_detailed is S.Settling
-        await case.queue.process_once()  # not before its backoff
+        await case.sender.process_once()  # not before its backoff
         assert len(case.sent) == 1
     elif handling.action is Action.FRESH_NONCE:
         # re-signed at once with the nonce the node expects (BadNonce's reason_data) or a resynced one
@@ -218,7 +221,7 @@ async def test_a_refused_first_broadcast(
         assert doc["status"] == "broadcast" and doc["txid"] == case.sent[1].txid()
     else:  # bump_fee: FeeTooLow, signed again at the node's minimum on the next step
         assert doc["status"] == "queued" and doc["min_fee"] == 25_000
-        await case.queue.process_once()
+        await case.sender.process_once()
         assert [tx.fee for tx in case.sent] == [10_000, 25_000] and case.sent[1].nonce == NEXT_NONCE
         assert (await case.doc(policy))["status"] == "broadcast"
 
@@ -233,7 +236,7 @@ async def test_a_fee_the_node_wants_above_the_cap_stops(
     case = Case(store, client, hiro)
     policy = await case.settling()
     case.node(lambda tx, n: rejection("FeeTooLow", {"expected": CAP + 1, "actual": tx.fee}))
-    await case.queue.process_once()
+    await case.sender.process_once()
     doc = await case.doc(policy)
     assert doc["status"] == "failed" and doc["stopped_by"] == "FeeTooLow" and len(case.sent) == 1
     assert f"above the cap of {CAP} uSTX" in doc["failure_reason"]
@@ -249,7 +252,7 @@ async def test_a_node_that_keeps_asking_for_a_higher_fee_is_not_followed_forever
     policy = await case.settling()
     case.node(lambda tx, n: rejection("FeeTooLow", {"expected": tx.fee + 1, "actual": tx.fee}))
     for _ in range(SETTINGS.max_attempts + 3):
-        await case.queue.process_once()
+        await case.sender.process_once()
     doc = await case.doc(policy)
     assert doc["status"] == "failed" and len(case.sent) == SETTINGS.max_attempts
     assert "FeeTooLow" in doc["failure_reason"]
@@ -286,7 +289,7 @@ async def test_a_wait_that_outlasts_its_retries_fails_and_an_operator_retry_clea
 async def recorded_in_flight(case: Case, policy: PolicyRecord, fee: int) -> StacksTransaction:
     """The settlement as a crashed worker left it: signed and broadcast, then unknown to the API."""
     case.node(lambda tx, n: None)
-    await case.queue.process_once()
+    await case.sender.process_once()
     doc = await case.doc(policy)
     first = deserialize_transaction(bytes.fromhex(doc["raw_tx"]))
     assert doc["status"] == "broadcast" and first.fee == fee
@@ -311,7 +314,7 @@ async def test_a_refused_re_send(
     policy = await case.settling()
     first = await recorded_in_flight(case, policy, 10_000)
     case.node(lambda tx, n: BODIES[reason] if n == 1 else None)
-    await case.queue.process_once()  # follows it: unknown → re-sends the same bytes → refused
+    await case.sender.process_once()  # follows it: unknown → re-sends the same bytes → refused
     doc = await case.doc(policy)
     assert case.sent[0].txid() == first.txid()
     assert doc["last_rejection"]["reason"] == reason
@@ -336,7 +339,7 @@ async def test_a_replaced_transaction_that_was_mined_anyway_is_followed_not_sign
     policy = await case.settling()
     first = await recorded_in_flight(case, policy, 10_000)
     case.node(lambda tx, n: BODIES["ConflictingNonceInMempool"] if n == 1 else None)
-    await case.queue.process_once()  # unknown → re-sent → refused → replaced at the same nonce
+    await case.sender.process_once()  # unknown → re-sent → refused → replaced at the same nonce
     replacement = case.sent[1]
     assert (await case.doc(policy))["txid"] == replacement.txid() and replacement.nonce == first.nonce
 
@@ -364,11 +367,11 @@ async def test_a_dropped_transaction_whose_nonce_went_elsewhere_is_signed_afresh
     dropped = transaction("dropped_stale_garbage_collect", tx_id=first.txid(), nonce=first.nonce)
     case.hiro.on("GET", f"/extended/v1/tx/{first.txid()}", Reply(body=dropped))
     case.node(lambda tx, n: rejection("BadNonce", {"expected": first.nonce + 1, "actual": tx.nonce, **ORIGIN}))
-    await case.queue.process_once()
+    await case.sender.process_once()
     assert (await case.doc(policy))["status"] == "queued"
     case.hiro.on("GET", NONCES, Reply(body={"possible_next_nonce": first.nonce + 1, "detected_missing_nonces": []}))
     case.node(lambda tx, n: None)
-    await case.queue.process_once()
+    await case.sender.process_once()
     assert [tx.nonce for tx in case.sent] == [first.nonce, first.nonce + 1]
     assert (await case.doc(policy))["status"] == "broadcast"
 
@@ -381,7 +384,7 @@ async def test_a_replacement_already_at_the_cap_stops(
     await store.db.backend_txs.update_one({"policy_id": policy.id}, {"$set": {"min_fee": CAP}})
     first = await recorded_in_flight(case, policy, CAP)
     case.node(lambda tx, n: BODIES["ConflictingNonceInMempool"])
-    await case.queue.process_once()
+    await case.sender.process_once()
     doc = await case.doc(policy)
     assert [tx.txid() for tx in case.sent] == [first.txid()]  # nothing left to bump: no replacement signed
     assert doc["status"] == "failed" and f"needs a fee above the cap of {CAP} uSTX" in doc["failure_reason"]
@@ -395,7 +398,7 @@ async def test_a_hostile_refusal_is_recorded_bounded(
     data = {"expected": 2**70, "nested": [{"deep": [[["a" * 10]]]}], "blob": "z" * 10_000}
     weird = {"txid": "x" * 5000, "error": "transaction rejected", "reason": "Not a reason!" * 50, "reason_data": data}
     case.node(lambda tx, n: weird)
-    await case.queue.process_once()
+    await case.sender.process_once()
     doc = await case.doc(policy)
     last = doc["last_rejection"]
     assert last["reason"] == "Other" and last["action"] == "wait" and doc["alert"]["reason"] == "Other"
@@ -412,7 +415,7 @@ async def test_a_bad_nonce_past_u64_is_not_taken_as_a_nonce(
     case.node(
         lambda tx, n: rejection("BadNonce", {"expected": 2**64, "actual": tx.nonce, **ORIGIN}) if n == 1 else None
     )
-    await case.queue.process_once()
+    await case.sender.process_once()
     assert [tx.nonce for tx in case.sent] == [NEXT_NONCE, NEXT_NONCE]  # resynced from the API instead
     doc = await case.doc(policy)
     assert doc["status"] == "broadcast" and doc["last_rejection"]["reason_data"]["expected"] == str(2**64)
@@ -423,7 +426,7 @@ async def test_the_history_keeps_the_latest_refusals_and_the_metric_counts_every
 ) -> None:
     # a transaction the node keeps refusing must not grow without bound: the history is capped (here at 2), the
     # counts behind backend_tx_rejections_total keep every refusal
-    monkeypatch.setattr("services.backend_txs.queue.REJECTIONS_KEPT", 2)
+    monkeypatch.setattr("services.backend_txs.refusals.REJECTIONS_KEPT", 2)
     case = Case(store, client, hiro)
     policy = await case.settling()
     case.node(lambda tx, n: BODIES["NotEnoughFunds"])
@@ -448,8 +451,8 @@ async def test_a_worker_that_lost_its_lease_signs_no_replacement(
     await recorded_in_flight(case, policy, 10_000)
     case.node(lambda tx, n: BODIES["ConflictingNonceInMempool"])
     signed: list[int] = []
-    real_sign = queue_module.make_contract_call
-    monkeypatch.setattr(queue_module, "make_contract_call", lambda **kw: signed.append(kw["fee"]) or real_sign(**kw))
+    real_sign = fees_module.make_contract_call
+    monkeypatch.setattr(fees_module, "make_contract_call", lambda **kw: signed.append(kw["fee"]) or real_sign(**kw))
 
     class LostOnceRefused:
         async def fence(self, session: Any) -> None:
@@ -458,7 +461,7 @@ async def test_a_worker_that_lost_its_lease_signs_no_replacement(
                 raise LeaseLost("the lease was taken over")
 
     with pytest.raises(LeaseLost):
-        await case.queue.process_once(LostOnceRefused())
+        await case.sender.process_once(LostOnceRefused())
     doc = await case.doc(policy)
     assert doc["last_rejection"]["reason"] == "ConflictingNonceInMempool"
     assert signed == [] and len(case.sent) == 1  # only the same bytes were re-sent; nothing new was signed

@@ -23,7 +23,7 @@ from services.store.policies import PolicyRepository
 from services.store.prices import MongoPriceStore
 from tests.factories import make_policy
 from tests.services.listener.conftest import make_listener
-from tests.services.listener.fake_chain import REGISTRY, VAULT, FakeChain, PolicyTerms, creation_tx, deposit_tx
+from tests.services.listener.fake_chain import REGISTRY, FakeChain, PolicyTerms, creation_tx, deposit_tx
 
 S = StatusDetailed
 
@@ -75,7 +75,7 @@ async def test_an_expiration_run_whose_lease_was_taken_moves_no_policy(
         policies,
         OracleService([], MongoPriceStore(store), OracleParameters()),
         TipCache(client),
-        BackendTxQueue(store, policies, None, None, REGISTRY, VAULT),
+        BackendTxQueue(store),
     )
     lease = Lease(store.db, "expiration", "old", ttl_s=30)
     assert await lease.acquire()

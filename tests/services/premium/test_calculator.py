@@ -10,12 +10,12 @@ from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
+from services.core.models import RiskTier
 from services.premium import (
     PremiumExceedsCollateral,
     PremiumInputError,
     PremiumInputs,
     PremiumParameters,
-    RiskTier,
     TierMismatch,
     calculate_premium,
     loaded_premium_usd8,
