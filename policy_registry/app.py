@@ -42,7 +42,6 @@ from policy_registry.graphql_http import (
     result_status,
 )
 from policy_registry.graphql_schema import build_schema
-from policy_registry.jobs import service_jobs
 from policy_registry.metrics import RequestMetricsMiddleware, instrument_schema, metrics_endpoint
 from policy_registry.ratelimit import ClientRateLimiter, RateLimitMiddleware
 from policy_registry.settings import Settings
@@ -238,7 +237,7 @@ def create_app(settings: Settings, mongodb_uri: str, services: Services | None =
         log.info("policy registry API ready (database %s)", settings.mongodb_database)
         app.state.services.pubsub.start()  # this process's change stream: live updates for its subscribers
         # RUN_WORKER: the chain listener and every singleton job, the service's own included
-        worker = await start_in_app(settings, app.state.services.store, service_jobs(app.state.services))
+        worker = await start_in_app(app.state.services)
         app.state.worker = worker  # /metrics reads its counters
         collector = None
         if settings.gc_freeze:  # garbage collection kept off the fan-out path (policy_registry/collector.py)

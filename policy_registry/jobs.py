@@ -1,4 +1,5 @@
-"""The service-level singleton jobs the worker runs beside the chain listener, each under its own lease:
+"""The service-level singleton jobs the worker runs beside the chain listener, each under its own lease
+(`Services.jobs` lists them all):
 
 - `oracle` (every ORACLE_POLL_INTERVAL_S): polls the price sources into `prices`; with the local feed it first
   reloads the operator's prices, so every process samples the same ones.
@@ -10,48 +11,36 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from services.core.fencing import Fence
-from services.jobs.runner import SingletonJob
-
-if TYPE_CHECKING:
-    from policy_registry.container import Services
+from services.oracle import OracleService
+from services.oracle.local_control import LocalPriceControl
+from services.policies.lifecycle import LifecycleService
 
 
 class OraclePollJob:
     name = "oracle"
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
+    def __init__(self, oracle: OracleService, local_prices: LocalPriceControl | None) -> None:
+        self._oracle = oracle
+        self._local_prices = local_prices
 
     async def run_once(self, fence: Fence) -> Any:
         # Samples are append-only and aggregation takes the newest per source: a second poller would only add
         # samples, so no write here needs the fence.
-        if self._services.local_prices is not None:
-            await self._services.local_prices.load()
-        return await self._services.oracle.refresh()
+        if self._local_prices is not None:
+            await self._local_prices.load()
+        return await self._oracle.refresh()
 
 
 class ExpirationJob:
     name = "expiration"
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
+    def __init__(self, lifecycle: LifecycleService) -> None:
+        self._lifecycle = lifecycle
 
     async def run_once(self, fence: Fence) -> Any:
         # Each policy moves by a conditional transition behind the lease fence: a runner that lost the lease moves
         # none, and even two runners could not expire one twice.
-        if self._services.lifecycle is None:
-            return None
-        return await self._services.lifecycle.check_expirations(fence=fence)
-
-
-def service_jobs(services: Services) -> list[tuple[SingletonJob, float]]:
-    settings = services.settings
-    jobs: list[tuple[SingletonJob, float]] = [(OraclePollJob(services), settings.oracle_poll_interval_s)]
-    if services.lifecycle is not None:
-        jobs.append((ExpirationJob(services), settings.expiration_check_interval_s))
-    if services.backend_sender is not None:  # without a chain and a backend key there is nothing to send
-        jobs.append((services.backend_sender, settings.backend_tx_interval_s))
-    return jobs
+        return await self._lifecycle.check_expirations(fence=fence)

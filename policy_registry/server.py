@@ -8,11 +8,11 @@ from typing import Any
 
 import uvicorn
 
-from policy_registry.settings import Settings
+from policy_registry.settings import HttpSettings
 from policy_registry.ws_protocol import LeanWebSocketsProtocol
 
 
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
+def uvicorn_options(settings: HttpSettings) -> dict[str, Any]:
     """httptools is named (uvicorn[standard] installs it everywhere) so a missing one fails at start-up instead of
     silently serving with the slower pure-Python parser; the loop stays "auto": uvloop where uvicorn[standard]
     installs it (not on Windows), asyncio elsewhere."""

@@ -1,4 +1,6 @@
-"""Settings → service parameters, keys and price sources (kept apart from `Services` to keep that a list)."""
+"""Settings → service parameters, keys and price sources (kept apart from `Services` to keep that a list).
+
+Each function takes the settings group it reads (policy_registry/settings.py), or `Settings` when it reads several."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from decimal import Decimal
 
 import httpx
 
-from policy_registry.settings import Settings
+from policy_registry.settings import ChainSettings, DatabaseSettings, HttpSettings, PremiumSettings, Settings
 from services.auth.service import ChallengeBounds
 from services.chain.signer import BackendSigner
 from services.core.models import RiskTier
@@ -20,7 +22,7 @@ from services.store.mongo import WriteDurability
 DEVNET_QUOTE_TTL_BURN_BLOCKS = 150  # ~5 minutes at the devnet's 2-second blocks: time for a person to sign
 
 
-def write_durability(settings: Settings) -> WriteDurability:
+def write_durability(settings: DatabaseSettings) -> WriteDurability:
     w = settings.mongodb_write_concern
     return WriteDurability(
         w=int(w) if w.isdigit() else w,
@@ -30,7 +32,7 @@ def write_durability(settings: Settings) -> WriteDurability:
     )
 
 
-def premium_parameters(settings: Settings) -> PremiumParameters:
+def premium_parameters(settings: PremiumSettings) -> PremiumParameters:
     def terms(tier: RiskTier) -> TierTerms:
         return TierTerms(
             premium_multiplier=Decimal(settings.tier_premium_multipliers[tier.value]),
@@ -50,7 +52,7 @@ def premium_parameters(settings: Settings) -> PremiumParameters:
     )
 
 
-def wallet_bounds(settings: Settings) -> WalletBounds:
+def wallet_bounds(settings: PremiumSettings) -> WalletBounds:
     return WalletBounds(
         max_open_quotes=settings.max_open_quotes_per_wallet,
         max_tier_share_ppm=settings.max_wallet_tier_share_ppm,
@@ -58,7 +60,7 @@ def wallet_bounds(settings: Settings) -> WalletBounds:
     )
 
 
-def challenge_bounds(settings: Settings) -> ChallengeBounds:
+def challenge_bounds(settings: HttpSettings) -> ChallengeBounds:
     return ChallengeBounds(
         per_client=settings.auth_challenges_per_client, per_address=settings.auth_challenges_per_address
     )
@@ -87,7 +89,7 @@ def quote_limits(settings: Settings) -> QuoteLimits:
     )
 
 
-def load_signer(settings: Settings, which: str) -> BackendSigner | None:
+def load_signer(settings: ChainSettings, which: str) -> BackendSigner | None:
     """The `backend` or `quote` key from its file or variable; None when neither is configured."""
     path = getattr(settings, f"{which}_key_file")
     secret = getattr(settings, f"{which}_key")

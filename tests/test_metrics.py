@@ -9,7 +9,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from policy_registry.app import create_app
-from policy_registry.container import Services
+from policy_registry.container import Services, chain_jobs
 from policy_registry.embedded.secantus import EmbeddedMongo
 from policy_registry.settings import Settings
 from policy_registry.worker import Worker
@@ -87,7 +87,16 @@ async def test_scrape_time_figures_come_from_the_database_and_the_broker(
     )
     app = create_app(settings, mongo_server.uri, services=services)
     client = StacksApiClient("http://127.0.0.1:9")  # never called: only its counters are read
-    app.state.worker = (Worker.build(settings, services.store, client), None)
+    app.state.worker = (
+        Worker(
+            services.store,
+            services.holder,
+            settings.lease_ttl_s,
+            chain_jobs(settings, services.store, client, services.policies),
+            client,
+        ),
+        None,
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api:
         async with services.pubsub.policy_changes("abc"), services.pubsub.owner_changes("ST1"):
             values = await scrape(api)

@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from policy_registry.embedded.process import ManagedProcess
+from policy_registry.settings import DevnetSettings
 
 DEFAULT_CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 _READY = re.compile(r"^DEVNET_READY (\{.*\})$", re.MULTILINE)
@@ -78,6 +79,8 @@ class LocalDevnet:
             devnet backend account's key.
         tier_capital: demo vault capital in uSTX, one amount for every tier or per tier.
         log_path: where the server's log goes (a temporary file by default).
+        contracts_dir, node: the contracts tree and the node binary; default: DEVNET_CONTRACTS_DIR and DEVNET_NODE,
+            else the repository's contracts/ and `node` on PATH.
         state_file: the devnet's journal (``--state-file``): the chain recorded there is replayed on start and
             every new transaction and block is appended, so a restart keeps the same chain; None: memory only.
     """
@@ -103,7 +106,11 @@ class LocalDevnet:
             raise ValueError("block_interval and burn_ratio must be >= 0")
         self.host = host
         self.requested_port = port
-        self.contracts_dir = Path(contracts_dir or os.environ.get("DEVNET_CONTRACTS_DIR") or DEFAULT_CONTRACTS_DIR)
+        if contracts_dir is None or not node:  # the caller's, else DEVNET_CONTRACTS_DIR / DEVNET_NODE, else defaults
+            configured = DevnetSettings()
+            contracts_dir = contracts_dir or Path(configured.devnet_contracts_dir or DEFAULT_CONTRACTS_DIR)
+            node = node or configured.devnet_node or shutil.which("node") or "node"
+        self.contracts_dir = contracts_dir
         self.startup_timeout = startup_timeout
         self._owns_log = log_path is None
         if log_path is None:
@@ -112,7 +119,7 @@ class LocalDevnet:
             log_path = Path(name)
         self.log_path = log_path
         argv = [
-            node or os.environ.get("DEVNET_NODE") or shutil.which("node") or "node",
+            node,
             str(self.contracts_dir / "devnet" / "server.mjs"),
             "--host",
             host,

@@ -16,7 +16,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from policy_registry.embedded.process import ManagedProcess, free_port
-from policy_registry.settings import Settings
+from policy_registry.settings import DatabaseSettings
 
 MEMORY = ":memory:"
 
@@ -52,7 +52,7 @@ class Durability:
         return [*flags, "--sync-on-commit"] if self.sync_on_commit else flags
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Durability:
+    def from_settings(cls, settings: DatabaseSettings) -> Durability:
         return cls(
             sync_on_commit=settings.embedded_db_sync_on_commit,
             oplog_retention_s=settings.embedded_db_oplog_retention_s,

@@ -30,7 +30,7 @@ from policy_registry import wiring
 from policy_registry.demo import DemoSeeder
 from policy_registry.embedded.devnet import DevnetAccount, LocalDevnet
 from policy_registry.embedded.secantus import Durability, EmbeddedMongo
-from policy_registry.settings import Settings
+from policy_registry.settings import DatabaseSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def _progress(what: str, log_path: Path, every_s: float = 5.0) -> Iterator[None]
         ticker.join()
 
 
-def devnet_journal_path(settings: Settings) -> Path | None:
+def devnet_journal_path(settings: DatabaseSettings) -> Path | None:
     """Beside the embedded database's data; none when that lives in memory."""
     if str(settings.embedded_db_path) == ":memory:":
         return None
@@ -96,6 +96,8 @@ def start_embedded(settings: Settings, stack: ExitStack, *, devnet: bool = True)
             quote_signer_pubkey=quote_signer.public_key.hex() if quote_signer else None,
             log_path=settings.embedded_db_path.parent / "devnet.log",
             state_file=journal,
+            contracts_dir=Path(settings.devnet_contracts_dir) if settings.devnet_contracts_dir else None,
+            node=settings.devnet_node or None,
             startup_timeout=300.0,  # a long journal replays for a while on a slow machine
         )
         parts.devnet_journal = journal

@@ -16,10 +16,9 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from pymongo.asynchronous.database import AsyncDatabase
-
 from services.core.fencing import Fence, LeaseLost
 from services.store.leases import Lease
+from services.store.mongo import MongoStore
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ async def _renew_until_lost(lease: Lease, stop: asyncio.Event) -> None:
 
 
 async def run_singleton(
-    db: AsyncDatabase[dict[str, Any]],
+    store: MongoStore,
     job: SingletonJob,
     holder: str,
     *,
@@ -57,7 +56,7 @@ async def run_singleton(
     stop: asyncio.Event,
     on_lease: Callable[[Lease], Awaitable[None]] | None = None,
 ) -> None:
-    lease = Lease(db, job.name, holder, ttl_s)
+    lease = Lease(store, job.name, holder, ttl_s)
     failures = 0
     try:
         while not stop.is_set():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -16,11 +15,6 @@ from services.pubsub.subscriber import Subscriber
 from services.store.changes import LiveChanges
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
-
-
-def default_instance_id(port: int) -> str:
-    """INSTANCE_ID's default: host name and port, stable across restarts of the same replica."""
-    return f"{socket.gethostname()}:{port}"
 
 
 class _Subscription:

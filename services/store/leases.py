@@ -18,11 +18,13 @@ from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from services.core.clock import now_utc
 from services.core.fencing import LeaseLost
+from services.store.mongo import MongoStore
+from services.store.names import Collection
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 class Lease:
     """The lease of job ``name`` as seen by ``holder`` (unique per process)."""
 
-    db: AsyncDatabase[dict[str, Any]]
+    store: MongoStore
     name: str
     holder: str
     ttl_s: float
@@ -40,6 +42,10 @@ class Lease:
     @property
     def held(self) -> bool:
         return self.epoch is not None
+
+    @property
+    def _leases(self) -> AsyncCollection[dict[str, Any]]:
+        return self.store.db[Collection.LEASES]
 
     async def acquire(self) -> bool:
         """Take (or keep) the lease; False if another live holder has it.
@@ -50,7 +56,7 @@ class Lease:
         where a plain write could wait on the lock indefinitely."""
         if self.epoch is not None and await self.renew():
             return True
-        leases = self.db.leases
+        leases = self._leases
 
         async def take(session: AsyncClientSession) -> int | None:
             now = now_utc()
@@ -70,7 +76,8 @@ class Lease:
             return 1
 
         try:
-            async with self.db.client.start_session() as session:
+            # Not `store.transaction`: the takeover runs with the client's concerns (majority reads and writes).
+            async with self.store.client.start_session() as session:
                 epoch = await session.with_transaction(take)
         except DuplicateKeyError:
             epoch = None
@@ -87,7 +94,7 @@ class Lease:
         now = now_utc()
         # holder + epoch, not expiry: a lease that expired but was not taken over is still ours (a takeover
         # bumps the epoch), so a renewal that came late keeps it instead of churning epochs.
-        result = await self.db.leases.update_one(
+        result = await self._leases.update_one(
             {"_id": self.name, "holder": self.holder, "epoch": self.epoch},
             {"$set": {"expires_at": now + timedelta(seconds=self.ttl_s), "renewed_at": now}},
         )
@@ -101,7 +108,7 @@ class Lease:
         """Give the lease up at once (on shutdown), so another process need not wait for the TTL."""
         if self.epoch is None:
             return
-        await self.db.leases.update_one(
+        await self._leases.update_one(
             {"_id": self.name, "holder": self.holder, "epoch": self.epoch},
             {"$set": {"expires_at": now_utc()}},
         )
@@ -113,7 +120,7 @@ class Lease:
         if self.epoch is None:
             raise LeaseLost(f"lease {self.name} is not held by {self.holder}")
         now = now_utc()
-        result = await self.db.leases.update_one(
+        result = await self._leases.update_one(
             {"_id": self.name, "holder": self.holder, "epoch": self.epoch},
             {"$set": {"fenced_at": now}},
             session=session,

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from policy_registry.app import create_app
-from policy_registry.container import Services
+from policy_registry.container import Services, chain_jobs
 from policy_registry.embedded.secantus import EmbeddedMongo
 from policy_registry.settings import Settings
 from policy_registry.worker import Worker
@@ -97,7 +97,13 @@ async def test_the_listener_rides_out_chain_api_faults(devnet: DevnetFixture, mo
     services = await Services.create(settings, mongo_server.uri)
     fast = RetryPolicy(attempts=4, base_delay=0.05, max_delay=0.2, max_retry_after=1.0)
     client = StacksApiClient(proxy.base_url, retry=fast, timeout=0.5)
-    worker = Worker.build(settings, services.store, client)
+    worker = Worker(
+        services.store,
+        services.holder,
+        settings.lease_ttl_s,
+        chain_jobs(settings, services.store, client, services.policies),
+        client,
+    )
     task = asyncio.create_task(worker.run())
     app = create_app(settings, mongo_server.uri, services=services)
     app.state.worker = (worker, task)

@@ -94,7 +94,8 @@ async def test_a_worker_whose_lease_was_taken_sends_nothing_and_the_new_holder_s
     await lifecycle.request_activation(policy.owner, policy.policy_id_onchain or 0)
     nonce_before = (await h.chain.get_nonces(backend)).possible_next_nonce
 
-    lease_a, lease_b = Lease(db, LEASE, "worker-a", ttl_s=30), Lease(db, LEASE, "worker-b", ttl_s=30)
+    store = h.services.store
+    lease_a, lease_b = Lease(store, LEASE, "worker-a", ttl_s=30), Lease(store, LEASE, "worker-b", ttl_s=30)
     await db.leases.delete_one({"_id": LEASE})  # the harness's database is fresh, but say so
     assert await lease_a.acquire()
 

@@ -32,7 +32,7 @@ async def taken_over(store: MongoStore, lease: Lease) -> Lease:
     """Another process takes `lease` over, as after its holder paused for longer than the TTL."""
     past = datetime.now(UTC) - timedelta(seconds=1)
     await store.db.leases.update_one({"_id": lease.name}, {"$set": {"expires_at": past}})
-    thief = Lease(store.db, lease.name, "thief", ttl_s=30)
+    thief = Lease(store, lease.name, "thief", ttl_s=30)
     assert await thief.acquire()
     return thief
 
@@ -47,7 +47,7 @@ async def test_a_listener_whose_lease_was_taken_moves_no_cursor_tip_or_status(
     t = PolicyTerms(policy_id=1, quote_id=b"q" * 16)
     chain.mine([deposit_tx(t.tier, 100_000_000, 100_000_000, 100_000_000, "d1")])
     chain.burn()
-    lease = Lease(store.db, "chain-listener", "old", ttl_s=30)
+    lease = Lease(store, "chain-listener", "old", ttl_s=30)
     assert await lease.acquire()
     listener = make_listener(store, client)
     assert (await listener.run_once(lease)).error is None  # a poll under the lease writes all three
@@ -77,7 +77,7 @@ async def test_an_expiration_run_whose_lease_was_taken_moves_no_policy(
         TipCache(client),
         BackendTxQueue(store),
     )
-    lease = Lease(store.db, "expiration", "old", ttl_s=30)
+    lease = Lease(store, "expiration", "old", ttl_s=30)
     assert await lease.acquire()
     await taken_over(store, lease)
     with pytest.raises(LeaseLost):
@@ -85,7 +85,7 @@ async def test_an_expiration_run_whose_lease_was_taken_moves_no_policy(
     assert (await policies.require(due.id)).status_detailed is S.Active
     assert await store.db.backend_txs.count_documents({}) == 0
 
-    holder = Lease(store.db, "expiration", "thief", ttl_s=30)
+    holder = Lease(store, "expiration", "thief", ttl_s=30)
     holder.epoch = (await store.db.leases.find_one({"_id": "expiration"}))["epoch"]  # the thief's own view
     assert due.id in (await lifecycle.check_expirations(fence=holder)).expiring  # the holder does move it
 
@@ -93,7 +93,7 @@ async def test_an_expiration_run_whose_lease_was_taken_moves_no_policy(
 async def test_a_reconciliation_run_whose_lease_was_taken_reports_nothing(
     store: MongoStore, chain: FakeChain, client: StacksApiClient
 ) -> None:
-    lease = Lease(store.db, "reconciliation", "old", ttl_s=30)
+    lease = Lease(store, "reconciliation", "old", ttl_s=30)
     assert await lease.acquire()
     await taken_over(store, lease)
     with pytest.raises(LeaseLost):

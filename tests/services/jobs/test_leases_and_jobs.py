@@ -39,8 +39,8 @@ def terms(policy_id: int) -> PolicyTerms:
 
 
 async def test_a_lease_has_one_holder_and_passes_on_after_expiry_or_release(store: MongoStore) -> None:
-    first = Lease(store.db, "job", "a", ttl_s=30)
-    second = Lease(store.db, "job", "b", ttl_s=30)
+    first = Lease(store, "job", "a", ttl_s=30)
+    second = Lease(store, "job", "b", ttl_s=30)
     assert await first.acquire() and first.epoch == 1
     assert not await second.acquire() and not second.held
     assert await first.acquire() and first.epoch == 1  # re-acquiring renews
@@ -53,10 +53,10 @@ async def test_a_lease_has_one_holder_and_passes_on_after_expiry_or_release(stor
 
 
 async def test_a_lost_lease_cannot_commit_a_write(store: MongoStore) -> None:
-    stale = Lease(store.db, "job", "stale", ttl_s=30)
+    stale = Lease(store, "job", "stale", ttl_s=30)
     assert await stale.acquire()
     await store.db.leases.update_one({"_id": "job"}, {"$set": {"expires_at": datetime.now(UTC) - timedelta(seconds=1)}})
-    fresh = Lease(store.db, "job", "fresh", ttl_s=30)
+    fresh = Lease(store, "job", "fresh", ttl_s=30)
     assert await fresh.acquire()
 
     async def write(session: object) -> None:
@@ -74,7 +74,7 @@ async def test_a_listener_whose_lease_was_taken_applies_nothing(
     t = terms(1)
     chain.mine([creation_tx(t, t.collateral, t.premium)])
     chain.burn()
-    lease = Lease(store.db, "chain-listener", "old", ttl_s=30)
+    lease = Lease(store, "chain-listener", "old", ttl_s=30)
     assert await lease.acquire()
     listener = ChainListener(store, client, ListenerConfig(REGISTRY, VAULT), lease)
     await store.db.leases.update_one({"_id": "chain-listener"}, {"$set": {"holder": "new", "epoch": 2}})
@@ -95,7 +95,7 @@ async def test_two_runners_share_the_work_and_apply_each_event_once(
     stop = asyncio.Event()
     listeners = [make_listener(store, client, page_size=3) for _ in range(2)]
     runs = [
-        asyncio.create_task(run_singleton(store.db, job, f"holder-{i}", interval_s=0.05, ttl_s=1.5, stop=stop))
+        asyncio.create_task(run_singleton(store, job, f"holder-{i}", interval_s=0.05, ttl_s=1.5, stop=stop))
         for i, job in enumerate(listeners)
     ]
     for _ in range(300):

@@ -97,7 +97,7 @@ async def test_a_plain_write_and_a_lease_takeover_are_majority_too(watched: tupl
     [update] = commands.named("update")
     assert update["writeConcern"] == MAJORITY_J
     commands.sent.clear()
-    assert await Lease(store.db, "job", "me", ttl_s=30).acquire()  # a transaction started outside the store
+    assert await Lease(store, "job", "me", ttl_s=30).acquire()  # a transaction started outside the store
     [commit] = commands.named("commitTransaction")
     assert commit["writeConcern"] == MAJORITY_J
     [first, *_] = [doc for _, doc in commands.sent if doc.get("startTransaction")]
