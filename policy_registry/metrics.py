@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,12 +29,15 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
+from services.core.prices import Asset
+from services.store.backend_txs import BackendTxRepository
+from services.store.prices import MongoPriceStore
+
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPERATION_KEY = "policy_registry.operation_type"  # ASGI scope key the schema extension fills in
 BACKEND_TX_STATUSES = ("queued", "signed", "broadcast", "success", "failed")
-ORACLE_ASSETS = ("BTC-USD", "STX-USD")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 REQUEST_LATENCY = Histogram(
@@ -136,10 +139,8 @@ async def _listener_families(db: Any) -> list[Metric]:
     return [*families, totals, errors, last_error]
 
 
-async def _backend_tx_families(db: Any) -> list[Metric]:
-    counts = {status: 0 for status in BACKEND_TX_STATUSES}
-    async for row in await db.backend_txs.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
-        counts[str(row["_id"])] = int(row["n"])
+async def _backend_tx_families(txs: BackendTxRepository) -> list[Metric]:
+    counts = {status: 0 for status in BACKEND_TX_STATUSES} | await txs.count_by_status()
     family = GaugeMetricFamily("backend_txs", "Backend transactions by status (backend_txs)", labels=["status"])
     for status, n in sorted(counts.items()):
         family.add_metric([status], float(n))
@@ -149,38 +150,27 @@ async def _backend_tx_families(db: Any) -> list[Metric]:
         "Broadcasts the node refused, by reason and the queue's action (fresh_nonce, bump_fee, wait, stop)",
         labels=["reason", "action"],
     )
-    # `rejection_counts.<reason>.<action>` counts every refusal (the `rejections` history keeps only the latest)
-    refused: dict[tuple[str, str], int] = {}
-    counted = {"rejection_counts": {"$exists": True}}
-    async for doc in db.backend_txs.find(counted, projection={"rejection_counts": 1}):
-        for reason, actions in doc["rejection_counts"].items():
-            for action, n in actions.items():
-                refused[(reason, action)] = refused.get((reason, action), 0) + int(n)
-    for (reason, action), n in sorted(refused.items()):
+    for (reason, action), n in sorted((await txs.rejection_counts()).items()):
         rejections.add_metric([reason, action], float(n))
     alerts = GaugeMetricFamily(
         "backend_tx_alerts",
         "Backend transactions waiting on the operator (funding, configuration, a refusal that stopped them), by reason",
         labels=["reason"],
     )
-    by_reason: dict[str, int] = {}
-    async for doc in db.backend_txs.find({"alert": {"$exists": True}}, projection={"alert.reason": 1}):
-        reason = str(doc["alert"]["reason"])
-        by_reason[reason] = by_reason.get(reason, 0) + 1
-    for reason, n in sorted(by_reason.items()):
+    for reason, n in sorted((await txs.alerts_by_reason()).items()):
         alerts.add_metric([reason], float(n))
     return [family, rejections, alerts]
 
 
-async def _oracle_families(db: Any) -> list[Metric]:
+async def _oracle_families(prices: MongoPriceStore) -> list[Metric]:
     family = GaugeMetricFamily(
         "oracle_price_age_seconds", "Seconds since the newest price sample, per asset", labels=["asset"]
     )
     now = datetime.now(UTC)
-    for asset in ORACLE_ASSETS:
-        newest = await db.prices.find_one({"asset": asset}, sort=[("observed_at", -1)], projection={"observed_at": 1})
-        if newest is not None and isinstance(newest.get("observed_at"), datetime):
-            family.add_metric([asset], (now - _aware(newest["observed_at"])).total_seconds())
+    for asset in Asset:
+        newest = await prices.newest_observed_at(asset)
+        if newest is not None:
+            family.add_metric([asset.value], (now - _aware(newest)).total_seconds())
     return [family]
 
 
@@ -208,13 +198,18 @@ async def scrape_families(services: Any, worker: Any) -> list[Metric]:
     dropped.add_metric([], float(broker.dropped_total))
     families.append(dropped)
     errors = 0
-    db = services.store.db
-    for read in (_listener_families, _backend_tx_families, _oracle_families):
+    store = services.store
+    reads: tuple[tuple[str, Callable[[], Awaitable[list[Metric]]]], ...] = (
+        ("listener", lambda: _listener_families(ChainStateRepository(store))),
+        ("backend_tx", lambda: _backend_tx_families(BackendTxRepository(store))),
+        ("oracle", lambda: _oracle_families(MongoPriceStore(store))),
+    )
+    for name, read in reads:
         try:
-            families += await read(db)
+            families += await read()
         except PyMongoError as exc:
             errors += 1
-            log.warning("metrics: %s unavailable: %s", read.__name__.strip("_"), exc)
+            log.warning("metrics: %s_families unavailable: %s", name, exc)
     families += _gauge("policy_registry_scrape_errors", "Sources this scrape could not read", errors)
     if worker is not None:
         families += worker_families(worker.metrics(), getattr(worker.client, "metrics", {}))

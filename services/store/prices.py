@@ -24,6 +24,14 @@ class MongoPriceStore:
         self._samples = store.db[Collection.PRICES]
         self._daily = store.db[Collection.PRICE_DAILY]
 
+    async def newest_observed_at(self, asset: Asset) -> datetime | None:
+        """When the newest sample of `asset` was observed (None without one): the oracle's freshness."""
+        newest = await self._samples.find_one(
+            {"asset": asset.value}, sort=[("observed_at", -1)], projection={"observed_at": 1}
+        )
+        observed = newest.get("observed_at") if newest is not None else None
+        return observed if isinstance(observed, datetime) else None
+
     async def add(self, samples: Sequence[PriceSample]) -> None:
         if samples:
             await self._samples.insert_many(
