@@ -8,4 +8,4 @@ from services.listener.status import read_chain_status
 
 
 async def chain_status(info: Info) -> ChainStatus:
-    return ChainStatus.from_record(await read_chain_status(info.context.services.store.db))
+    return ChainStatus.from_record(await read_chain_status(info.context.services.store))

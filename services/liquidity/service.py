@@ -205,3 +205,12 @@ class LiquidityService:
 
     async def reservation(self, quote_id: str) -> dict[str, Any] | None:
         return await self._reservations.find_one({"_id": quote_id})
+
+    # WP-D implements this
+    async def reopen(self, quote_id: str, reason: str, session: AsyncClientSession) -> None:
+        """The policy's creation left the chain (a reorg): hold its converted reservation again."""
+        await self._reservations.update_one(
+            {"_id": quote_id, "status": CONVERTED},
+            {"$set": {"status": HELD, "reason": reason, "updated_at": now_utc()}},
+            session=session,
+        )

@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
-
-from services.jobs.reconciliation import RECONCILIATION
-from services.listener.store import LISTENER
+from services.store.chain_state import ChainStateRepository
+from services.store.mongo import MongoStore
 
 
 @dataclass(frozen=True)
@@ -39,13 +37,9 @@ def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-async def read_chain_status(db: AsyncDatabase[dict[str, Any]]) -> ChainStatusRecord:
-    docs = {
-        d["_id"]: d for d in await db.chain_state.find({"_id": {"$in": ["tip", LISTENER, RECONCILIATION]}}).to_list(3)
-    }
-    tip = docs.get("tip", {})
-    listener = docs.get(LISTENER, {})
-    reconciliation = docs.get(RECONCILIATION, {})
+async def read_chain_status(store: MongoStore) -> ChainStatusRecord:
+    docs = await ChainStateRepository(store).status_documents()
+    tip, listener, reconciliation = docs.tip, docs.listener, docs.reconciliation
     applied = listener.get("applied_through") or {}
     return ChainStatusRecord(
         stacks_height=_int(tip.get("stacks_height")),

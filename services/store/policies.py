@@ -23,8 +23,9 @@ from services.core.clock import now_utc
 from services.core.errors import BadInput, Conflict, NotFound
 from services.core.input_bounds import POLICY_ID, bounded
 from services.core.models import PolicyEventRecord, PolicyRecord, RiskTier
-from services.core.status import Cause, StatusDetailed, check_transition
+from services.core.status import TERMINAL, Cause, StatusDetailed, check_transition
 from services.core.visibility import PRIVATE_STATUSES, list_scope
+from services.store.documents import policy_from_document
 from services.store.mongo import Document, MongoStore
 from services.store.policy_order import ORDERS, PolicyOrder, Position
 
@@ -36,10 +37,6 @@ def parse_object_id(value: str, what: str = "id") -> ObjectId:
         return ObjectId(value)
     except (InvalidId, TypeError) as exc:
         raise BadInput(f"{what} is not a valid policy id", field=what) from exc
-
-
-def _to_record(doc: Document) -> PolicyRecord:
-    return PolicyRecord.model_validate({**doc, "id": str(doc["_id"])})
 
 
 def _to_document(record: PolicyRecord) -> Document:
@@ -180,7 +177,7 @@ class PolicyRepository:
     # --- reads ----------------------------------------------------------------------------------------------
     async def get(self, policy_id: str) -> PolicyRecord | None:
         doc = await self._policies.find_one({"_id": parse_object_id(policy_id)})
-        return _to_record(doc) if doc else None
+        return policy_from_document(doc) if doc else None
 
     async def require(self, policy_id: str) -> PolicyRecord:
         record = await self.get(policy_id)
@@ -190,7 +187,7 @@ class PolicyRepository:
 
     async def get_by_onchain_id(self, policy_id_onchain: int) -> PolicyRecord | None:
         doc = await self._policies.find_one({"policy_id_onchain": policy_id_onchain})
-        return _to_record(doc) if doc else None
+        return policy_from_document(doc) if doc else None
 
     @staticmethod
     def page_query(
@@ -228,7 +225,7 @@ class PolicyRepository:
         if backward:
             docs.reverse()
         return PolicyPage(
-            [_to_record(d) for d in docs],
+            [policy_from_document(d) for d in docs],
             has_more=has_more,
             positions=[Position(order, spec.key(d), str(d["_id"])) for d in docs],
         )
@@ -304,7 +301,7 @@ class PolicyRepository:
             await (work(session) if session is not None else self._store.transaction(work))
         except DuplicateKeyError as exc:
             raise Conflict("a policy with this on-chain id, quote or idempotency key already exists") from exc
-        return _to_record(doc)
+        return policy_from_document(doc)
 
     async def transition(
         self,
@@ -348,7 +345,7 @@ class PolicyRepository:
                 f"at version {policy.version})",
                 id=policy.id,
             )
-        return _to_record(updated)
+        return policy_from_document(updated)
 
     async def update_fields(
         self, policy: PolicyRecord, changes: Document, cause: Cause, details: Document | None = None
@@ -382,11 +379,11 @@ class PolicyRepository:
         updated = await self._store.transaction(work)
         if updated is None:
             raise Conflict(f"policy {policy.id} changed since it was read; retry", id=policy.id)
-        return _to_record(updated)
+        return policy_from_document(updated)
 
     async def find_by_idempotency_key(self, owner: str, key: str) -> PolicyRecord | None:
         doc = await self._policies.find_one({"owner": owner, "idempotency_key": key})
-        return _to_record(doc) if doc else None
+        return policy_from_document(doc) if doc else None
 
     @staticmethod
     def _event_doc(
@@ -407,6 +404,74 @@ class PolicyRepository:
             "at": at,
             "details": _plain(details),
         }
+
+    # -- reads and writes for the listener and jobs (WP-C)
+    async def get_in(self, policy_id: str, session: AsyncClientSession) -> PolicyRecord | None:
+        """The policy as ``session``'s transaction sees it."""
+        doc = await self._policies.find_one({"_id": ObjectId(policy_id)}, session=session)
+        return policy_from_document(doc) if doc else None
+
+    async def by_quote_id(self, quote_id: str, session: AsyncClientSession) -> PolicyRecord | None:
+        doc = await self._policies.find_one({"quote_id": quote_id}, session=session)
+        return policy_from_document(doc) if doc else None
+
+    async def by_onchain_id(self, policy_id_onchain: int, session: AsyncClientSession) -> PolicyRecord | None:
+        doc = await self._policies.find_one({"policy_id_onchain": policy_id_onchain}, session=session)
+        return policy_from_document(doc) if doc else None
+
+    async def pending_creations_with_tx(self, limit: int = 1000) -> list[PolicyRecord]:
+        """PendingCreation policies whose creation transaction was reported (the creation monitor follows them)."""
+        docs = await self._policies.find(
+            {"status_detailed": StatusDetailed.PendingCreation.value, "tx_id_creation": {"$type": "string"}}
+        ).to_list(length=limit)
+        return [policy_from_document(d) for d in docs]
+
+    async def lapsed_pending_creations(self, below_height: int, limit: int = 1000) -> list[PolicyRecord]:
+        """PendingCreation policies with no transaction reported whose quote expired below ``below_height``."""
+        docs = await self._policies.find(
+            {
+                "status_detailed": StatusDetailed.PendingCreation.value,
+                "tx_id_creation": None,
+                "quote_expiry_height": {"$lt": below_height},
+            }
+        ).to_list(length=limit)
+        return [policy_from_document(d) for d in docs]
+
+    async def open_onchain_ids(self) -> list[tuple[str, int]]:
+        """(id, on-chain id) of every non-terminal policy that has an on-chain id (reconciliation checks them)."""
+        docs = await self._policies.find(
+            {"status_detailed": {"$nin": [s.value for s in TERMINAL]}, "policy_id_onchain": {"$type": "number"}},
+            projection={"_id": 1, "policy_id_onchain": 1},
+        ).to_list(length=None)
+        return [(str(d["_id"]), int(d["policy_id_onchain"])) for d in docs]
+
+    async def last_chain_transition(
+        self, policy_id: str, to_status: StatusDetailed, session: AsyncClientSession
+    ) -> StatusDetailed | None:
+        """The status the policy left when the chain (or reconciliation) last moved it to ``to_status``."""
+        entry = await self._events.find_one(
+            {
+                "policy_id": ObjectId(policy_id),
+                "to_status": to_status.value,
+                "cause": {"$in": [Cause.CHAIN.value, Cause.RECONCILE.value]},
+            },
+            sort=[("version", -1)],
+            session=session,
+        )
+        previous = entry.get("from_status") if entry else None
+        return StatusDetailed(previous) if previous is not None else None
+
+    async def any(self) -> bool:
+        return bool(await self._policies.count_documents({}, limit=1))
+
+    async def load_batch(
+        self, quote_ids: Iterable[str], onchain_ids: Iterable[int], session: AsyncClientSession
+    ) -> PolicyBatch:
+        """The policies holding these quote ids or on-chain ids, staged for a chunk of the listener's changes."""
+        return await PolicyBatch.load(self._store.db, quote_ids, onchain_ids, session)
+
+    async def flush_batch(self, batch: PolicyBatch, session: AsyncClientSession) -> None:
+        await batch.flush(self._store.db, session)
 
 
 class PolicyBatch:
@@ -460,7 +525,7 @@ class PolicyBatch:
         # Both keys are unique, so a staged policy holding the key is the answer even if the key was not loaded.
         for doc in self._docs.values():
             if doc.get(field) == value:
-                return _to_record(doc)
+                return policy_from_document(doc)
         if not loaded:
             raise KeyError(f"policies with {field} {value!r} were not loaded into this batch")
         return None
@@ -477,7 +542,7 @@ class PolicyBatch:
                 doc["_id"], 0, None, record.status_detailed, cause, details or {}, doc["created_at"]
             )
         )
-        return _to_record(doc)
+        return policy_from_document(doc)
 
     def transition(
         self,
@@ -508,7 +573,7 @@ class PolicyBatch:
         self._audit.append(
             PolicyRepository._event_doc(oid, doc["version"], policy.status_detailed, target, cause, details or {}, now)
         )
-        return _to_record(doc)
+        return policy_from_document(doc)
 
     async def flush(self, db: AsyncDatabase[Document], session: AsyncClientSession) -> None:
         """Write the staged policies (one bulk write) and their audit entries (one insert) in `session`."""
