@@ -24,7 +24,7 @@ from services.core.clock import now_utc
 from services.store.mongo import Document, MongoStore
 from services.store.names import Collection
 
-Position = tuple[int, int, int]
+ChainPosition = tuple[int, int, int]  # block height, tx index, event index
 
 CHAIN_ORDER = [("block_height", ASCENDING), ("tx_index", ASCENDING), ("event_index", ASCENDING)]
 REVERSE_CHAIN_ORDER = [("block_height", DESCENDING), ("tx_index", DESCENDING), ("event_index", DESCENDING)]
@@ -44,7 +44,7 @@ def event_key(tx_id: str, event_index: int) -> str:
     return f"{tx_id}:{event_index}"
 
 
-def position_of(doc: Document) -> Position:
+def position_of(doc: Document) -> ChainPosition:
     return (int(doc["block_height"]), int(doc.get("tx_index") or 0), int(doc["event_index"]))
 
 
