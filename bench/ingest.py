@@ -40,9 +40,11 @@ from services.core.fencing import Unfenced
 from services.core.models import PolicyRecord, RiskTier
 from services.core.status import Cause, StatusDetailed
 from services.listener.events import Source
+from services.listener.ingest import event_doc
 from services.listener.poller import ChainListener, ListenerConfig, PollReport
+from services.store.documents import new_policy_id
 from services.store.mongo import MongoStore
-from services.store.policies import PolicyRepository, new_policy_id
+from services.store.policies import PolicyRepository
 
 DEPLOYER = "STH2F0YQ4EY0F9KAK9DWTNHZMKVHVF71AQC25Y32"
 REGISTRY = f"{DEPLOYER}.policy-registry"
@@ -258,7 +260,7 @@ def event_documents(listener: ChainListener, history: History) -> list[dict[str,
         for index, (contract, value) in enumerate(prints):
             row = ContractLogEvent(txid, index * 2 + 1, contract, "print", value)
             source: Source = "registry" if contract == REGISTRY else "vault"
-            docs.append(listener._event_doc(row, source, tx, "bench-chain", reincarnated=False))
+            docs.append(event_doc(row, source, tx, "bench-chain", reincarnated=False))
     return docs
 
 

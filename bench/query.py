@@ -35,8 +35,9 @@ from services.auth.tokens import new_token, token_key
 from services.core.models import RiskTier
 from services.core.status import StatusDetailed
 from services.store.indexes import ensure_indexes
-from services.store.policies import STATS_INDEX, PolicyFilter, stats_pipeline
+from services.store.policy_filter import PolicyFilter
 from services.store.policy_order import ORDERS, PolicyOrder
+from services.store.policy_stats import STATS_INDEX, stats_pipeline
 
 PAGE = 50
 NODE_FIELDS = "id owner statusDetailed riskTier expirationHeight protectedValueUsd8 premiumUstx collateralUstx"

@@ -73,7 +73,7 @@ async def buy(services: Services, account: DevnetAccount, parameters: PolicyPara
 
 async def seed(services: Services, accounts: Mapping[str, DevnetAccount]) -> list[str]:
     """Creates the demo policies unless the database already has policies; returns the new policy ids."""
-    if await services.store.db.policies.count_documents({}, limit=1):
+    if await services.policies.any():
         log.info("demo data: skipped (the database already holds policies)")
         return []
     if services.creation is None or services.chain is None:

@@ -31,6 +31,7 @@ from strawberry.extensions import SchemaExtension
 
 from services.core.prices import Asset
 from services.store.backend_txs import BackendTxRepository
+from services.store.chain_state import ChainStateRepository
 from services.store.prices import MongoPriceStore
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,9 @@ def _gauge(name: str, documentation: str, value: float | None) -> list[Metric]:
     return [family]
 
 
-async def _listener_families(db: Any) -> list[Metric]:
-    doc = await db.chain_state.find_one({"_id": "listener"}) or {}
-    tip = await db.chain_state.find_one({"_id": "tip"}) or {}
+async def _listener_families(chain_state: ChainStateRepository) -> list[Metric]:
+    published = await chain_state.status_documents()
+    doc, tip = published.listener, published.tip
     families = _gauge("listener_lag_blocks", "Stacks tip minus the listener's synced height", doc.get("lag_blocks"))
     families += _gauge("listener_pending_events", "Events waiting for confirmations", doc.get("pending_events"))
     families += _gauge(

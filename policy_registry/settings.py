@@ -24,7 +24,7 @@ _CONFIG = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="
 
 
 class DatabaseSettings(BaseSettings):
-    """MongoDB, durability (issue 16, docs/operations.md "Durability") and the embedded SecantusDB server."""
+    """MongoDB, durability (docs/operations.md "Durability") and the embedded SecantusDB server."""
 
     model_config = _CONFIG
 
@@ -88,7 +88,7 @@ class HttpSettings(BaseSettings):
     max_query_depth: int = Field(default=10, ge=2)
     max_query_tokens: int = Field(default=2000, ge=50)
     max_query_aliases: int = Field(default=30, ge=1)
-    # issue 15 (hostile clients, GraphQL layer): fields after fragment expansion, aliases counted
+    # docs/security.md "Hostile clients" (fragment blow-up): fields after fragment expansion, aliases counted
     max_query_fields: int = Field(default=300, ge=10, description="Most fields once fragments are expanded.")
     max_page_size: int = Field(default=100, ge=1)
     default_page_size: int = Field(default=20, ge=1)
@@ -121,7 +121,7 @@ class HttpSettings(BaseSettings):
     gc_full_collection_interval_s: float = Field(
         default=3600.0, ge=0, description="Seconds between periodic full collections of frozen objects (0: none)."
     )
-    # hostile clients: sign-in challenges (issue 15, docs/security.md)
+    # hostile clients: sign-in challenges (docs/security.md "Hostile clients")
     auth_challenges_per_client: int = Field(default=10, ge=1, description="Open sign-in challenges per client IP.")
     auth_challenges_per_address: int = Field(default=20, ge=1, description="Open sign-in challenges per address.")
 
@@ -204,7 +204,8 @@ class WorkerSettings(BaseSettings):
 
 
 class PremiumSettings(BaseSettings):
-    """The premium model and the bounds of a quote and of a wallet's open quotes (DESIGN §7, issue 15)."""
+    """The premium model, and the bounds of a quote and of a wallet's open quotes (DESIGN §7; docs/security.md,
+    "Hostile clients")."""
 
     model_config = _CONFIG
 

@@ -20,7 +20,7 @@ from services.core.errors import BadInput, NotFound
 from services.core.models import PolicyRecord
 from services.core.visibility import is_visible
 from services.policies.principals import check_principal
-from services.store.policies import PolicyFilter
+from services.store.policy_filter import PolicyFilter
 
 T = TypeVar("T")
 

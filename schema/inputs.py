@@ -6,7 +6,7 @@ import strawberry
 
 from schema.enums import RiskTier, StatusDetailed
 from services.policies.queries import status_set
-from services.store.policies import PolicyFilter
+from services.store.policy_filter import PolicyFilter
 
 
 @strawberry.input(description="Filters for `policies`; all given fields must match.")

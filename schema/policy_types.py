@@ -12,7 +12,7 @@ from schema.enums import PolicyType, RiskTier, StatusDetailed
 from schema.scalars import BigInt
 from services.core.models import OracleSnapshot as OracleSnapshotRecord
 from services.core.models import PolicyEventRecord, PolicyRecord
-from services.store.policies import PolicyStatsRow
+from services.store.policy_stats import PolicyStatsRow
 
 
 @strawberry.type(description="Prices (and volatility) used for a computation, kept for the record.")

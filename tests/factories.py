@@ -9,7 +9,7 @@ from typing import Any
 from services.core.clock import now_utc
 from services.core.models import OracleSnapshot, PolicyRecord, RiskTier
 from services.core.status import StatusDetailed
-from services.store.policies import new_policy_id
+from services.store.documents import new_policy_id
 
 OWNER_A = "ST1SJ3DTE5DN7X54YDH5D64R3BCB6A2AG2ZQ8YPD5"
 OWNER_B = "ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG"

@@ -1,5 +1,5 @@
 """Configuration is one contract: the six settings groups, the README's "Configuration" table and the code that
-reads the environment agree (issue 17).
+reads the environment agree (docs/architecture.md).
 
 - The variables and their defaults are those of the snapshot below, taken before the settings were grouped
   (90 variables), plus DEVNET_NODE and DEVNET_CONTRACTS_DIR, which devnet.py used to read with `os.environ`.

@@ -26,7 +26,7 @@ class Durability:
     """How the server keeps what it acknowledged, and how long a change-stream resume token stays usable.
 
     - ``sync_on_commit``: fsync the WiredTiger log before a commit is acknowledged. Without it a SIGKILL of the
-      server lost 6-40 of ~3,800 acknowledged single-insert transactions (issue 16; bench/durability.py).
+      server lost 6-40 of ~3,800 acknowledged single-insert transactions (docs/faults.md "Durability").
     - ``oplog_retention_s`` / ``oplog_max_entries``: a saved resume token works while its oplog entry is kept;
       whichever bound is hit first prunes. 48 h and 1,000,000 entries keep a token through 24 h of API downtime
       with a worker still writing (an idle worker adds ~5 entries/s: 6 per listener poll, 1 per lease renewal;

@@ -1,4 +1,4 @@
-"""Sign and broadcast a backend contract call (the seed's ``signAndBroadcastBackendTx``)."""
+"""Sign and broadcast a backend contract call (the seed's ``signAndBroadcastBackendTx``, docs/design.md)."""
 
 from __future__ import annotations
 

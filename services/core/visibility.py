@@ -1,4 +1,4 @@
-"""Who may see a policy: the one place that says so (docs/security.md, "Pending creations are private").
+"""Who may see a policy: the one place that says so (docs/security.md, "Who sees a pending policy").
 
 A creation that is not on chain yet (or failed before it got there) is its owner's business only: everyone else
 sees such a policy not at all, in a single read, a list or a subscription. Queries ask `is_visible`, the store's

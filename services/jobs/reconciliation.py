@@ -17,26 +17,25 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.chain import ChainError, StacksApiClient, to_python, uint_cv
 from services.core.clock import now_utc
 from services.core.errors import Conflict
 from services.core.fencing import Fence
-from services.core.status import TERMINAL, Cause, OnChainStatus, StatusDetailed, is_allowed
-from services.listener.handlers import to_record
+from services.core.status import Cause, OnChainStatus, StatusDetailed, is_allowed
+from services.store.chain_events import ChainEventRepository
+from services.store.chain_state import ChainStateRepository
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 
 log = logging.getLogger(__name__)
 
-RECONCILIATION = "reconciliation"
 REPAIRED, DEFERRED = "repaired", "deferred"
 
 
 class Reconciler:
-    name = RECONCILIATION
+    name = "reconciliation"  # the job's lease
 
     def __init__(
         self,
@@ -51,6 +50,8 @@ class Reconciler:
         self.registry = registry_contract_id
         self.confirmations = confirmations
         self.policies = policies or PolicyRepository(mongo)
+        self.events = ChainEventRepository(mongo)
+        self.state = ChainStateRepository(mongo)
         self.metrics: dict[str, int] = {
             "runs": 0,
             "checked": 0,
@@ -62,16 +63,8 @@ class Reconciler:
 
     async def run_once(self, fence: Fence) -> int:
         burn_tip = (await self.client.get_tip()).burn_block_height
-        docs = await self.mongo.db.policies.find(
-            {
-                "status_detailed": {"$nin": [s.value for s in TERMINAL]},
-                "policy_id_onchain": {"$type": "number"},
-            },
-            projection={"_id": 1, "policy_id_onchain": 1},
-        ).to_list(length=None)
         repairs = deferred = checked = missing = errors = 0
-        for doc in docs:
-            onchain_id = int(doc["policy_id_onchain"])
+        for policy_id, onchain_id in await self.policies.open_onchain_ids():
             try:
                 chain = to_python(
                     await self.client.call_read_only(
@@ -85,11 +78,9 @@ class Reconciler:
             checked += 1
             if chain is None:
                 missing += 1
-                log.warning(
-                    "reconciliation: policy %s (on-chain id %d) is unknown to the chain", doc["_id"], onchain_id
-                )
+                log.warning("reconciliation: policy %s (on-chain id %d) is unknown to the chain", policy_id, onchain_id)
                 continue
-            outcome = await self._repair(fence, str(doc["_id"]), onchain_id, chain, burn_tip)
+            outcome = await self._repair(fence, policy_id, onchain_id, chain, burn_tip)
             repairs += outcome == REPAIRED
             deferred += outcome == DEFERRED
         self.metrics["runs"] += 1
@@ -101,22 +92,15 @@ class Reconciler:
 
         async def record_run(session: AsyncClientSession) -> None:
             await fence.fence(session)  # a run that lost its lease does not report as the job either
-            await self.mongo.db.chain_state.update_one(
-                {"_id": RECONCILIATION},
-                {
-                    "$inc": {"repairs_total": repairs, "runs_total": 1},
-                    "$set": {
-                        "last_run_at": now_utc(),
-                        "last_checked": checked,
-                        "last_repairs": repairs,
-                        "last_deferred": deferred,
-                        "last_missing_on_chain": missing,
-                        "last_errors": errors,
-                    },
-                },
-                upsert=True,
-                session=session,
-            )
+            run = {
+                "last_run_at": now_utc(),
+                "last_checked": checked,
+                "last_repairs": repairs,
+                "last_deferred": deferred,
+                "last_missing_on_chain": missing,
+                "last_errors": errors,
+            }
+            await self.state.record_reconciliation(run, repairs, session)
 
         await self.mongo.transaction(record_run)
         return repairs
@@ -135,18 +119,12 @@ class Reconciler:
 
         async def work(session: AsyncClientSession) -> str | None:
             await fence.fence(session)
-            doc = await self.mongo.db.policies.find_one({"_id": ObjectId(policy_id)}, session=session)
-            if doc is None:
+            policy = await self.policies.get(policy_id, session)
+            if policy is None:
                 return None
-            policy = to_record(doc)
             if policy.status_detailed is target or not is_allowed(policy.status_detailed, target, Cause.RECONCILE):
                 return None
-            unapplied = await self.mongo.db.chain_events.find_one(
-                {"policy_id_onchain": onchain_id, "outcome": "pending", "canonical": True},
-                projection={"_id": 1},
-                session=session,
-            )
-            if unapplied is not None:
+            if await self.events.has_unapplied(onchain_id, session):
                 return DEFERRED
             await self.policies.transition(
                 policy,

@@ -17,10 +17,6 @@ A success needs nothing here: the listener applies its `policy-created` once con
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-from bson import ObjectId
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.chain import (
     ChainError,
@@ -29,57 +25,14 @@ from services.chain import (
     to_python,
 )
 from services.chain.verdict import classify_txid
-from services.core.clock import now_utc
-from services.core.errors import Conflict
 from services.core.fencing import Fence
-from services.core.status import Cause, StatusDetailed
-from services.listener.handlers import to_record
+from services.core.status import Cause
+from services.liquidity.service import LiquidityService
+from services.policies.creation_failures import fail_creation
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 
 log = logging.getLogger(__name__)
-
-
-async def fail_creation(
-    mongo: MongoStore,
-    policies: PolicyRepository,
-    fence: Fence,
-    policy_id: str,
-    cause: Cause,
-    reason: str,
-    details: dict[str, Any],
-) -> bool:
-    """PendingCreation → FailedCreation with ``reason``, and the quote's reservation released, atomically."""
-
-    async def work(session: AsyncClientSession) -> bool:
-        await fence.fence(session)
-        doc = await mongo.db.policies.find_one({"_id": ObjectId(policy_id)}, session=session)
-        if doc is None or doc.get("status_detailed") != StatusDetailed.PendingCreation.value:
-            return False
-        policy = to_record(doc)
-        await policies.transition(
-            policy,
-            StatusDetailed.FailedCreation,
-            cause,
-            changes={"failure_reason": reason},
-            details={**details, "reason": reason},
-            session=session,
-        )
-        if policy.quote_id:
-            await mongo.db.reservations.update_one(
-                {"_id": policy.quote_id, "status": "held"},
-                {"$set": {"status": "released", "reason": reason, "updated_at": now_utc()}},
-                session=session,
-            )
-        return True
-
-    try:
-        failed = await mongo.transaction(work)
-    except Conflict:
-        return False  # someone (the listener) moved it meanwhile: their verdict stands
-    if failed:
-        log.warning("policy %s creation failed: %s", policy_id, reason)
-    return failed
 
 
 class CreationTxMonitor:
@@ -88,40 +41,42 @@ class CreationTxMonitor:
     name = "creation-monitor"
 
     def __init__(
-        self, mongo: MongoStore, client: StacksApiClient, confirmations: int, policies: PolicyRepository | None = None
+        self,
+        mongo: MongoStore,
+        client: StacksApiClient,
+        confirmations: int,
+        policies: PolicyRepository | None = None,
+        liquidity: LiquidityService | None = None,
     ) -> None:
         self.mongo = mongo
         self.client = client
         self.confirmations = confirmations
         self.policies = policies or PolicyRepository(mongo)
+        self.liquidity = liquidity or LiquidityService(mongo)
         self.metrics: dict[str, int] = {"checked": 0, "failed": 0}
 
     async def run_once(self, fence: Fence) -> int:
         burn_tip = (await self.client.get_tip()).burn_block_height
         failed = 0
-        docs = await self.mongo.db.policies.find(
-            {"status_detailed": StatusDetailed.PendingCreation.value, "tx_id_creation": {"$type": "string"}},
-            projection={"tx_id_creation": 1, "quote_expiry_height": 1},
-        ).to_list(length=1000)
-        for doc in docs:
-            txid = str(doc["tx_id_creation"])
+        for policy in await self.policies.pending_creations_with_tx():
+            txid = str(policy.tx_id_creation)
             try:
                 verdict = await classify_txid(self.client, txid)
             except (ChainError, ValueError) as exc:
-                log.warning("creation tx %s of policy %s: %s", txid, doc["_id"], exc)
+                log.warning("creation tx %s of policy %s: %s", txid, policy.id, exc)
                 continue
             self.metrics["checked"] += 1
             reason: str | None = None
             if verdict.state == "failed":
                 reason = verdict.reason
             elif verdict.state in ("pending", "not-found"):
-                expiry = doc.get("quote_expiry_height")
+                expiry = policy.quote_expiry_height
                 if isinstance(expiry, int) and burn_tip > expiry + self.confirmations:
                     reason = f"quote expired at burn height {expiry} before tx {txid} was mined ({verdict.state})"
             if reason is not None:
                 details = {"tx_id": txid, "tx_status": verdict.tx_status, "burn_tip": burn_tip}
                 if await fail_creation(
-                    self.mongo, self.policies, fence, str(doc["_id"]), Cause.MONITOR, reason, details
+                    self.mongo, self.policies, self.liquidity, fence, policy.id, Cause.MONITOR, reason, details
                 ):
                     failed += 1
         self.metrics["failed"] += failed
@@ -140,32 +95,25 @@ class QuoteExpiryJob:
         registry_contract_id: str,
         confirmations: int,
         policies: PolicyRepository | None = None,
+        liquidity: LiquidityService | None = None,
     ) -> None:
         self.mongo = mongo
         self.client = client
         self.registry = registry_contract_id
         self.confirmations = confirmations
         self.policies = policies or PolicyRepository(mongo)
+        self.liquidity = liquidity or LiquidityService(mongo)
         self.metrics: dict[str, int] = {"expired": 0}
 
     async def run_once(self, fence: Fence) -> int:
         burn_tip = (await self.client.get_tip()).burn_block_height
-        docs = await self.mongo.db.policies.find(
-            {
-                "status_detailed": StatusDetailed.PendingCreation.value,
-                "tx_id_creation": None,
-                "quote_expiry_height": {"$lt": burn_tip - self.confirmations},
-            },
-            projection={"quote_id": 1, "quote_expiry_height": 1, "owner": 1},
-        ).to_list(length=1000)
         expired = 0
-        for doc in docs:
-            quote_id = doc.get("quote_id")
-            if isinstance(quote_id, str) and await self._quote_used(quote_id):
+        for policy in await self.policies.lapsed_pending_creations(burn_tip - self.confirmations):
+            if policy.quote_id is not None and await self._quote_used(policy.quote_id):
                 continue  # a transaction used it after all: the listener will apply its policy-created
-            reason = f"quote expired at burn height {doc['quote_expiry_height']} with no transaction"
+            reason = f"quote expired at burn height {policy.quote_expiry_height} with no transaction"
             if await fail_creation(
-                self.mongo, self.policies, fence, str(doc["_id"]), Cause.JOB, reason, {"burn_tip": burn_tip}
+                self.mongo, self.policies, self.liquidity, fence, policy.id, Cause.JOB, reason, {"burn_tip": burn_tip}
             ):
                 expired += 1
         self.metrics["expired"] += expired

@@ -1,4 +1,4 @@
-"""What one wallet may reserve (issue 15): a reservation ties up pool capital, so it must be paid for or bounded.
+"""What one wallet may reserve (docs/security.md "Hostile clients"): reserved capital must be paid for or bounded.
 
 A creation request reserves collateral only when the wallet
 - holds fewer than `max_open_quotes` open quotes (signed, reserved, not on chain yet, quote still live),

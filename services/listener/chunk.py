@@ -8,15 +8,14 @@ cursor. An event per round trip made ingestion an order of magnitude slower than
 
 from __future__ import annotations
 
-from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.core.clock import now_utc
 from services.liquidity.service import LiquidityService
 from services.listener.events import TIERS
-from services.listener.store import Document, ListenerStore, position_doc
-from services.store.mongo import MongoStore
-from services.store.policies import PolicyBatch
+from services.store.chain_events import ChainEventRepository, position_doc
+from services.store.mongo import Document, MongoStore
+from services.store.policy_batch import PolicyBatch
+from services.store.tiers import TierRepository
 
 EMPTY_TIER: Document = {
     "capital_ustx": 0,
@@ -61,7 +60,6 @@ class ChunkState:
     ) -> None:
         self._mongo = mongo
         self._session = session
-        self._events = ListenerStore(mongo.db)
         self.policies = policies
         self._tiers = tiers
         self._tiers_changed: set[str] = set()
@@ -71,10 +69,7 @@ class ChunkState:
     async def load(cls, mongo: MongoStore, events: list[Document], session: AsyncClientSession) -> ChunkState:
         quotes, onchain, tiers = chunk_keys(events)
         policies = await PolicyBatch.load(mongo, quotes, onchain, session)
-        tier_docs: dict[str, Document] = {}
-        if tiers:
-            found = await mongo.db.tiers.find({"_id": {"$in": sorted(tiers)}}, session=session).to_list(None)
-            tier_docs = {d["_id"]: d for d in found}
+        tier_docs = await TierRepository(mongo).load_many(tiers, session)
         return cls(mongo, session, policies, {t: tier_docs.get(t) or {"_id": t, **EMPTY_TIER} for t in tiers})
 
     # tiers ------------------------------------------------------------------------------------------------
@@ -89,7 +84,7 @@ class ChunkState:
     async def tier_snapshot_before(self, name: str, event: Document) -> Document | None:
         """The tier's totals after its newest applied event before ``event`` (a rare read: only for a tier whose
         mirror has no `last_event` yet; an event staged earlier in this chunk would have set it)."""
-        return await self._events.tier_snapshot_before(name, event, self._session)
+        return await ChainEventRepository(self._mongo).tier_snapshot_before(name, event, self._session)
 
     # reservations -----------------------------------------------------------------------------------------
     def confirm_created(self, quote_id: str) -> None:
@@ -99,13 +94,11 @@ class ChunkState:
     async def flush(self) -> None:
         await self.policies.flush(self._mongo, self._session)
         if self._tiers_changed:
-            now = now_utc()
-            writes = []
-            for name in sorted(self._tiers_changed):
-                doc = self._tiers[name]
-                fields = {**tier_snapshot(doc), "last_event": doc["last_event"], "updated_at": now}
-                writes.append(UpdateOne({"_id": name}, {"$set": fields}, upsert=True))
-            await self._mongo.db.tiers.bulk_write(writes, ordered=True, session=self._session)
+            snapshots = {
+                name: {**tier_snapshot(self._tiers[name]), "last_event": self._tiers[name]["last_event"]}
+                for name in self._tiers_changed
+            }
+            await TierRepository(self._mongo).write_many(snapshots, self._session)
             self._tiers_changed.clear()
         if self._confirmed_quotes:
             await LiquidityService(self._mongo).confirm_created(sorted(self._confirmed_quotes), self._session)

@@ -20,19 +20,13 @@ from services.core.models import PolicyRecord
 from services.core.status import TERMINAL, Cause, OnChainStatus, StatusDetailed, is_allowed
 from services.listener.chunk import EMPTY_TIER, ChunkState, quote_id_of, tier_snapshot
 from services.listener.events import TIERS
-from services.listener.store import Document, HandlerResult, position_of
-from services.store.mongo import MongoStore
-from services.store.policies import new_policy_id
+from services.store.chain_events import HandlerResult, position_of
+from services.store.documents import new_policy_id
+from services.store.mongo import Document, MongoStore
 
 log = logging.getLogger(__name__)
 
 S = StatusDetailed
-
-__all__ = ["EMPTY_TIER", "HandlerResult", "apply_event", "apply_events", "quote_id_of", "to_record"]
-
-
-def to_record(doc: Document) -> PolicyRecord:
-    return PolicyRecord.model_validate({**doc, "id": str(doc["_id"])})
 
 
 def block_time(event: Document) -> datetime:

@@ -20,20 +20,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
-from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.chain import ChainNotFound, StacksApiClient
-from services.core.clock import now_utc
+from services.chain import ChainNotFound, StacksApiClient, StacksTip
 from services.core.fencing import Fence
 from services.core.models import PolicyRecord
 from services.core.status import TERMINAL, Cause, StatusDetailed, is_allowed
-from services.listener.handlers import EMPTY_TIER, to_record
-from services.listener.store import REVERSE_CHAIN_ORDER, Document, ListenerStore, position_doc
-from services.store.mongo import MongoStore
+from services.liquidity.service import LiquidityService
+from services.listener.chunk import EMPTY_TIER
+from services.store.chain_events import ChainEventRepository, position_doc
+from services.store.chain_state import ChainStateRepository
+from services.store.mongo import Document, MongoStore
 from services.store.policies import PolicyRepository
+from services.store.tiers import TierRepository
 
 log = logging.getLogger(__name__)
 
@@ -83,146 +83,145 @@ async def orphaned_blocks(client: StacksApiClient, blocks: list[tuple[int, str]]
     return orphaned
 
 
-async def orphan_events(
-    mongo: MongoStore,
-    lstore: ListenerStore,
-    policies: PolicyRepository,
-    fence: Fence,
-    query: Document,
-    why: str,
-) -> OrphanReport:
-    """Mark the canonical events matching ``query`` orphaned and re-derive what they had changed, atomically."""
+class Reorgs:
+    """Finds the orphaned blocks near the tip and re-derives what their events had changed."""
 
-    async def work(session: AsyncClientSession) -> OrphanReport:
-        report = OrphanReport()
-        await fence.fence(session)
-        db = lstore.db
-        docs = await lstore.events.find({**query, "canonical": True}, session=session).to_list(length=None)
-        if not docs:
+    def __init__(
+        self,
+        mongo: MongoStore,
+        client: StacksApiClient,
+        events: ChainEventRepository,
+        state: ChainStateRepository,
+        policies: PolicyRepository,
+        liquidity: LiquidityService,
+        window: int,
+    ) -> None:
+        self._mongo = mongo
+        self._client = client
+        self._events = events
+        self._state = state
+        self._policies = policies
+        self._liquidity = liquidity
+        self._tiers = TierRepository(mongo)
+        self._window = window
+
+    async def check(self, fence: Fence, tip: StacksTip) -> OrphanReport:
+        """Re-check the blocks holding our events within the window below ``tip``; orphan the ones gone."""
+        blocks = await self._events.recent_blocks(max(0, tip.block_height - self._window))
+        gone = await orphaned_blocks(self._client, blocks)
+        if not gone:
+            return OrphanReport()
+        return await self.orphan(fence, f"reorg at height {min(h for h, _ in gone)}", block_hashes=[h for _, h in gone])
+
+    async def orphan(
+        self,
+        fence: Fence,
+        why: str,
+        *,
+        block_hashes: list[str] | None = None,
+        not_chain_marker: str | None = None,
+    ) -> OrphanReport:
+        """Mark the canonical events of these blocks (or of every other chain than ``not_chain_marker``) orphaned
+        and re-derive what they had changed, atomically."""
+
+        async def work(session: AsyncClientSession) -> OrphanReport:
+            report = OrphanReport()
+            await fence.fence(session)
+            docs = await self._events.canonical_events(
+                session, block_hashes=block_hashes, not_chain_marker=not_chain_marker
+            )
+            if not docs:
+                return report
+            report.events = len(docs)
+            report.blocks = sorted({str(d["block_hash"]) for d in docs})
+            affected: set[str] = set()
+            tiers: set[str] = set()
+            for doc in docs:
+                policy: PolicyRecord | None = None
+                if doc.get("event") == "policy-created" and doc.get("quote_id"):
+                    policy = await self._policies.get_by_quote_id(doc["quote_id"], session)
+                elif doc.get("event") == "policy-status-updated" and doc.get("policy_id_onchain") is not None:
+                    policy = await self._policies.get_by_onchain_id(doc["policy_id_onchain"], session)
+                if policy is not None:
+                    affected.add(policy.id)
+                if doc.get("tier") and doc.get("applied"):
+                    tiers.add(str(doc["tier"]))
+            keys = [d["_id"] for d in docs]
+            await self._events.mark_orphaned(keys, session)
+            details = {"why": why, "blocks": report.blocks, "events": keys[:50]}
+            for policy_id in sorted(affected):
+                # re-read inside the transaction: an earlier re-derivation in this loop may have moved it
+                current = await self._policies.get(policy_id, session)
+                if current is None:
+                    continue
+                target = await self._rederive_policy(current, details, session)
+                if target is not None:
+                    report.policies[policy_id] = target.value
+            for tier in sorted(tiers):
+                await self._rederive_tier(tier, session)
+                report.tiers.append(tier)
+            await self._state.set_cursor({"applied_through": await self._events.newest_applied(session)}, session)
+            lowest = min(int(d["block_height"]) for d in docs)
+            synced = (await self._state.load_cursor(session)).get("synced_height")
+            if synced is not None and synced >= lowest:
+                await self._state.set_cursor({"synced_height": lowest - 1}, session)
             return report
-        report.events = len(docs)
-        report.blocks = sorted({str(d["block_hash"]) for d in docs})
-        affected: dict[Any, Document] = {}
-        tiers: set[str] = set()
-        for doc in docs:
-            if doc.get("event") == "policy-created" and doc.get("quote_id"):
-                policy = await db.policies.find_one({"quote_id": doc["quote_id"]}, session=session)
-            elif doc.get("event") == "policy-status-updated" and doc.get("policy_id_onchain") is not None:
-                policy = await db.policies.find_one({"policy_id_onchain": doc["policy_id_onchain"]}, session=session)
-            else:
-                policy = None
-            if policy is not None:
-                affected[policy["_id"]] = policy
-            if doc.get("tier") and doc.get("applied"):
-                tiers.add(str(doc["tier"]))
-        keys = [d["_id"] for d in docs]
-        await lstore.events.update_many(
-            {"_id": {"$in": keys}, "applied": True},
-            {"$set": {"canonical": False, "applied": False, "outcome": "orphaned", "orphaned_at": now_utc()}},
-            session=session,
-        )
-        await lstore.events.update_many(
-            {"_id": {"$in": keys}}, {"$set": {"canonical": False, "orphaned_at": now_utc()}}, session=session
-        )
-        details = {"why": why, "blocks": report.blocks, "events": keys[:50]}
-        for oid in sorted(affected, key=str):
-            # re-read inside the transaction: an earlier re-derivation in this loop may have moved it
-            current = await db.policies.find_one({"_id": oid}, session=session)
-            if current is None:
-                continue
-            target = await rederive_policy(lstore, policies, current, details, session)
-            if target is not None:
-                report.policies[str(oid)] = target.value
-        for tier in sorted(tiers):
-            await rederive_tier(lstore, tier, session)
-            report.tiers.append(tier)
-        await lstore.recompute_applied_through(session)
-        lowest = min(int(d["block_height"]) for d in docs)
-        cursor = await lstore.cursor.find_one({"_id": "listener"}, session=session) or {}
-        synced = cursor.get("synced_height")
-        if synced is not None and synced >= lowest:
-            await lstore.set_cursor({"synced_height": lowest - 1}, session=session)
+
+        report = await self._mongo.transaction(work)
+        if report.events:
+            log.warning(
+                "%s: %d event(s) in %d block(s) orphaned; re-derived policies %s, tiers %s",
+                why,
+                report.events,
+                len(report.blocks),
+                report.policies,
+                report.tiers,
+            )
         return report
 
-    report = await mongo.transaction(work)
-    if report.events:
-        log.warning(
-            "%s: %d event(s) in %d block(s) orphaned; re-derived policies %s, tiers %s",
-            why,
-            report.events,
-            len(report.blocks),
-            report.policies,
-            report.tiers,
-        )
-    return report
+    async def _status_before_chain_close(self, policy_id: str, status: S, session: AsyncClientSession) -> S:
+        """The status the audit trail shows before the policy reached ``status`` from the chain (or
+        reconciliation)."""
+        previous = await self._policies.last_chain_transition(policy_id, status, session)
+        if previous is not None and is_allowed(status, previous, Cause.REORG):
+            return previous
+        return S.Active
 
-
-async def _status_before_chain_close(lstore: ListenerStore, policy_oid: ObjectId, status: S, session: Any) -> S:
-    """The status the audit trail shows before the policy reached ``status`` from the chain (or reconciliation)."""
-    entry = await lstore.db.policy_events.find_one(
-        {
-            "policy_id": policy_oid,
-            "to_status": status.value,
-            "cause": {"$in": [Cause.CHAIN.value, Cause.RECONCILE.value]},
-        },
-        sort=[("version", -1)],
-        session=session,
-    )
-    previous = entry.get("from_status") if entry else None
-    if previous is not None and is_allowed(status, S(previous), Cause.REORG):
-        return S(previous)
-    return S.Active
-
-
-async def rederive_policy(
-    lstore: ListenerStore,
-    policies: PolicyRepository,
-    doc: Document,
-    details: Document,
-    session: AsyncClientSession,
-) -> S | None:
-    """Bring one policy in line with its remaining canonical, applied events; the new status, or None if none."""
-    policy = to_record(doc)
-    events = lstore.events
-    creation = None
-    if policy.quote_id:
-        creation = await events.find_one(
-            {"event": "policy-created", "quote_id": policy.quote_id, "canonical": True, "applied": True},
-            session=session,
-        )
-    if creation is None:
-        if policy.status_detailed in (S.PendingCreation, S.FailedCreation):
-            return None
-        changes = {**_CREATION_FIELDS_CLEARED, **_STATUS_FIELDS_CLEARED}
-        pending = await policies.transition(
-            policy, S.PendingCreation, Cause.REORG, changes=changes, details=details, session=session
-        )
+    async def _rederive_policy(self, policy: PolicyRecord, details: Document, session: AsyncClientSession) -> S | None:
+        """Bring one policy in line with its remaining canonical, applied events; the new status, or None if
+        none."""
+        creation = None
         if policy.quote_id:
-            await lstore.db.reservations.update_one(
-                {"_id": policy.quote_id, "status": "converted"},
-                {"$set": {"status": "held", "reason": "reorg: policy-created orphaned", "updated_at": now_utc()}},
-                session=session,
+            creation = await self._events.applied_creation(policy.quote_id, session)
+        if creation is None:
+            if policy.status_detailed in (S.PendingCreation, S.FailedCreation):
+                return None
+            changes = {**_CREATION_FIELDS_CLEARED, **_STATUS_FIELDS_CLEARED}
+            pending = await self._policies.transition(
+                policy, S.PendingCreation, Cause.REORG, changes=changes, details=details, session=session
             )
-        if pending.quote_expiry_height is None:
-            return await _fail_orphaned_creation(policies, pending, details, session)
-        log.warning("policy %s back to PendingCreation: its policy-created was orphaned", policy.id)
-        return S.PendingCreation
-    closing = await events.find_one(
-        {
-            "event": "policy-status-updated",
-            "policy_id_onchain": creation["policy_id_onchain"],
-            "canonical": True,
-            "applied": True,
-        },
-        session=session,
-    )
-    if closing is None and policy.status_detailed in TERMINAL:
-        target = await _status_before_chain_close(lstore, ObjectId(policy.id), policy.status_detailed, session)
-        changes = {**_STATUS_FIELDS_CLEARED, "status_onchain": 0}
-        await policies.transition(policy, target, Cause.REORG, changes=changes, details=details, session=session)
-        log.warning("policy %s reopened to %s: its policy-status-updated was orphaned", policy.id, target.value)
-        return target
-    return None
+            if policy.quote_id:
+                await self._liquidity.reopen(policy.quote_id, "reorg: policy-created orphaned", session)
+            if pending.quote_expiry_height is None:
+                return await _fail_orphaned_creation(self._policies, pending, details, session)
+            log.warning("policy %s back to PendingCreation: its policy-created was orphaned", policy.id)
+            return S.PendingCreation
+        closing = await self._events.applied_closing(creation["policy_id_onchain"], session)
+        if closing is None and policy.status_detailed in TERMINAL:
+            target = await self._status_before_chain_close(policy.id, policy.status_detailed, session)
+            changes = {**_STATUS_FIELDS_CLEARED, "status_onchain": 0}
+            await self._policies.transition(
+                policy, target, Cause.REORG, changes=changes, details=details, session=session
+            )
+            log.warning("policy %s reopened to %s: its policy-status-updated was orphaned", policy.id, target.value)
+            return target
+        return None
+
+    async def _rederive_tier(self, tier: str, session: AsyncClientSession) -> None:
+        """Restore the tier mirror to the snapshot of its newest remaining applied vault event."""
+        last = await self._events.last_tier_event(tier, session)
+        totals = dict(last["tier_after"]) if last else dict(EMPTY_TIER)
+        await self._tiers.set_snapshot(tier, totals, position_doc(last) if last else None, session)
 
 
 async def _fail_orphaned_creation(
@@ -247,19 +246,3 @@ async def _fail_orphaned_creation(
     )
     log.warning("policy %s FailedCreation: %s", pending.id, reason)
     return S.FailedCreation
-
-
-async def rederive_tier(lstore: ListenerStore, tier: str, session: AsyncClientSession) -> None:
-    """Restore the tier mirror to the snapshot of its newest remaining applied vault event."""
-    last = await lstore.events.find_one(
-        {"tier": tier, "canonical": True, "applied": True, "tier_after": {"$ne": None}},
-        sort=REVERSE_CHAIN_ORDER,
-        session=session,
-    )
-    state = dict(last["tier_after"]) if last else dict(EMPTY_TIER)
-    await lstore.db.tiers.update_one(
-        {"_id": tier},
-        {"$set": {**state, "last_event": position_doc(last) if last else None, "updated_at": now_utc()}},
-        upsert=True,
-        session=session,
-    )

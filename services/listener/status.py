@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.jobs.reconciliation import RECONCILIATION
-from services.listener.store import LISTENER
+from services.store.chain_state import ChainStateRepository
 from services.store.mongo import MongoStore
 
 
@@ -39,13 +38,8 @@ def _int(value: Any) -> int | None:
 
 
 async def read_chain_status(store: MongoStore) -> ChainStatusRecord:
-    db = store.db
-    docs = {
-        d["_id"]: d for d in await db.chain_state.find({"_id": {"$in": ["tip", LISTENER, RECONCILIATION]}}).to_list(3)
-    }
-    tip = docs.get("tip", {})
-    listener = docs.get(LISTENER, {})
-    reconciliation = docs.get(RECONCILIATION, {})
+    docs = await ChainStateRepository(store).status_documents()
+    tip, listener, reconciliation = docs.tip, docs.listener, docs.reconciliation
     applied = listener.get("applied_through") or {}
     return ChainStatusRecord(
         stacks_height=_int(tip.get("stacks_height")),

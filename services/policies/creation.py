@@ -40,8 +40,9 @@ from services.core.visibility import is_visible
 from services.liquidity import LiquidityService
 from services.liquidity.wallet_bounds import WalletBounds
 from services.policies.quotes import PolicyParameters, Quote, QuoteService, check_quote_id
+from services.store.documents import new_policy_id, parse_object_id
 from services.store.mongo import MongoStore
-from services.store.policies import PolicyRepository, new_policy_id, parse_object_id
+from services.store.policies import PolicyRepository
 
 log = logging.getLogger(__name__)
 

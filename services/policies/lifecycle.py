@@ -134,7 +134,7 @@ class LifecycleService:
         return moved
 
     async def request_settlement(self, session: AsyncClientSession, policy: PolicyRecord) -> None:
-        """The seed's liquidity `requestSettlement`: the vault pays inside `update-policy-status(u1)`, so asking
+        """The seed's `requestSettlement` (docs/design.md): the vault pays inside `update-policy-status(u1)`, so asking
         for the payment is queueing that backend transaction."""
         assert policy.policy_id_onchain is not None and policy.settlement_ustx and policy.settlement_price_usd8
         await self._queue.enqueue(
@@ -147,7 +147,7 @@ class LifecycleService:
         )
 
     async def request_collateral_release(self, session: AsyncClientSession, policy: PolicyRecord) -> None:
-        """The seed's liquidity `requestCollateralRelease`: `update-policy-status(u2)` releases it in the vault."""
+        """The seed's `requestCollateralRelease` (docs/design.md): `update-policy-status(u2)` releases it."""
         assert policy.policy_id_onchain is not None
         await self._queue.enqueue(
             session, policy_id=policy.id, policy_id_onchain=policy.policy_id_onchain, action=PolicyAction.EXPIRE

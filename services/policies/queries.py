@@ -10,8 +10,11 @@ from services.core.models import PolicyEventRecord, PolicyRecord
 from services.core.status import StatusDetailed
 from services.policies.cursors import decode_cursor, encode_cursor
 from services.policies.principals import check_principal
-from services.store.policies import PolicyFilter, PolicyRepository, PolicyStatsRow, parse_object_id
+from services.store.documents import parse_object_id
+from services.store.policies import PolicyRepository
+from services.store.policy_filter import PolicyFilter
 from services.store.policy_order import PolicyOrder, Position
+from services.store.policy_stats import PolicyStatsRow
 
 
 @dataclass(frozen=True)

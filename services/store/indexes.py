@@ -108,7 +108,7 @@ CHAIN_EVENT_INDEXES: list[IndexModel] = [
     IndexModel([("tier", ASCENDING), ("outcome", ASCENDING), *_CHAIN_ORDER], name="tier_order"),
 ]
 
-# Live updates and sign-in (issue 9): `policiesUpdated(owner, since)` catch-up reads by owner and updated_at;
+# Live updates (docs/subscriptions.md): `policiesUpdated(owner, since)` catch-up reads by owner and updated_at;
 # challenges and sessions are kept a day past their expiry (for support questions), then the TTL monitor drops them.
 POLICY_CHANGE_INDEXES: list[IndexModel] = [
     IndexModel([("owner", ASCENDING), ("updated_at", ASCENDING)], name="owner_updated"),

@@ -19,9 +19,8 @@ from pymongo.errors import DuplicateKeyError
 from services.core.clock import now_utc
 from services.core.errors import Conflict, NotFound
 from services.core.models import PolicyEventRecord, PolicyRecord
-from services.core.status import Cause, StatusDetailed, check_transition
+from services.core.status import TERMINAL, Cause, StatusDetailed, check_transition
 from services.store.documents import (
-    new_policy_id,
     parse_object_id,
     plain,
     policy_event_document,
@@ -31,24 +30,9 @@ from services.store.documents import (
 )
 from services.store.mongo import Document, MongoStore
 from services.store.names import Collection
-from services.store.policy_batch import PolicyBatch
 from services.store.policy_filter import PolicyFilter
 from services.store.policy_order import ORDERS, PolicyOrder, Position
 from services.store.policy_stats import STATS_INDEX, PolicyStatsRow, stats_pipeline, stats_rows
-
-# All but PolicyPage and PolicyRepository are re-exported for the callers that still import them from here; the
-# issue 17 import sweep points those callers at the defining modules and drops the re-exports.
-__all__ = [
-    "STATS_INDEX",
-    "PolicyBatch",
-    "PolicyFilter",
-    "PolicyPage",
-    "PolicyRepository",
-    "PolicyStatsRow",
-    "new_policy_id",
-    "parse_object_id",
-    "stats_pipeline",
-]
 
 
 @dataclass(frozen=True)
@@ -69,8 +53,9 @@ class PolicyRepository:
         self._events = store.db[Collection.POLICY_EVENTS]
 
     # --- reads ----------------------------------------------------------------------------------------------
-    async def get(self, policy_id: str) -> PolicyRecord | None:
-        doc = await self._policies.find_one({"_id": parse_object_id(policy_id)})
+    async def get(self, policy_id: str, session: AsyncClientSession | None = None) -> PolicyRecord | None:
+        """The policy (as `session`'s transaction sees it, when given)."""
+        doc = await self._policies.find_one({"_id": parse_object_id(policy_id)}, session=session)
         return policy_from_document(doc) if doc else None
 
     async def require(self, policy_id: str) -> PolicyRecord:
@@ -79,8 +64,14 @@ class PolicyRepository:
             raise NotFound(f"policy {policy_id} does not exist", id=policy_id)
         return record
 
-    async def get_by_onchain_id(self, policy_id_onchain: int) -> PolicyRecord | None:
-        doc = await self._policies.find_one({"policy_id_onchain": policy_id_onchain})
+    async def get_by_onchain_id(
+        self, policy_id_onchain: int, session: AsyncClientSession | None = None
+    ) -> PolicyRecord | None:
+        doc = await self._policies.find_one({"policy_id_onchain": policy_id_onchain}, session=session)
+        return policy_from_document(doc) if doc else None
+
+    async def get_by_quote_id(self, quote_id: str, session: AsyncClientSession | None = None) -> PolicyRecord | None:
+        doc = await self._policies.find_one({"quote_id": quote_id}, session=session)
         return policy_from_document(doc) if doc else None
 
     @staticmethod
@@ -315,3 +306,49 @@ class PolicyRepository:
             )
             due += [str(doc["_id"]) for doc in await cursor.limit(limit).to_list(None)]
         return due
+
+    # -- reads and writes for the listener and jobs (WP-C)
+    async def pending_creations_with_tx(self, limit: int = 1000) -> list[PolicyRecord]:
+        """PendingCreation policies whose creation transaction was reported (the creation monitor follows them)."""
+        docs = await self._policies.find(
+            {"status_detailed": StatusDetailed.PendingCreation.value, "tx_id_creation": {"$type": "string"}}
+        ).to_list(length=limit)
+        return [policy_from_document(d) for d in docs]
+
+    async def lapsed_pending_creations(self, below_height: int, limit: int = 1000) -> list[PolicyRecord]:
+        """PendingCreation policies with no transaction reported whose quote expired below ``below_height``."""
+        docs = await self._policies.find(
+            {
+                "status_detailed": StatusDetailed.PendingCreation.value,
+                "tx_id_creation": None,
+                "quote_expiry_height": {"$lt": below_height},
+            }
+        ).to_list(length=limit)
+        return [policy_from_document(d) for d in docs]
+
+    async def open_onchain_ids(self) -> list[tuple[str, int]]:
+        """(id, on-chain id) of every non-terminal policy that has an on-chain id (reconciliation checks them)."""
+        docs = await self._policies.find(
+            {"status_detailed": {"$nin": [s.value for s in TERMINAL]}, "policy_id_onchain": {"$type": "number"}},
+            projection={"_id": 1, "policy_id_onchain": 1},
+        ).to_list(length=None)
+        return [(str(d["_id"]), int(d["policy_id_onchain"])) for d in docs]
+
+    async def last_chain_transition(
+        self, policy_id: str, to_status: StatusDetailed, session: AsyncClientSession
+    ) -> StatusDetailed | None:
+        """The status the policy left when the chain (or reconciliation) last moved it to ``to_status``."""
+        entry = await self._events.find_one(
+            {
+                "policy_id": ObjectId(policy_id),
+                "to_status": to_status.value,
+                "cause": {"$in": [Cause.CHAIN.value, Cause.RECONCILE.value]},
+            },
+            sort=[("version", -1)],
+            session=session,
+        )
+        previous = entry.get("from_status") if entry else None
+        return StatusDetailed(previous) if previous is not None else None
+
+    async def any(self) -> bool:
+        return bool(await self._policies.count_documents({}, limit=1))

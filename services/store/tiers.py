@@ -5,12 +5,11 @@ every reserving transaction writes first, so reservations of one tier commit one
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-
 from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
+from services.core.clock import now_utc
 from services.store.mongo import Document, MongoStore
 from services.store.names import Collection
 
@@ -37,18 +36,32 @@ class TierRepository:
             return False
         return True
 
-    # --- the listener's writes (services/listener) -------------------------------------------------------------
-    async def load_many(self, tiers: Iterable[str], session: AsyncClientSession) -> dict[str, Document]:
-        """The mirror documents of these tiers that exist, by tier."""
-        found = await self._tiers.find({"_id": {"$in": sorted(tiers)}}, session=session).to_list(None)
+    # --- the listener's writes (services/listener): the vault's totals as of a vault event ------------------------
+    async def load_many(self, names: set[str], session: AsyncClientSession) -> dict[str, Document]:
+        """The stored documents of these tiers (absent ones are left out)."""
+        if not names:
+            return {}
+        found = await self._tiers.find({"_id": {"$in": sorted(names)}}, session=session).to_list(None)
         return {d["_id"]: d for d in found}
 
-    async def write_many(self, fields_by_tier: Mapping[str, Document], session: AsyncClientSession) -> None:
-        """Set (upsert) each tier's fields, in tier order, in one write."""
-        writes = [UpdateOne({"_id": t}, {"$set": fields_by_tier[t]}, upsert=True) for t in sorted(fields_by_tier)]
-        if writes:
-            await self._tiers.bulk_write(writes, ordered=True, session=session)
+    async def write_many(self, snapshots: dict[str, Document], session: AsyncClientSession) -> None:
+        """Set each tier's totals and `last_event` (``{tier: {totals..., "last_event": ...}}``), in one bulk write."""
+        if not snapshots:
+            return
+        now = now_utc()
+        writes = [
+            UpdateOne({"_id": name}, {"$set": {**snapshots[name], "updated_at": now}}, upsert=True)
+            for name in sorted(snapshots)
+        ]
+        await self._tiers.bulk_write(writes, ordered=True, session=session)
 
-    async def set_snapshot(self, tier: str, fields: Document, session: AsyncClientSession) -> None:
-        """Set (upsert) one tier's fields."""
-        await self._tiers.update_one({"_id": tier}, {"$set": fields}, upsert=True, session=session)
+    async def set_snapshot(
+        self, tier: str, totals: Document, last_event: Document | None, session: AsyncClientSession
+    ) -> None:
+        """Restore one tier to the totals after ``last_event`` (a reorg's re-derivation)."""
+        await self._tiers.update_one(
+            {"_id": tier},
+            {"$set": {**totals, "last_event": last_event, "updated_at": now_utc()}},
+            upsert=True,
+            session=session,
+        )

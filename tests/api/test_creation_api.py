@@ -101,7 +101,7 @@ async def test_request_creation_needs_a_session_and_returns_the_wallet_call(
     )
     other = await sign_in(client, devnet, "wallet_2")
     txid = "ab" * 32
-    # Another wallet's pending policy answers as a missing one (issue 15; tests/security compares the two).
+    # Another wallet's pending policy answers as a missing one (docs/security.md; tests/security compares the two).
     assert error_codes(await gql(client, submit, {"p": policy_id, "t": txid}, headers=other)) == ["NOT_FOUND"]
     assert error_codes(await gql(client, submit, {"p": policy_id, "t": "0x1234"}, headers=headers)) == ["BAD_INPUT"]
     done = await gql(client, submit, {"p": policy_id, "t": txid}, headers=headers)

@@ -1,4 +1,4 @@
-"""A backend-transaction worker whose lease was taken stops before it signs or sends anything (issue 16).
+"""A backend-transaction worker whose lease was taken stops before it signs or sends anything (docs/faults.md).
 
 Two real queues (two workers) against SecantusDB and the devnet. Worker A holds the `backend-txs` lease and
 starts on a queued settlement; at a precise step its lease is taken over by worker B (the lease document expires

@@ -31,8 +31,9 @@ from services.core.status import Cause, StatusDetailed
 from services.jobs.reconciliation import Reconciler
 from services.jobs.tx_monitor import CreationTxMonitor, QuoteExpiryJob
 from services.listener.poller import ChainListener, ListenerConfig
+from services.store.documents import new_policy_id
 from services.store.mongo import MongoStore
-from services.store.policies import PolicyRepository, new_policy_id
+from services.store.policies import PolicyRepository
 from tests.fixtures.creation import signed_creation_tx
 from tests.fixtures.devnet import DevnetFixture
 

@@ -1,7 +1,7 @@
 """Run a hostile request against a real server while a second client polls `/healthz`.
 
 The server runs in a thread with its own event loop, so a request that blocks the server's loop shows up as a slow
-`/healthz` answer measured from the test's loop, which the hostile request cannot block. Bounds (issue 15): the
+`/healthz` answer measured from the test's loop, which the hostile request cannot block. Bounds (docs/security.md): the
 hostile request is answered within `answer_ms`, and no `/healthz` probe waits more than `healthz_ms`. The server's
 log records during the request are kept (from the root logger and from every logger that does not propagate): at
 most one WARNING line and never a traceback.

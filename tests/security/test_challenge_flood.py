@@ -1,4 +1,4 @@
-"""Sign-in challenges cannot be evicted by others (issue 15, item 5).
+"""Sign-in challenges cannot be evicted by others (docs/security.md "Hostile clients").
 
 Challenges asked for an address by someone else never replace the wallet's own: creation is bounded per client IP
 (AUTH_CHALLENGES_PER_CLIENT) and per address (AUTH_CHALLENGES_PER_ADDRESS), and over a bound the *new* request is

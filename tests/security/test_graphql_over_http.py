@@ -1,4 +1,4 @@
-"""GraphQL over HTTP follows its spec (issue 15, item 8); the whole audit list runs in tests/conformance.
+"""GraphQL over HTTP follows its spec (docs/api.md "GraphQL over HTTP"); the whole audit list runs in tests/conformance.
 
 - A mutation sent with GET: 405 with `Allow: POST`, and it does not run.
 - Several operations and no `operationName`: 400 and nothing runs (`mutation B { signOut } query A { me }` used

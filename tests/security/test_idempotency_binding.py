@@ -1,4 +1,4 @@
-"""An idempotency key is bound to the whole request (issue 15, item 7): the same request replayed returns the same
+"""An idempotency key is bound to the whole request (docs/security.md): the same request replayed returns the same
 result; a replay that changes any term is CONFLICT and creates nothing. The policy keeps a sha256 of the canonical
 request (owner, every parameter as sent, the quote id) next to its key."""
 

@@ -1,4 +1,4 @@
-"""An invalid principal is BAD_INPUT wherever the API accepts one (issue 15, item 2): the `policies` owner filter
+"""An invalid principal is BAD_INPUT wherever the API accepts one (docs/security.md): the `policies` owner filter
 (it used to answer an empty page), `policiesUpdated(owner)` over both WebSocket protocols, and sign-in. Standard
 and contract principals are both owners."""
 

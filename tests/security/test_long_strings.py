@@ -1,4 +1,4 @@
-"""Every string argument has a length bound, checked before any parsing (issue 15, item 2).
+"""Every string argument has a length bound, checked before any parsing (docs/security.md "Hostile clients").
 
 A long value in each string argument of every operation, over HTTP (as a variable and inline in the document) and
 over both WebSocket protocols, is answered BAD_INPUT within the hostile bounds (tests/security/hostile.py: answered

@@ -1,4 +1,4 @@
-"""Malformed input never reaches a 500 or a traceback (issue 15, item 4).
+"""Malformed input never reaches a 500 or a traceback (docs/security.md "Hostile clients").
 
 HTTP: bodies that are JSON but not an object, arrays of non-objects, integers longer than any argument takes
 (6,000 digits is past Python's own 4,300-digit limit) in the body or in `variables`, nesting past the decoder's

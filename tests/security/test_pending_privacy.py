@@ -1,4 +1,4 @@
-"""A pending policy is indistinguishable from a missing one (issue 15, item 6).
+"""A pending policy is indistinguishable from a missing one (docs/security.md "Hostile clients").
 
 Every operation on another wallet's PendingCreation policy answers exactly as for an id that does not exist: the
 same code, the same message once the id is normalized, the same extension keys. Checked over HTTP and both

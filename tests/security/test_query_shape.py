@@ -1,4 +1,4 @@
-"""Validation cost is linear and bounded (issue 15, item 1): schema/query_shape.py measures each fragment once.
+"""Validation cost is linear and bounded (docs/security.md): schema/query_shape.py measures each fragment once.
 
 A fragment spread twice in every level of a chain doubles the expanded document per level: 22 levels are ~1 KB of
 text and 8 million fields. Over HTTP (both media types) and over both WebSocket protocols, with fragments on Query

@@ -1,4 +1,4 @@
-"""A reservation costs the reserver something, or is bounded (issue 15, item 3), on the devnet.
+"""A reservation costs the reserver something, or is bounded (docs/security.md "Hostile clients"), on the devnet.
 
 `requestPolicyCreation` reserves collateral only when the wallet's STX balance on chain covers the premium and a
 fee, plus what its other open quotes need; a wallet holds at most MAX_OPEN_QUOTES_PER_WALLET open quotes and at

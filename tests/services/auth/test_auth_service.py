@@ -140,7 +140,7 @@ async def test_sign_out_revokes_the_session(store: MongoStore) -> None:
 
 
 async def test_open_challenges_are_bounded_and_none_is_evicted(store: MongoStore) -> None:
-    # Issue 15: a bound on open challenges refuses new ones; it never drops an open one (that let anyone evict a
+    # docs/security.md: a bound on open challenges refuses new ones, never drops an open one (that let anyone evict a
     # wallet's sign-in in progress by asking for challenges in its name).
     clock = Clock()
     auth = AuthService(

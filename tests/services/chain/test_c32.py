@@ -144,7 +144,7 @@ def test_the_linear_codec_matches_the_reference_algorithm(data: bytes) -> None:
 
 
 def test_decoding_is_linear_and_addresses_are_length_checked_first() -> None:
-    # Issue 15: a 125,000-character authChallenge address held the event loop 1.6 s (quadratic big-int decoding).
+    # docs/security.md: a 125,000-character authChallenge address held the loop 1.6 s (quadratic big-int decoding).
     # Decoding now reads a power-of-two base in linear time: 10x the input costs about 10x, not 100x.
     def cost(n: int) -> float:
         started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Singleton jobs whose lease was taken write nothing (issue 16): the listener's cursor, tip and status, the
+"""Singleton jobs whose lease was taken write nothing (docs/faults.md): the listener's cursor, tip and status, the
 expiration job's moves and reconciliation's run report all commit behind the lease fence. Real SecantusDB, the
 scripted Hiro API on loopback; the lease is taken over on purpose (it expires and another holder acquires it)."""
 

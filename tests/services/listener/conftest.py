@@ -13,8 +13,9 @@ from services.core.fencing import Unfenced
 from services.core.models import PolicyRecord
 from services.core.status import Cause, StatusDetailed
 from services.listener.poller import ChainListener, ListenerConfig
+from services.store.documents import new_policy_id
 from services.store.mongo import MongoStore
-from services.store.policies import PolicyRepository, new_policy_id
+from services.store.policies import PolicyRepository
 
 from .fake_chain import REGISTRY, VAULT, FakeChain, PolicyTerms, run_fake_chain
 

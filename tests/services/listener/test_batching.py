@@ -13,7 +13,7 @@ from services.chain import StacksApiClient
 from services.chain.clarity import string_ascii_cv, to_hex, tuple_cv, uint_cv
 from services.core.status import StatusDetailed
 from services.listener.handlers import apply_events
-from services.listener.store import CHAIN_ORDER
+from services.store.chain_events import CHAIN_ORDER
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 

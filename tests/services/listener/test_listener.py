@@ -11,7 +11,7 @@ import pytest
 from policy_registry.embedded.secantus import EmbeddedMongo
 from services.chain import StacksApiClient
 from services.core.status import StatusDetailed
-from services.listener import poller
+from services.listener import apply
 from services.listener.handlers import apply_event, apply_events
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
@@ -219,7 +219,7 @@ async def test_events_apply_in_chain_order_across_contracts_and_pages(
         seen.extend(events)
         return await apply_events(mongo, events, session)
 
-    monkeypatch.setattr(poller, "apply_events", recording)
+    monkeypatch.setattr(apply, "apply_events", recording)
     listener = make_listener(store, client, page_size=2, apply_chunk=4, apply_batch=6)
     await listener.poll_once()
     applied = await store.db.chain_events.count_documents({"applied": True})

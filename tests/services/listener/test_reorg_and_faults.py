@@ -162,7 +162,7 @@ async def test_outages_rate_limits_and_garbage_are_survived_and_never_applied(
     # the API is down for longer than the client's retries: the poll reports it and applies nothing
     chain.faults.append(Fault("/v2/info", 503, times=3))
     down = await listener.poll_once()
-    assert down.error is not None and "ChainUnavailable" in down.error
+    assert down.error is not None and "StacksApiUnavailable" in down.error
     assert (await store.db.chain_state.find_one({"_id": "listener"}))["last_error"] == down.error
     assert await store.db.chain_events.count_documents({}) == 0
 

@@ -1,5 +1,5 @@
 """A resume token older than the oplog's retention takes the documented resync path (docs/subscriptions.md
-"Resume tokens"); the embedded server is launched to keep a token through a day of API downtime (issue 16).
+"Resume tokens"); the embedded server keeps a token through a day of API downtime (docs/operations.md).
 
 The expiry is made deterministic: a server of its own keeps at most a few oplog entries, the API's feed stops
 (its token saved), more writes than that land while it is down, and the server prunes its oplog on request

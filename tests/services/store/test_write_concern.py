@@ -1,5 +1,5 @@
 """Every write commits with the configured write concern (default `majority`, journaled) and every transaction
-reads with read concern `snapshot` (issue 16): what the collections say, and what goes over the wire to the real
+reads with read concern `snapshot` (docs/operations.md): as the collections say and as sent over the wire to the real
 SecantusDB (a command listener sees each command the driver sends)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from policy_registry import wiring
 from policy_registry.embedded.secantus import EmbeddedMongo
 from policy_registry.settings import Settings
 from services.core.status import Cause
-from services.listener.store import ListenerStore
+from services.store.chain_state import ChainStateRepository
 from services.store.leases import Lease
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
@@ -93,7 +93,7 @@ async def test_a_transaction_reads_snapshot_and_commits_majority_on_the_wire(
 
 async def test_a_plain_write_and_a_lease_takeover_are_majority_too(watched: tuple[MongoStore, Commands]) -> None:
     store, commands = watched
-    await ListenerStore(store.db).set_cursor({"synced_height": 7})  # a write outside any transaction
+    await ChainStateRepository(store).set_cursor({"synced_height": 7})  # a write outside any transaction
     [update] = commands.named("update")
     assert update["writeConcern"] == MAJORITY_J
     commands.sent.clear()
