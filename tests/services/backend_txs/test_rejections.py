@@ -23,11 +23,12 @@ from services.backend_txs.rejections import HANDLING, UNKNOWN, Action, handling_
 from services.chain.api_client import RetryPolicy, StacksApiClient
 from services.chain.backend_tx import FeePolicy
 from services.chain.signer import BackendSigner
-from services.chain.transactions import StacksTransaction, deserialize_transaction
+from services.chain.transactions import StacksTransaction, deserialize_transaction, make_contract_call
 from services.core.fencing import LeaseLost
 from services.core.models import PolicyRecord
 from services.core.status import Cause, StatusDetailed
 from services.policies.backend_outcomes import PolicyBackendOutcomes
+from services.store.backend_txs import BackendTxRepository
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 from tests.factories import make_policy, next_onchain_id
@@ -225,7 +226,7 @@ async def test_a_refused_first_broadcast(
         assert [tx.fee for tx in case.sent] == [10_000, 25_000] and case.sent[1].nonce == NEXT_NONCE
         assert (await case.doc(policy))["status"] == "broadcast"
 
-    families = await _backend_tx_families(store.db)
+    families = await _backend_tx_families(BackendTxRepository(store))
     assert samples(families, "backend_tx_rejections_total") == {(reason, handling.action.value): 1.0}
     assert samples(families, "backend_tx_alerts") == ({(reason,): 1.0} if handling.alert else {})
 
@@ -272,7 +273,9 @@ async def test_a_wait_that_outlasts_its_retries_fails_and_an_operator_retry_clea
     assert doc["status"] == "failed" and len(doc["rejections"]) == SETTINGS.max_attempts
     assert "NotEnoughFunds: the sender needs 10000 uSTX and holds 7" in doc["failure_reason"]
     assert [tx.nonce for tx in case.sent] == [NEXT_NONCE] * SETTINGS.max_attempts  # the nonce came back each time
-    assert samples(await _backend_tx_families(store.db), "backend_tx_alerts") == {("NotEnoughFunds",): 1.0}
+    assert samples(await _backend_tx_families(BackendTxRepository(store)), "backend_tx_alerts") == {
+        ("NotEnoughFunds",): 1.0
+    }
 
     failed = await case.policies.require(policy.id)
     await case.policies.transition(failed, S.Settling, Cause.OPERATOR)
@@ -283,7 +286,7 @@ async def test_a_wait_that_outlasts_its_retries_fails_and_an_operator_retry_clea
         )
 
     await store.transaction(retry)
-    assert samples(await _backend_tx_families(store.db), "backend_tx_alerts") == {}
+    assert samples(await _backend_tx_families(BackendTxRepository(store)), "backend_tx_alerts") == {}
 
 
 async def recorded_in_flight(case: Case, policy: PolicyRecord, fee: int) -> StacksTransaction:
@@ -404,7 +407,9 @@ async def test_a_hostile_refusal_is_recorded_bounded(
     assert last["reason"] == "Other" and last["action"] == "wait" and doc["alert"]["reason"] == "Other"
     assert last["reason_data"] == {"truncated": last["reason_data"]["truncated"]}
     assert len(last["reason_data"]["truncated"]) == 2000 and len(last["txid"]) == 80
-    assert samples(await _backend_tx_families(store.db), "backend_tx_rejections_total") == {("Other", "wait"): 1.0}
+    assert samples(await _backend_tx_families(BackendTxRepository(store)), "backend_tx_rejections_total") == {
+        ("Other", "wait"): 1.0
+    }
 
 
 async def test_a_bad_nonce_past_u64_is_not_taken_as_a_nonce(
@@ -437,7 +442,7 @@ async def test_the_history_keeps_the_latest_refusals_and_the_metric_counts_every
     assert [r["txid"] for r in doc["rejections"]] == [BODIES["NotEnoughFunds"]["txid"]] * 2
     assert doc["rejections"][-1] == doc["last_rejection"]
     assert doc["rejection_counts"] == {"NotEnoughFunds": {"wait": SETTINGS.max_attempts}}
-    families = await _backend_tx_families(store.db)
+    families = await _backend_tx_families(BackendTxRepository(store))
     assert samples(families, "backend_tx_rejections_total") == {("NotEnoughFunds", "wait"): SETTINGS.max_attempts}
 
 
@@ -451,8 +456,13 @@ async def test_a_worker_that_lost_its_lease_signs_no_replacement(
     await recorded_in_flight(case, policy, 10_000)
     case.node(lambda tx, n: BODIES["ConflictingNonceInMempool"])
     signed: list[int] = []
-    real_sign = fees_module.make_contract_call
-    monkeypatch.setattr(fees_module, "make_contract_call", lambda **kw: signed.append(kw["fee"]) or real_sign(**kw))
+    real_sign = make_contract_call  # what fees_module imported
+
+    def signing(**kw: Any) -> StacksTransaction:
+        signed.append(kw["fee"])
+        return real_sign(**kw)
+
+    monkeypatch.setattr(fees_module, "make_contract_call", signing)
 
     class LostOnceRefused:
         async def fence(self, session: Any) -> None:
