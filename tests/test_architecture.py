@@ -50,5 +50,9 @@ def test_the_access_pattern_catches_what_it_must() -> None:
         "self._txs: AsyncCollection[Document]",
     ):
         assert RAW_ACCESS.search(line), line
-    for line in ("await self._policies.get(policy_id)", "store.transaction(work)", "dbname = settings.mongodb_database"):
+    for line in (
+        "await self._policies.get(policy_id)",
+        "store.transaction(work)",
+        "dbname = settings.mongodb_database",
+    ):
         assert not RAW_ACCESS.search(line), line
