@@ -48,7 +48,7 @@ def db_name() -> str:
 
 @pytest.fixture
 def settings(db_name: str) -> Settings:
-    return Settings(mongodb_database=db_name, _env_file=None)  # type: ignore[call-arg]
+    return Settings(mongodb_database=db_name, _env_file=None)
 
 
 @pytest.fixture

@@ -124,7 +124,7 @@ def test_strawberry_executor_and_field_lookup() -> None:
     assert "execution_context_class" in inspect.signature(strawberry.Schema.__init__).parameters
 
     schema = fanout.with_shared_events(lambda executor: strawberry.Schema(_Query, execution_context_class=executor))
-    executor = schema.execution_context_class
+    executor: type = schema.execution_context_class  # Strawberry's union of executor types does not narrow
     assert issubclass(executor, fanout.SharedEventExecutor)
     # ...and which fields are plain is asked of get_field_for_type(field_name, type_name) by GraphQL names.
     field = schema.get_field_for_type("plainName", "Item")

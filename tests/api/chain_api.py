@@ -25,7 +25,7 @@ async def chain_api(
     settings = Settings(
         _env_file=None,
         mongodb_database=db_name,
-        stacks_api_url=devnet.url,  # type: ignore[call-arg]
+        stacks_api_url=devnet.url,
         quote_key=devnet.quote_private_key.hex(),
         backend_key=devnet.accounts["backend"].private_key,
         registry_contract_id=devnet.registry,

@@ -146,7 +146,7 @@ def _context(services: Services, headers: dict[str, str], params: dict[str, obje
     from starlette.requests import Request
 
     scope = {"type": "http", "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
-    return RequestContext(Request(scope), None, services, "r", connection_params=params)  # type: ignore[arg-type]
+    return RequestContext(Request(scope), None, services, "r", connection_params=params)
 
 
 async def test_where_tokens_are_read_from(services: Services) -> None:

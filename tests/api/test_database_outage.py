@@ -12,7 +12,7 @@ from tests.api.graphql_client import error_codes, gql
 
 
 async def test_database_down_gives_unavailable_not_500() -> None:
-    settings = Settings(mongodb_timeout_ms=300, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(mongodb_timeout_ms=300, _env_file=None)
     uri = f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"  # nothing listens there
     services = await Services.create(settings, uri, ensure_indexes=False)
     app = create_app(settings, uri, services=services)

@@ -109,7 +109,7 @@ async def test_cors_allows_only_the_configured_origins(services: Services, setti
         simple = await api.post("/graphql", json=QUERY, headers={"origin": "https://evil.example"})
         assert "access-control-allow-origin" not in simple.headers
     with pytest.raises(ValueError, match="'\\*' is not allowed"):
-        Settings(cors_origins="*", _env_file=None)  # type: ignore[call-arg]
+        Settings(cors_origins="*", _env_file=None)
 
 
 async def test_introspection_and_graphiql_can_be_switched_off(services: Services, settings: Settings) -> None:
@@ -150,14 +150,14 @@ TIP = "subscription { chainTip { stacksHeight } }"
 
 
 async def test_websocket_operations_are_rate_limited_per_connection(strict_ws: str) -> None:
-    client = await GraphQLSocket.open(strict_ws, origin="https://app.bithedge.example")  # type: ignore[arg-type]
+    client = await GraphQLSocket.open(strict_ws, origin="https://app.bithedge.example")
     try:
         for op in ("1", "2", "3"):
             await client.subscribe(op, TIP)
         refused = await client.for_op("3")
         assert refused["type"] == "error" and refused["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
-        for op in range(4, 8):  # keeps going after a whole burst of refusals: closed
-            await client.subscribe(str(op), TIP)
+        for n in range(4, 8):  # keeps going after a whole burst of refusals: closed
+            await client.subscribe(str(n), TIP)
         with pytest.raises(ConnectionClosed) as closed:
             while True:
                 await client.receive(within=5)

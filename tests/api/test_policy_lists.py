@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -64,14 +65,16 @@ async def listed(services: Services) -> dict[str, list[str]]:
     return made
 
 
-def _ids(body: dict, path: str = "policies") -> list[str]:
+def _ids(body: dict[str, Any], path: str = "policies") -> list[str]:
     node = body["data"]
     for key in path.split("."):
         node = node[key]
     return [e["node"]["id"] for e in node["edges"]]
 
 
-async def test_open_policies_expiring_soonest_with_status_in(api: httpx.AsyncClient, listed: dict) -> None:
+async def test_open_policies_expiring_soonest_with_status_in(
+    api: httpx.AsyncClient, listed: dict[str, list[str]]
+) -> None:
     a = listed["A"]
     body = await gql(
         api,
@@ -84,7 +87,7 @@ async def test_open_policies_expiring_soonest_with_status_in(api: httpx.AsyncCli
     assert datetime.fromisoformat(body["data"]["policies"]["asOf"]).tzinfo is not None
 
 
-async def test_largest_premium_first_paged_backwards(api: httpx.AsyncClient, listed: dict) -> None:
+async def test_largest_premium_first_paged_backwards(api: httpx.AsyncClient, listed: dict[str, list[str]]) -> None:
     a, b = listed["A"], listed["B"]
     everything = [a[1], a[2], a[0], b[0], a[5], a[4], a[3]]  # public only: premiums 9 7 5 4 3 2 1
     body = await gql(api, PAGE, {"o": "PREMIUM_DESC", "last": 3})
@@ -108,7 +111,7 @@ async def test_largest_premium_first_paged_backwards(api: httpx.AsyncClient, lis
 
 
 async def test_me_policies_include_my_pending_creations_only(
-    api: httpx.AsyncClient, services: Services, listed: dict
+    api: httpx.AsyncClient, services: Services, listed: dict[str, list[str]]
 ) -> None:
     token = await open_session(services.store, OWNER_A)
     auth = {"authorization": f"Bearer {token}"}
@@ -123,7 +126,9 @@ async def test_me_policies_include_my_pending_creations_only(
     assert (await gql(api, MINE, {"o": "CREATED_AT_DESC"}))["data"]["me"] is None  # anonymous
 
 
-async def test_stats_count_public_policies_in_the_database(api: httpx.AsyncClient, listed: dict) -> None:
+async def test_stats_count_public_policies_in_the_database(
+    api: httpx.AsyncClient, listed: dict[str, list[str]]
+) -> None:
     body = await gql(api, STATS)
     stats = body["data"]["stats"]
     assert stats["totals"] == {
@@ -168,13 +173,15 @@ def _forged(raw: str) -> str:
         ),
     ],
 )
-async def test_bad_list_arguments_are_bad_input(api: httpx.AsyncClient, variables: dict, field: str) -> None:
+async def test_bad_list_arguments_are_bad_input(api: httpx.AsyncClient, variables: dict[str, Any], field: str) -> None:
     body = await gql(api, PAGE, variables)
     assert error_codes(body) == ["BAD_INPUT"], body
     assert body["errors"][0]["extensions"]["field"] == field
 
 
-async def test_a_cursor_used_with_another_order_is_bad_input(api: httpx.AsyncClient, listed: dict) -> None:
+async def test_a_cursor_used_with_another_order_is_bad_input(
+    api: httpx.AsyncClient, listed: dict[str, list[str]]
+) -> None:
     body = await gql(api, PAGE, {"o": "EXPIRATION_HEIGHT_ASC", "first": 1})
     cursor = body["data"]["policies"]["pageInfo"]["endCursor"]
     for order in ("CREATED_AT_DESC", "PREMIUM_DESC"):

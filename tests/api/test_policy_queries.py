@@ -135,7 +135,7 @@ async def test_query_limits(services: Services, mongo_server: object) -> None:
 
     # The schema is shallow (depth 5 at most), so prove the depth limit with a lower setting; introspection
     # fields are exempt from the depth count (GraphiQL's own introspection query is deep) but not from tokens.
-    tight = Settings(max_query_depth=3, max_query_aliases=5, max_query_tokens=300, _env_file=None)  # type: ignore[call-arg]
+    tight = Settings(max_query_depth=3, max_query_aliases=5, max_query_tokens=300, _env_file=None)
     app = create_app(tight, "unused", services=services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api:
         deep = "{ policies { edges { node { oracleSnapshotCreation { btcUsd8 } } } } }"

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from policy_registry.embedded.secantus import EmbeddedMongo
 from services.core.clock import now_utc
@@ -300,7 +301,7 @@ async def test_a_stalled_subscriber_does_not_delay_the_others(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", a.port))
     stalled_ws = await connect(  # no compression: the padding must really take room in the buffers
-        a.ws_url, sock=sock, subprotocols=[TRANSPORT_WS], max_queue=1, ping_interval=None, compression=None
+        a.ws_url, sock=sock, subprotocols=[Subprotocol(TRANSPORT_WS)], max_queue=1, ping_interval=None, compression=None
     )
     stalled = GraphQLSocket(stalled_ws, TRANSPORT_WS, {})
     await stalled_ws.send('{"type": "connection_init", "payload": {}}')

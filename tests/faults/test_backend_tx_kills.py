@@ -17,6 +17,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,20 +116,25 @@ async def test_twenty_sigkills_during_backend_transactions_send_each_once(
             if i < len(policies):
                 await activate(i)  # one more settlement joins the queue while workers come and go
             before = await statuses()
+            reached: Callable[[], Awaitable[bool]] | None
             if "queued" in before:
                 goal = "sent"  # no block is mined meanwhile: what it sends stays in flight
                 queued = before.count("queued")
 
-                async def reached(queued: int = queued) -> bool:
+                async def fewer_queued(queued: int = queued) -> bool:
                     return (await statuses()).count("queued") < queued
+
+                reached = fewer_queued
 
             elif {"signed", "broadcast"} & set(before):
                 goal = "confirmed"
                 await devnet.amine()
                 successes = before.count("success")
 
-                async def reached(successes: int = successes) -> bool:
+                async def more_successes(successes: int = successes) -> bool:
                     return (await statuses()).count("success") > successes
+
+                reached = more_successes
 
             else:
                 goal = "leased"
@@ -138,8 +144,10 @@ async def test_twenty_sigkills_during_backend_transactions_send_each_once(
             if reached is None:
                 pid = f"/{worker.pid}/"
 
-                async def reached(pid: str = pid) -> bool:
+                async def worker_holds_lease(pid: str = pid) -> bool:
                     return pid in await lease_holder()
+
+                reached = worker_holds_lease
 
             deadline = time.monotonic() + 60
             mined_at = time.monotonic()

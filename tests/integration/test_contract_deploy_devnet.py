@@ -192,7 +192,7 @@ async def second_copy(
     settings = Settings(
         _env_file=None,
         mongodb_database=db_name,
-        stacks_api_url=printed["STACKS_API_URL"],  # type: ignore[call-arg]
+        stacks_api_url=printed["STACKS_API_URL"],
         registry_contract_id=printed["REGISTRY_CONTRACT_ID"],
         vault_contract_id=printed["VAULT_CONTRACT_ID"],
         quote_key=devnet.quote_private_key.hex(),

@@ -34,6 +34,7 @@ from services.listener.poller import ChainListener, ListenerConfig
 from services.store.documents import new_policy_id
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
+from tests.documents import found
 from tests.fixtures.creation import signed_creation_tx
 from tests.fixtures.devnet import DevnetFixture
 
@@ -99,7 +100,7 @@ async def store_pending(store: MongoStore, terms: QuoteTerms, vault: str, tx_id:
         protected_value_usd8=terms.protected_value_usd8,
         protected_amount_sats=terms.protected_amount_sats,
         expiration_height=terms.expiration_height,
-        risk_tier=terms.risk_tier,  # type: ignore[arg-type]
+        risk_tier=terms.risk_tier,
         premium_ustx=terms.premium_ustx,
         collateral_ustx=terms.collateral_ustx,
         status_detailed=S.PendingCreation,
@@ -178,7 +179,7 @@ async def test_the_creation_path_ends_active_then_reconciliation_and_the_event_s
     assert active.policy_id_onchain == onchain_id and active.tx_id_creation == txid
     assert (active.creation_height, active.creation_burn_height) == (outcome.block_height, outcome.burn_block_height)
     assert active.counterparty == devnet.vault and active.failure_reason is None
-    assert (await store.db.reservations.find_one({"_id": terms.quote_id.hex()}))["status"] == "converted"
+    assert found(await store.db.reservations.find_one({"_id": terms.quote_id.hex()}))["status"] == "converted"
     assert await monitor.run_once(Unfenced()) == 0
 
     # the backend settles it on chain; reconciliation sees it first (the listener is not run meanwhile)
@@ -201,7 +202,7 @@ async def test_the_creation_path_ends_active_then_reconciliation_and_the_event_s
     assert settled.status_detailed is S.Settled and settled.status_onchain == 1
     assert (settled.settlement_ustx, settled.settlement_price_usd8) == (COLLATERAL // 3, STRIKE // 2)
     assert (await repo.history(pending.id))[-1].cause == "reconcile"
-    assert (await store.db.chain_state.find_one({"_id": "reconciliation"}))["repairs_total"] == 1
+    assert found(await store.db.chain_state.find_one({"_id": "reconciliation"}))["repairs_total"] == 1
 
     # the listener then applies the confirmed event: nothing to move, only the txid and time to fill in
     await sync(listener)
@@ -231,13 +232,13 @@ async def test_an_aborted_creation_and_a_lapsed_quote_fail_and_release_their_res
     failed = await PolicyRepository(store).require(doomed.id)
     assert failed.status_detailed is S.FailedCreation
     assert failed.failure_reason == "abort_by_response: u106 quote-expired"
-    assert (await store.db.reservations.find_one({"_id": terms.quote_id.hex()}))["status"] == "released"
+    assert found(await store.db.reservations.find_one({"_id": terms.quote_id.hex()}))["status"] == "released"
 
     expiry = QuoteExpiryJob(store, client, devnet.registry, confirmations=1)
     assert await expiry.run_once(Unfenced()) == 1
     gone = await PolicyRepository(store).require(lapsed.id)
     assert gone.status_detailed is S.FailedCreation and "with no transaction" in (gone.failure_reason or "")
-    assert (await store.db.reservations.find_one({"_id": lapsed_terms.quote_id.hex()}))["status"] == "released"
+    assert found(await store.db.reservations.find_one({"_id": lapsed_terms.quote_id.hex()}))["status"] == "released"
     history = await PolicyRepository(store).history(lapsed.id)
     assert [(h.to_status, h.cause) for h in history][-1] == (S.FailedCreation, "job")
     assert await expiry.run_once(Unfenced()) == 0 and await monitor.run_once(Unfenced()) == 0

@@ -38,7 +38,7 @@ async def chain_services(devnet: DevnetFixture, mongo_server: Any, db_name: str)
     settings = Settings(
         _env_file=None,
         mongodb_database=db_name,
-        stacks_api_url=devnet.url,  # type: ignore[call-arg]
+        stacks_api_url=devnet.url,
         quote_key=devnet.quote_private_key.hex(),
         registry_contract_id=devnet.registry,
         vault_contract_id=devnet.vault,

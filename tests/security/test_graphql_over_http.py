@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import httpx
@@ -55,9 +56,7 @@ async def test_a_mutation_over_get_is_405_with_allow_post_and_does_not_run(targe
             headers = {**auth, "accept": accept}
             outcome = await run_hostile(
                 target,
-                lambda headers=headers: client.get(
-                    "/graphql", params={"query": "mutation { signOut }"}, headers=headers
-                ),
+                functools.partial(client.get, "/graphql", params={"query": "mutation { signOut }"}, headers=headers),
             )
             response = outcome.result
             assert response.status_code == 405 and response.headers["allow"] == "POST", response.text
@@ -76,7 +75,7 @@ async def test_several_operations_without_a_name_are_400_and_nothing_runs(
     async with http_client(target.http_url) as client:
         for document in (SIGN_OUT_FIRST, "query A { me { address } } mutation B { signOut }"):
             outcome = await run_hostile(
-                target, lambda document=document: client.post("/graphql", json={"query": document}, headers=headers)
+                target, functools.partial(client.post, "/graphql", json={"query": document}, headers=headers)
             )
             response = outcome.result
             assert response.status_code == 400, response.text
@@ -119,7 +118,7 @@ async def test_request_errors_per_media_type(target: ServerInThread, name: str, 
     async with http_client(target.http_url) as client:
         for accept, status in ((GRAPHQL_RESPONSE_JSON, 400), ("application/json", 200), ("*/*", 200)):
             outcome = await run_hostile(
-                target, lambda accept=accept: client.post("/graphql", json=body, headers={"accept": accept})
+                target, functools.partial(client.post, "/graphql", json=body, headers={"accept": accept})
             )
             response = outcome.result
             expected = 400 if name == "no query" else status  # no query at all is a malformed request on both

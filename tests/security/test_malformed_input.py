@@ -12,6 +12,7 @@ over 100 ms, no traceback, at most one WARNING.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 
 import pytest
@@ -113,7 +114,7 @@ async def test_malformed_get_parameters_get_a_coded_4xx(target: ServerInThread) 
         for name, params in cases.items():
             outcome = await run_hostile(
                 target,
-                lambda params=params: client.get("/graphql", params=params, headers={"accept": "application/json"}),
+                functools.partial(client.get, "/graphql", params=params, headers={"accept": "application/json"}),
             )
             assert outcome.result.status_code == 400, (name, outcome.result.text)
             assert outcome.result.json()["errors"][0]["extensions"]["code"] == "BAD_INPUT", name

@@ -9,6 +9,7 @@ check (policy_registry/fanout.py) is memoized the same way.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -94,7 +95,7 @@ async def test_exponential_fragments_over_websockets_are_refused_fast(target: Se
     async with acknowledged(target.ws_url, protocol) as ws:
         for op_id, payload in cases:
             frame = operation_frame(protocol, op_id, payload)
-            outcome = await run_hostile(target, lambda frame=frame: answer(ws, frame))
+            outcome = await run_hostile(target, functools.partial(answer, ws, frame))
             message = outcome.result
             assert isinstance(message, dict) and message.get("id") == op_id, message
             assert _limits_of(errors_of(message)) & {"maxFields", "maxAliases"}, message

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pymongo
@@ -80,5 +81,6 @@ def web_service(
         yield WebService(api.http_url, devnet.url, token, api.log_path)
     finally:
         api.stop()
+        client: pymongo.MongoClient[dict[str, Any]]
         with pymongo.MongoClient(mongo_server.uri) as client:  # the session server's: leave it as found
             client.drop_database(database)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import strategies as st
@@ -48,7 +49,7 @@ def clarity_values(keys: st.SearchStrategy[str] = ANY_KEY) -> st.SearchStrategy[
         st.builds(ClarityContractPrincipal, VERSIONS, st.binary(min_size=20, max_size=20), CONTRACT_NAME),
         st.just(ClarityNone()),
         st.text(ASCII_ALPHABET, max_size=30).map(ClarityStringAscii),
-        st.text(st.characters(exclude_categories=("Cs",)), max_size=20).map(ClarityStringUtf8),
+        st.text(st.characters(exclude_categories=["Cs"]), max_size=20).map(ClarityStringUtf8),
     )
     return st.recursive(
         leaves,
@@ -113,7 +114,12 @@ def random_value(rng: random.Random, depth: int = 0) -> tuple[ClarityValue, dict
         return ClarityStringUtf8(s), {"t": "utf8", "v": s}
     if kind in ("ok", "err", "some"):
         inner, spec = random_value(rng, depth + 1)
-        cls = {"ok": ClarityOk, "err": ClarityErr, "some": ClaritySome}[kind]
+        wrappers: dict[str, Callable[[ClarityValue], ClarityValue]] = {
+            "ok": ClarityOk,
+            "err": ClarityErr,
+            "some": ClaritySome,
+        }
+        cls = wrappers[kind]
         return cls(inner), {"t": kind, "v": spec}
     if kind == "list":
         pairs = [random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]

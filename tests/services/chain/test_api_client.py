@@ -133,7 +133,7 @@ async def test_broadcast_sends_raw_bytes_and_returns_the_txid(hiro: FakeHiro, cl
 async def test_broadcast_rejections_are_typed(
     hiro: FakeHiro, client: StacksApiClient, reason: str, reason_data: object, cls: type[BroadcastRejected]
 ) -> None:
-    body = {"error": "transaction rejected", "reason": reason, "txid": p.TXID.removeprefix("0x")}
+    body: dict[str, object] = {"error": "transaction rejected", "reason": reason, "txid": p.TXID.removeprefix("0x")}
     if reason_data is not None:
         body["reason_data"] = reason_data
     hiro.on("POST", "/v2/transactions", Reply(400, body))

@@ -12,6 +12,7 @@ import os
 import random
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,7 @@ def _from_spec(spec: dict[str, Any]) -> ClarityValue:
     from services.chain import clarity as c
 
     t = spec["t"]
-    simple = {
+    simple: dict[str, Callable[[], ClarityValue]] = {
         "int": lambda: c.int_cv(int(spec["v"])),
         "uint": lambda: c.uint_cv(int(spec["v"])),
         "buff": lambda: c.buff_cv(bytes.fromhex(spec["v"])),

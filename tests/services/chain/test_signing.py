@@ -149,7 +149,7 @@ def test_quote_signature_verifies_and_binds_every_term() -> None:
         {"risk_tier": "Aggressive"},
         {"registry": "SP2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKNRV9EJ7.other"},
     ):
-        assert not verify_quote(replace(TERMS, **change), sig, public)  # type: ignore[arg-type]
+        assert not verify_quote(replace(TERMS, **change), sig, public)
 
 
 def test_quote_terms_validation() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.chain.clarity import buff_cv, principal_cv, string_ascii_cv, uint_cv
+from services.chain.clarity import ClarityValue, buff_cv, principal_cv, string_ascii_cv, uint_cv
 from services.chain.errors import SignatureError, TransactionDecodeError
 from services.chain.hashing import sha512_256
 from services.chain.signer import BackendSigner
@@ -100,7 +100,7 @@ def test_stx_post_condition_wire_and_json() -> None:
     assert pc.to_json() == {"type": "stx-postcondition", "address": SIGNER.address, "condition": "eq", "amount": "1234"}
     for bad in ({"condition": "ne"}, {"amount": -1}, {"amount": 2**64}, {"principal": "SPX"}):
         with pytest.raises(ValueError):
-            replace(pc, **bad)  # type: ignore[arg-type]
+            replace(pc, **bad)
 
 
 def test_tampering_breaks_the_signature() -> None:
@@ -153,7 +153,7 @@ def test_parses_token_transfers_and_sponsored_auth() -> None:
 
 def test_prepared_contract_call_for_the_wallet() -> None:
     owner = SIGNER.address
-    args = [buff_cv(b"\x01" * 16), uint_cv(5), string_ascii_cv("PUT"), principal_cv(owner)]
+    args: list[ClarityValue] = [buff_cv(b"\x01" * 16), uint_cv(5), string_ascii_cv("PUT"), principal_cv(owner)]
     prepared = prepare_contract_call(
         contract_id=REGISTRY,
         function_name="create-policy-entry",

@@ -21,6 +21,7 @@ from services.store.leases import Lease
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
 from services.store.prices import MongoPriceStore
+from tests.documents import found
 from tests.factories import make_policy
 from tests.services.listener.conftest import make_listener
 from tests.services.listener.fake_chain import REGISTRY, FakeChain, PolicyTerms, creation_tx, deposit_tx
@@ -86,7 +87,7 @@ async def test_an_expiration_run_whose_lease_was_taken_moves_no_policy(
     assert await store.db.backend_txs.count_documents({}) == 0
 
     holder = Lease(store, "expiration", "thief", ttl_s=30)
-    holder.epoch = (await store.db.leases.find_one({"_id": "expiration"}))["epoch"]  # the thief's own view
+    holder.epoch = found(await store.db.leases.find_one({"_id": "expiration"}))["epoch"]  # the thief's own view
     assert due.id in (await lifecycle.check_expirations(fence=holder)).expiring  # the holder does move it
 
 

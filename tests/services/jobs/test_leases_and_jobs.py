@@ -20,6 +20,7 @@ from services.listener.poller import ChainListener, ListenerConfig
 from services.store.leases import Lease
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
+from tests.documents import found
 from tests.services.listener.conftest import make_listener, pending_policy
 from tests.services.listener.fake_chain import (
     REGISTRY,
@@ -64,7 +65,7 @@ async def test_a_lost_lease_cannot_commit_a_write(store: MongoStore) -> None:
         await store.db.things.insert_one({"by": "stale"}, session=session)  # type: ignore[arg-type]
 
     with pytest.raises(LeaseLost):
-        await store.transaction(write)  # type: ignore[arg-type]
+        await store.transaction(write)
     assert await store.db.things.count_documents({}) == 0 and not stale.held
 
 
@@ -103,7 +104,7 @@ async def test_two_runners_share_the_work_and_apply_each_event_once(
             break
         await asyncio.sleep(0.05)
     # the holder steps down (as on shutdown); the other one takes over and keeps the cursor going
-    holder = (await store.db.leases.find_one({"_id": "chain-listener"}))["holder"]
+    holder = found(await store.db.leases.find_one({"_id": "chain-listener"}))["holder"]
     chain.mine([deposit_tx("Balanced", 1, 1, 1, "late")])
     chain.burn()
     runs[int(holder[-1])].cancel()
@@ -118,6 +119,7 @@ async def test_two_runners_share_the_work_and_apply_each_event_once(
     assert counts == {1}
     assert sum(listener.metrics["applied"] for listener in listeners) == 33
     lease = await store.db.leases.find_one({"_id": "chain-listener"})
+    assert lease is not None
     assert lease["holder"] != holder and lease["epoch"] >= 2
 
 
@@ -183,8 +185,8 @@ async def test_quote_expiry_fails_lapsed_quotes_but_not_used_ones(
     assert (await repo.require(fresh.id)).status_detailed is S.PendingCreation
     failed = await repo.require(lapsed.id)
     assert failed.status_detailed is S.FailedCreation and "with no transaction" in (failed.failure_reason or "")
-    assert (await store.db.reservations.find_one({"_id": lapsed_terms.quote_id.hex()}))["status"] == "released"
-    assert (await store.db.reservations.find_one({"_id": used_terms.quote_id.hex()}))["status"] == "held"
+    assert found(await store.db.reservations.find_one({"_id": lapsed_terms.quote_id.hex()}))["status"] == "released"
+    assert found(await store.db.reservations.find_one({"_id": used_terms.quote_id.hex()}))["status"] == "held"
 
 
 async def test_reconciliation_repairs_confirmed_drift_only(
@@ -211,6 +213,7 @@ async def test_reconciliation_repairs_confirmed_drift_only(
     chain.burn()
     assert await reconciler.run_once(Unfenced()) == 1  # policy 2's expiry is confirmed now
     state = await store.db.chain_state.find_one({"_id": "reconciliation"})
+    assert state is not None
     assert state["repairs_total"] == 2 and state["runs_total"] == 2
     assert await reconciler.run_once(Unfenced()) == 0  # nothing left to repair
 
@@ -238,7 +241,7 @@ async def test_reconciliation_leaves_a_change_the_listener_has_stored_but_not_ap
     reconciler = Reconciler(store, client, REGISTRY, confirmations=1)
     assert await reconciler.run_once(Unfenced()) == 0
     assert reconciler.metrics["deferred"] == 1 and reconciler.metrics["repairs"] == 0
-    assert (await store.db.chain_state.find_one({"_id": "reconciliation"}))["last_deferred"] == 1
+    assert found(await store.db.chain_state.find_one({"_id": "reconciliation"}))["last_deferred"] == 1
     repo = PolicyRepository(store)
     policy = await repo.get_by_onchain_id(1)
     assert policy is not None and policy.status_detailed is S.Active

@@ -14,6 +14,7 @@ from policy_registry.settings import Settings, get_settings
 from policy_registry.worker import start_in_app, stop_in_app
 from services.store.leases import Lease
 from services.store.mongo import MongoStore
+from tests.documents import found
 from tests.services.listener.fake_chain import REGISTRY, VAULT, FakeChain
 
 
@@ -25,13 +26,13 @@ async def test_the_app_runs_the_worker_only_when_asked_and_with_a_chain(
     async def services_of(settings: Settings) -> Services:
         return await Services.create(settings.model_copy(update={"mongodb_database": database}), mongo_server.uri)
 
-    off = await services_of(Settings(_env_file=None, run_worker=False, stacks_api_url=chain.base_url))  # type: ignore[call-arg]
+    off = await services_of(Settings(_env_file=None, run_worker=False, stacks_api_url=chain.base_url))
     assert await start_in_app(off) is None
-    no_chain = await services_of(Settings(_env_file=None, stacks_api_url=None))  # type: ignore[call-arg]
+    no_chain = await services_of(Settings(_env_file=None, stacks_api_url=None))
     assert await start_in_app(no_chain) is None
 
     on = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         stacks_api_url=chain.base_url,
         registry_contract_id=REGISTRY,
         vault_contract_id=VAULT,
@@ -46,7 +47,7 @@ async def test_the_app_runs_the_worker_only_when_asked_and_with_a_chain(
         if await store.db.chain_state.find_one({"_id": "tip"}) and await store.db.leases.count_documents({}) == 4:
             break
         await asyncio.sleep(0.05)
-    assert (await store.db.chain_state.find_one({"_id": "tip"}))["chain_marker"] == chain.marker
+    assert found(await store.db.chain_state.find_one({"_id": "tip"}))["chain_marker"] == chain.marker
     assert {d["_id"] for d in await store.db.leases.find().to_list(None)} == {
         "chain-listener",
         "creation-monitor",

@@ -56,7 +56,7 @@ async def pending_policy(
         protected_value_usd8=terms.strike,
         protected_amount_sats=terms.amount,
         expiration_height=terms.expiration,
-        risk_tier=terms.tier,  # type: ignore[arg-type]
+        risk_tier=terms.tier,
         premium_ustx=terms.premium,
         collateral_ustx=terms.collateral,
         status_detailed=StatusDetailed.PendingCreation,

@@ -381,16 +381,19 @@ class FakeChain:
         return 404, {"error": "Not Found", "message": f"Route {path} not found"}
 
     def call_read(self, function: str, body: dict[str, Any]) -> dict[str, Any]:
-        from services.chain.clarity import deserialize, none_cv, some_cv
+        from services.chain.clarity import ClarityBuffer, ClarityUInt, deserialize, none_cv, some_cv
 
         if function == "get-policy":
             arg = deserialize(body["arguments"][0])
-            policy = self.chain_policies.get(arg.value)  # type: ignore[attr-defined]
+            assert isinstance(arg, ClarityUInt)  # reconciliation sends uint_cv(onchain_id)
+            policy = self.chain_policies.get(arg.value)
             if policy is None:
                 return {"okay": True, "result": to_hex(none_cv())}
             return {"okay": True, "result": to_hex(some_cv(tuple_cv({k: uint_cv(v) for k, v in policy.items()})))}
         if function == "is-quote-used":
-            quote = deserialize(body["arguments"][0]).value  # type: ignore[attr-defined]
+            quote_cv = deserialize(body["arguments"][0])
+            assert isinstance(quote_cv, ClarityBuffer)  # the tx monitor sends buff_cv(quote id)
+            quote = quote_cv.value
             return {"okay": True, "result": "0x03" if quote in self.used_quotes else "0x04"}
         return {"okay": False, "cause": f'Unchecked(UndefinedFunction("{function}"))'}
 

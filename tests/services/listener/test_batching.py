@@ -16,6 +16,7 @@ from services.listener.handlers import apply_events
 from services.store.chain_events import CHAIN_ORDER
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
+from tests.documents import found
 
 from .conftest import make_listener, pending_policy, state_digest
 from .fake_chain import REGISTRY, FakeChain, FakeTx, PolicyTerms, creation_tx, deposit_tx, h, settlement_tx
@@ -117,8 +118,9 @@ async def test_one_chunk_moves_a_policy_several_times_with_a_fixed_number_of_rou
     ]
     created = await repo.get_by_onchain_id(2)
     assert created is not None and created.status_detailed is S.Active and created.version == 0
-    assert (await store.db.reservations.find_one({"_id": requested.quote_id.hex()}))["status"] == "converted"
+    assert found(await store.db.reservations.find_one({"_id": requested.quote_id.hex()}))["status"] == "converted"
     tier = await store.db.tiers.find_one({"_id": "Balanced"})
+    assert tier is not None
     # the settled policy's premium vested; the open one's is still pending
     assert (tier["capital_ustx"], tier["locked_ustx"], tier["pending_premiums_ustx"], tier["settlements_ustx"]) == (
         CAPITAL + requested.premium - 4_000_000,
@@ -129,6 +131,7 @@ async def test_one_chunk_moves_a_policy_several_times_with_a_fixed_number_of_rou
     events = await store.db.chain_events.find().to_list(None)
     assert all(e["outcome"] == "applied" and e["applied"] and e["apply_count"] == 1 for e in events)
     cursor = await store.db.chain_cursor.find_one({"_id": "listener"})
+    assert cursor is not None
     assert cursor["applied_through"]["tx_id"] == settle.txid
 
 
@@ -150,6 +153,7 @@ async def test_an_event_the_status_machine_rejects_mid_chunk_is_invalid_and_the_
     assert report.error is None and (report.applied, report.invalid) == (10, 1)
 
     rejected = await store.db.chain_events.find_one({"tx_id": bad.txid})
+    assert rejected is not None
     assert rejected["outcome"] == "invalid" and not rejected["applied"] and rejected["apply_count"] == 0
     assert "is Settled; the chain says Expired" in rejected["reason"]
     repo = PolicyRepository(store)
@@ -163,6 +167,7 @@ async def test_an_event_the_status_machine_rejects_mid_chunk_is_invalid_and_the_
     after = await repo.get_by_onchain_id(2)
     assert after is not None and after.status_detailed is S.Active
     cursor = await store.db.chain_cursor.find_one({"_id": "listener"})
+    assert cursor is not None
     assert cursor["applied_through"]["tx_id"] == later.txid
 
     # applying the rejected event again (alone, or in a chunk of everything) still changes nothing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from typing import Any
@@ -15,6 +16,7 @@ from services.listener import apply
 from services.listener.handlers import apply_event, apply_events
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
+from tests.documents import found
 
 from .conftest import make_listener, pending_policy, state_digest
 from .fake_chain import (
@@ -46,7 +48,7 @@ async def test_unknown_request_becomes_an_active_policy_after_confirmations(
     assert first.error is None and first.ingested == 4
     # the deposit's burn block has a confirmation now; the creation shares the tip's burn block: not yet
     assert await store.db.policies.count_documents({}) == 0
-    assert (await store.db.tiers.find_one({"_id": "Balanced"}))["capital_ustx"] == 1_000_000_000
+    assert found(await store.db.tiers.find_one({"_id": "Balanced"}))["capital_ustx"] == 1_000_000_000
 
     chain.burn()
     second = await listener.poll_once()
@@ -62,6 +64,7 @@ async def test_unknown_request_becomes_an_active_policy_after_confirmations(
         t.strike,
     )
     tier = await store.db.tiers.find_one({"_id": "Balanced"})
+    assert tier is not None
     # the premium is pending until the policy closes: not capital yet
     assert (tier["capital_ustx"], tier["locked_ustx"], tier["pending_premiums_ustx"], tier["premiums_ustx"]) == (
         1_000_000_000,
@@ -73,10 +76,13 @@ async def test_unknown_request_becomes_an_active_policy_after_confirmations(
     history = await PolicyRepository(store).history(policy.id)
     assert [(h.to_status, h.cause) for h in history] == [(S.Active, "chain")]
     cursor = await store.db.chain_cursor.find_one({"_id": "listener"})
+    assert cursor is not None
     assert cursor["applied_through"]["tx_id"] == block.txs[0].txid
     status = await store.db.chain_state.find_one({"_id": "listener"})
+    assert status is not None
     assert status["last_error"] is None and status["pending_events"] == 0
     tip = await store.db.chain_state.find_one({"_id": "tip"})
+    assert tip is not None
     assert tip["stacks_height"] == chain.tip.height and tip["chain_marker"] == chain.marker
 
 
@@ -93,7 +99,7 @@ async def test_requested_policy_activates_and_settles_and_its_reservation_conver
     await listener.poll_once()
     active = await PolicyRepository(store).require(pending.id)
     assert active.status_detailed is S.Active and active.policy_id_onchain == 1
-    assert (await store.db.reservations.find_one({"_id": t.quote_id.hex()}))["status"] == "converted"
+    assert found(await store.db.reservations.find_one({"_id": t.quote_id.hex()}))["status"] == "converted"
 
     settle = settlement_tx(
         t,
@@ -113,6 +119,7 @@ async def test_requested_policy_activates_and_settles_and_its_reservation_conver
     assert settled.tx_id_status_update == settle.txid and settled.settled_at is not None
     assert int(settled.settled_at.timestamp()) == block.time
     tier = await store.db.tiers.find_one({"_id": t.tier})
+    assert tier is not None
     # the loss left capital, the premium vested into it
     assert (tier["capital_ustx"], tier["locked_ustx"], tier["pending_premiums_ustx"], tier["settlements_ustx"]) == (
         100_000_000 + t.premium - 10_000_000,
@@ -196,7 +203,7 @@ async def test_replays_twice_and_shuffled_pages_give_the_same_state(
         events = await other.db.chain_events.find({"applied": True}).to_list(None)
         chain.rng.shuffle(events)
         for event in events:
-            await other.transaction(lambda s, e=event: apply_event(other, e, s))
+            await other.transaction(functools.partial(apply_event, other, event))
         digest, state = await state_digest(other)
         assert state == ref_state
         assert digest == reference
@@ -239,7 +246,7 @@ async def test_unconfirmed_events_wait_and_zero_confirmations_apply_at_once(
     strict = make_listener(store, client, confirmations=3)
     await strict.poll_once()
     assert await store.db.policies.count_documents({}) == 0
-    assert (await store.db.chain_state.find_one({"_id": "listener"}))["pending_events"] == 3
+    assert found(await store.db.chain_state.find_one({"_id": "listener"}))["pending_events"] == 3
     chain.burn(2)
     await strict.poll_once()
     assert await store.db.policies.count_documents({}) == 0
@@ -261,6 +268,7 @@ async def test_an_event_inconsistent_with_our_records_is_invalid_and_does_not_bl
     report = await make_listener(store, client).poll_once()
     assert report.error is None and report.invalid == 1
     bad = await store.db.chain_events.find_one({"outcome": "invalid"})
+    assert bad is not None
     assert bad["event"] == "policy-created" and str(stale.id) in bad["reason"]
     assert (await PolicyRepository(store).require(mine.id)).status_detailed is S.PendingCreation
     assert (await PolicyRepository(store).get_by_onchain_id(2)).status_detailed is S.Active  # type: ignore[union-attr]
@@ -278,6 +286,7 @@ async def test_a_deposit_minting_more_shares_than_int64_holds_is_mirrored(
     report = await make_listener(store, client).poll_once()
     assert report.error is None and report.invalid == 0 and report.applied == 2
     tier = await store.db.tiers.find_one({"_id": "Conservative"})
+    assert tier is not None
     assert tier["capital_ustx"] == big + 1_000_000
     stored = await store.db.chain_events.find({"event": "funds-deposited", "outcome": "applied"}).to_list(None)
     assert sorted(str(e["payload"]["shares"]) for e in stored) == sorted([str(big * 1_000_000), str(10**12)])

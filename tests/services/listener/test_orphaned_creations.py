@@ -19,6 +19,7 @@ from services.jobs.tx_monitor import CreationTxMonitor
 from services.listener.poller import ChainListener, PollReport
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
+from tests.documents import found
 
 from .conftest import make_listener, pending_policy
 from .fake_chain import FakeChain, FakeTx, PolicyTerms, creation_tx, deposit_tx, settlement_tx
@@ -178,7 +179,7 @@ async def test_a_quote_backed_policy_whose_creation_is_orphaned_waits_in_pending
     pending = await repo.get_by_onchain_id(1)  # the policy our quote created, now confirmed
     assert pending is not None and pending.quote_id == quote and pending.status_detailed is S.Active
     assert await store.db.policies.count_documents({}) == 1
-    assert (await store.db.reservations.find_one({"_id": quote}))["status"] == "converted"
+    assert found(await store.db.reservations.find_one({"_id": quote}))["status"] == "converted"
 
     report = await created.orphan(chain)
     assert report.details["reorg"]["policies"] == {pending.id: "PendingCreation"}
@@ -190,7 +191,7 @@ async def test_a_quote_backed_policy_whose_creation_is_orphaned_waits_in_pending
         S.PendingCreation,
         "reorg",
     )
-    assert (await store.db.reservations.find_one({"_id": quote}))["status"] == "held"
+    assert found(await store.db.reservations.find_one({"_id": quote}))["status"] == "held"
     assert await _tier(store) == (BASE, 0, 0, 0)
 
     # the monitor decides once its quote lapsed with the tx still unmined (quote_expiry 10_000 in pending_policy)
@@ -201,4 +202,4 @@ async def test_a_quote_backed_policy_whose_creation_is_orphaned_waits_in_pending
     assert await monitor.run_once(Unfenced()) == 1
     lapsed = await repo.require(pending.id)
     assert lapsed.status_detailed is S.FailedCreation and "quote expired" in (lapsed.failure_reason or "")
-    assert (await store.db.reservations.find_one({"_id": quote}))["status"] == "released"
+    assert found(await store.db.reservations.find_one({"_id": quote}))["status"] == "released"

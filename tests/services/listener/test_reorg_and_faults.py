@@ -11,6 +11,7 @@ from services.chain import StacksApiClient
 from services.core.status import Cause, StatusDetailed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
+from tests.documents import found
 
 from .conftest import make_listener, pending_policy, state_digest
 from .fake_chain import (
@@ -67,10 +68,11 @@ async def test_a_reorg_ends_with_the_state_of_the_surviving_chain(
         S.PendingCreation,
         "reorg",
     )
-    assert (await store.db.reservations.find_one({"_id": lost.quote_id.hex()}))["status"] == "held"
+    assert found(await store.db.reservations.find_one({"_id": lost.quote_id.hex()}))["status"] == "held"
     winner = await PolicyRepository(store).get_by_onchain_id(1)
     assert winner is not None and winner.quote_id == won.quote_id.hex() and winner.status_detailed is S.Active
     tier = await store.db.tiers.find_one({"_id": "Balanced"})
+    assert tier is not None
     assert (tier["capital_ustx"], tier["locked_ustx"], tier["pending_premiums_ustx"], tier["settlements_ustx"]) == (
         1_000_000_000 + 7_000_000,
         won.collateral,
@@ -79,6 +81,7 @@ async def test_a_reorg_ends_with_the_state_of_the_surviving_chain(
     )
     assert await store.db.chain_events.count_documents({"canonical": False, "outcome": "orphaned"}) == 6
     status = await store.db.chain_state.find_one({"_id": "listener"})
+    assert status is not None
     assert status["orphaned_total"] == 6
 
 
@@ -93,7 +96,7 @@ async def test_a_reorged_tx_mined_again_is_applied_again_in_its_new_block(
     chain.burn()
     listener = make_listener(store, client)
     await listener.poll_once()
-    first_hash = (await store.db.chain_events.find_one({"tx_id": create.txid}))["block_hash"]
+    first_hash = found(await store.db.chain_events.find_one({"tx_id": create.txid}))["block_hash"]
 
     chain.reorg(fork)
     await listener.poll_once()  # the tx is pending again; with no quote of ours behind it, the policy failed
@@ -114,6 +117,7 @@ async def test_a_reorged_tx_mined_again_is_applied_again_in_its_new_block(
         (S.Active, "chain"),
     ]
     tier = await store.db.tiers.find_one({"_id": "Aggressive"})
+    assert tier is not None
     assert (tier["locked_ustx"], tier["premiums_ustx"]) == (t.collateral, t.premium)
 
 
@@ -141,6 +145,7 @@ async def test_a_reorg_of_a_settlement_reopens_the_policy_to_its_previous_status
     assert reopened.status_detailed is S.Settling and reopened.status_onchain == 0
     assert reopened.tx_id_status_update is None and reopened.settlement_ustx is None
     tier = await store.db.tiers.find_one({"_id": "Balanced"})
+    assert tier is not None
     assert (tier["capital_ustx"], tier["locked_ustx"], tier["pending_premiums_ustx"], tier["settlements_ustx"]) == (
         1_000_000_000,
         t.collateral,
@@ -163,7 +168,7 @@ async def test_outages_rate_limits_and_garbage_are_survived_and_never_applied(
     chain.faults.append(Fault("/v2/info", 503, times=3))
     down = await listener.poll_once()
     assert down.error is not None and "StacksApiUnavailable" in down.error
-    assert (await store.db.chain_state.find_one({"_id": "listener"}))["last_error"] == down.error
+    assert found(await store.db.chain_state.find_one({"_id": "listener"}))["last_error"] == down.error
     assert await store.db.chain_events.count_documents({}) == 0
 
     # one 429 with retry-after and one 500 inside the retry budget, a malformed JSON answer for one tx
@@ -192,7 +197,7 @@ async def test_outages_rate_limits_and_garbage_are_survived_and_never_applied(
     assert await PolicyRepository(store).get_by_onchain_id(999) is None
     active = await PolicyRepository(store).get_by_onchain_id(1)
     assert active is not None and active.status_detailed is S.Active
-    assert (await store.db.chain_state.find_one({"_id": "listener"}))["last_error"] is None
+    assert found(await store.db.chain_state.find_one({"_id": "listener"}))["last_error"] is None
 
 
 async def test_a_chain_restart_halts_until_accepted_then_follows_the_new_chain(
@@ -216,6 +221,7 @@ async def test_a_chain_restart_halts_until_accepted_then_follows_the_new_chain(
     assert halted.halted and "another chain" in (halted.error or "")
     assert (await state_digest(store))[0] == before  # nothing mixed in
     published = await store.db.chain_state.find_one({"_id": "listener"})
+    assert published is not None
     assert published["halted"] and "accept-chain-restart" in published["last_error"]
 
     listener.accept_restart_once = True
@@ -223,11 +229,14 @@ async def test_a_chain_restart_halts_until_accepted_then_follows_the_new_chain(
     assert accepted.error is None and not accepted.halted
     # known only from the old chain's event (no quote of ours): nothing would end a pending creation, so it failed
     policy = await store.db.policies.find_one({"quote_id": t.quote_id.hex()})
+    assert policy is not None
     assert policy["status_detailed"] == "FailedCreation" and policy["policy_id_onchain"] is None
     assert policy["failure_reason"].startswith("creation block orphaned: chain restarted")
     tier = await store.db.tiers.find_one({"_id": "Balanced"})
+    assert tier is not None
     assert (tier["capital_ustx"], tier["locked_ustx"]) == (5_000_000, 0)
     cursor = await store.db.chain_cursor.find_one({"_id": "listener"})
+    assert cursor is not None
     assert cursor["chain_marker"] == "b" * 32 and cursor["previous_marker"] == old_marker
 
 

@@ -23,6 +23,7 @@ from services.pubsub.broker import Broker, policy_topic
 from services.pubsub.feed import ChangeFeed
 from services.store.mongo import MongoStore
 from services.store.policies import PolicyRepository
+from tests.documents import found
 from tests.factories import make_policy
 
 S = StatusDetailed
@@ -54,7 +55,7 @@ async def test_a_token_older_than_the_oplog_resyncs_live_subscribers(
     await policies.transition(record, S.Active, Cause.CHAIN, changes={"policy_id_onchain": 41})
     assert (await asyncio.wait_for(watcher.get(), 5)).version == 1  # the feed is live and has a token
     await feed.stop()  # the API goes down; its token is saved
-    saved = (await store.db.stream_tokens.find_one({"_id": "api-1"}))["token"]
+    saved = found(await store.db.stream_tokens.find_one({"_id": "api-1"}))["token"]
 
     # While it is down: the policy settles, then enough other writes that the token's entry falls off the oplog.
     active = await policies.require(record.id)
@@ -96,4 +97,4 @@ def test_the_embedded_server_keeps_a_resume_token_through_a_day_of_downtime() ->
     assert "--sync-on-commit" in argv
     assert argv[argv.index("--oplog-retention-seconds") + 1] == str(DURABLE.oplog_retention_s)
     assert argv[argv.index("--noop-heartbeat-seconds") + 1] == str(DURABLE.noop_heartbeat_s)
-    assert Durability.from_settings(Settings(_env_file=None)) == DURABLE  # type: ignore[call-arg]
+    assert Durability.from_settings(Settings(_env_file=None)) == DURABLE

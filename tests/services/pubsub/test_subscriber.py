@@ -165,7 +165,12 @@ async def test_a_consumer_cancelled_while_it_waits_is_offered_nothing_more() -> 
     client may already reuse the operation id for another subscription."""
     sub: Subscriber[int] = Subscriber(max_pending=10, stall_timeout_s=30)
     taken: list[int] = []
-    sub.direct = lambda item: taken.append(item) is None
+
+    def direct(item: int) -> bool:
+        taken.append(item)
+        return True
+
+    sub.direct = direct
     consumer = asyncio.create_task(sub.get())
     await _parked(sub)
     consumer.cancel()  # what cleanup_operation does; the task has not run since

@@ -57,7 +57,7 @@ monitoring.register(LISTENER)
 async def watched(mongo_server: EmbeddedMongo) -> AsyncIterator[tuple[MongoStore, Commands]]:
     """The store `Services` builds from default settings, its commands recorded."""
     name = f"wc_{uuid.uuid4().hex[:10]}"
-    settings = Settings(mongodb_database=name, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(mongodb_database=name, _env_file=None)
     store = MongoStore(mongo_server.uri, name, 3000, wiring.write_durability(settings))
     await store.ensure_indexes()
     LISTENER.database, LISTENER.sent = name, []
@@ -105,7 +105,7 @@ async def test_a_plain_write_and_a_lease_takeover_are_majority_too(watched: tupl
 
 
 def test_the_write_concern_is_a_setting() -> None:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         mongodb_write_concern="2",
         mongodb_journal=False,
@@ -117,4 +117,4 @@ def test_the_write_concern_is_a_setting() -> None:
     assert durability.read_concern.level == "majority"
     for bad in ("0", "banana", "100", ""):  # w: 0 would not even acknowledge
         with pytest.raises(ValidationError, match="mongodb_write_concern"):
-            Settings(_env_file=None, mongodb_write_concern=bad)  # type: ignore[call-arg]
+            Settings(_env_file=None, mongodb_write_concern=bad)
