@@ -44,7 +44,11 @@ def holder_id(instance_id: str) -> str:
 
 
 def chain_jobs(
-    settings: Settings, store: MongoStore, client: StacksApiClient, policies: PolicyRepository
+    settings: Settings,
+    store: MongoStore,
+    client: StacksApiClient,
+    policies: PolicyRepository,
+    liquidity: LiquidityService,
 ) -> list[tuple[SingletonJob, float]]:
     """The chain-side jobs over `client`: the listener, the creation-tx monitor, quote expiry and reconciliation."""
     config = ListenerConfig(
@@ -55,13 +59,13 @@ def chain_jobs(
         restart_policy=settings.chain_restart_policy,
     )
     # The listener's fence is replaced by its lease on every run (run_once); until then nothing may write.
-    listener = ChainListener(store, client, config, Lease(store, "chain-listener", "-", 1.0), policies)
+    listener = ChainListener(store, client, config, Lease(store, "chain-listener", "-", 1.0), policies, liquidity)
     confirmations = settings.chain_confirmations
     registry = settings.registry_contract_id
     return [
         (listener, settings.listener_poll_interval_s),
-        (CreationTxMonitor(store, client, confirmations, policies), settings.tx_monitor_interval_s),
-        (QuoteExpiryJob(store, client, registry, confirmations, policies), settings.tx_monitor_interval_s),
+        (CreationTxMonitor(store, client, confirmations, policies, liquidity), settings.tx_monitor_interval_s),
+        (QuoteExpiryJob(store, client, registry, confirmations, policies, liquidity), settings.tx_monitor_interval_s),
         (Reconciler(store, client, registry, confirmations, policies), settings.reconcile_interval_s),
     ]
 
@@ -185,7 +189,7 @@ class Services:
         `chain_only`) the oracle poll, the expiration check and the backend transaction queue."""
         if self.chain is None:
             raise RuntimeError("STACKS_API_URL is not set: the worker needs a Stacks API")
-        jobs = chain_jobs(self.settings, self.store, self.chain, self.policies)
+        jobs = chain_jobs(self.settings, self.store, self.chain, self.policies, self.liquidity)
         if chain_only:
             return jobs
         settings = self.settings

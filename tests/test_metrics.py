@@ -92,7 +92,7 @@ async def test_scrape_time_figures_come_from_the_database_and_the_broker(
             services.store,
             services.holder,
             settings.lease_ttl_s,
-            chain_jobs(settings, services.store, client, services.policies),
+            chain_jobs(settings, services.store, client, services.policies, services.liquidity),
             client,
         ),
         None,

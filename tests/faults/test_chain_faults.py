@@ -101,7 +101,7 @@ async def test_the_listener_rides_out_chain_api_faults(devnet: DevnetFixture, mo
         services.store,
         services.holder,
         settings.lease_ttl_s,
-        chain_jobs(settings, services.store, client, services.policies),
+        chain_jobs(settings, services.store, client, services.policies, services.liquidity),
         client,
     )
     task = asyncio.create_task(worker.run())
