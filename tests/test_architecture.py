@@ -1,5 +1,5 @@
-"""The structure of docs/architecture.md, checked: the import layers, and the store as the only code that speaks
-to collections."""
+"""The structure of docs/architecture.md, checked: the import layers, the store as the only code that speaks to
+collections, and the types and style of the whole tree."""
 
 from __future__ import annotations
 
@@ -56,3 +56,17 @@ def test_the_access_pattern_catches_what_it_must() -> None:
         "dbname = settings.mongodb_database",
     ):
         assert not RAW_ACCESS.search(line), line
+
+
+def test_types_check() -> None:
+    """mypy (strict, `[tool.mypy]` in pyproject.toml) over the packages, bench/, examples/ and tests/."""
+    mypy = Path(sys.executable).with_name("mypy")
+    done = subprocess.run([str(mypy)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+
+
+def test_lint_and_format_hold() -> None:
+    ruff = Path(sys.executable).with_name("ruff")
+    for command in (["check", "."], ["format", "--check", "."]):
+        done = subprocess.run([str(ruff), *command], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
