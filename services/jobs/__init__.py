@@ -1,2 +1,2 @@
-"""Background jobs: leader leases, the singleton-job runner, the creation-transaction monitor, quote expiry and
-reconciliation (DESIGN §7, §9)."""
+"""Background jobs: the singleton-job runner (the leases it holds live in services/store/leases.py), the
+creation-transaction monitor, quote expiry and reconciliation (DESIGN §7, §9)."""

@@ -2,8 +2,9 @@
 
 Everything the chunk's handlers read is loaded up front in a few queries (the policies its events name, by quote id
 and on-chain id; the tiers they touch); the handlers change that state in memory, in chain order; `flush` writes it
-back with a few bulk writes inside the chunk's transaction, where the poller adds the events' outcomes and the
-cursor. An event per round trip made ingestion an order of magnitude slower than writing the same documents.
+back with a few bulk writes inside the chunk's transaction, where :mod:`services.listener.apply` adds the events'
+outcomes and the cursor. An event per round trip made ingestion an order of magnitude slower than writing the same
+documents.
 """
 
 from __future__ import annotations

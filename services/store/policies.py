@@ -263,7 +263,7 @@ class PolicyRepository:
         doc = await self._policies.find_one({"owner": owner, "idempotency_key": key})
         return policy_from_document(doc) if doc else None
 
-    # -- reads for pubsub (WP-B)
+    # --- reads for the live-update feed (services/pubsub) ---------------------------------------------------
     async def changed_since(self, owner: str, since: datetime, limit: int) -> list[PolicyRecord]:
         """At most `limit` of the owner's policies changed after `since` (updated_at), oldest change first."""
         cursor = (
@@ -294,7 +294,7 @@ class PolicyRepository:
             async for doc in self._policies.find({"$or": query}).sort("updated_at", 1):
                 yield policy_from_document(doc)
 
-    # -- reads for policy workflows (WP-D)
+    # --- reads for the expiration job (services/policies/lifecycle.py) --------------------------------------
     async def due_for_expiration(self, burn_height: int, limit: int) -> list[str]:
         """Ids of the policies whose expiration height `burn_height` has passed: Active ones, then FailedSettlement
         ones (their settlement can no longer succeed), at most `limit` of each."""
@@ -307,7 +307,7 @@ class PolicyRepository:
             due += [str(doc["_id"]) for doc in await cursor.limit(limit).to_list(None)]
         return due
 
-    # -- reads and writes for the listener and jobs (WP-C)
+    # --- reads for the chain listener and the jobs (services/listener, services/jobs) -----------------------
     async def pending_creations_with_tx(self, limit: int = 1000) -> list[PolicyRecord]:
         """PendingCreation policies whose creation transaction was reported (the creation monitor follows them)."""
         docs = await self._policies.find(
