@@ -8,7 +8,8 @@ Two kinds of figures:
 - **Scrape-time figures**, read when Prometheus asks: live subscribers of this process, the listener's lag and
   totals (from ``chain_state``, so any API replica shows them whichever process runs the listener), backend
   transactions by status, oracle freshness per asset, and the counters of the worker running in this process
-  (``Worker.metrics()``) and of its Stacks API client (requests, retries). A figure whose source cannot be read
+  (``Worker.metrics()``) and of this process's Stacks API client, which the API and the worker share (requests,
+  retries). A figure whose source cannot be read
   (database down) is left out of that scrape and ``policy_registry_scrape_errors`` says so; the scrape never fails.
 """
 
@@ -180,7 +181,8 @@ def _aware(moment: datetime) -> datetime:
 
 
 def worker_families(job_metrics: Mapping[str, Mapping[str, int]], client_metrics: Mapping[str, int]) -> list[Metric]:
-    """The in-process worker's job counters (``Worker.metrics()``) and its Stacks API client's counters."""
+    """The in-process worker's job counters (``Worker.metrics()``) and the counters of the Stacks API client it
+    shares with the API (`Services.chain`)."""
     jobs = CounterMetricFamily("worker_job_events", "Counters of this process's worker jobs", labels=["job", "counter"])
     for job, counters in sorted(job_metrics.items()):
         for counter, value in sorted(counters.items()):

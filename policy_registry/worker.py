@@ -11,7 +11,7 @@ Runs inside ``serve`` (``RUN_WORKER=true``, the default; the app's lifespan star
 | reconciliation | ``reconciliation`` | ``RECONCILE_INTERVAL_S`` |
 | oracle polling | ``oracle`` | ``ORACLE_POLL_INTERVAL_S`` (policy_registry/jobs.py) |
 | expiration check | ``expiration`` | ``EXPIRATION_CHECK_INTERVAL_S`` (policy_registry/jobs.py) |
-| backend transactions | ``backend-txs`` | ``BACKEND_TX_INTERVAL_S`` (services/backend_txs) |
+| backend transactions | ``backend-txs`` | ``BACKEND_TX_INTERVAL_S`` (services/backend_txs; only with a backend key) |
 """
 
 from __future__ import annotations
