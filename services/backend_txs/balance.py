@@ -15,7 +15,6 @@ class BalanceWatch:
         self._chain = chain
         self._address = address
         self._low = low_balance_ustx
-        self.balance_ustx: int | None = None  # the last balance read; None until one was
 
     async def check(self) -> None:
         """Read the balance and warn when it is low; an unreachable API is not this check's business."""
@@ -23,7 +22,6 @@ class BalanceWatch:
             account = await self._chain.get_account(self._address)
         except ChainError:
             return
-        self.balance_ustx = account.balance
         if account.balance < self._low:
             log.warning(
                 "the backend principal %s holds %d uSTX, below %d: fund it or status updates will fail",

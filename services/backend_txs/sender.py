@@ -56,10 +56,6 @@ class BackendTxSender:
         )
         self._balance = BalanceWatch(chain, signer.address, self.settings.low_balance_ustx)
 
-    @property
-    def backend_balance_ustx(self) -> int | None:
-        return self._balance.balance_ustx
-
     async def run_once(self, fence: Fence) -> int:
         """The worker's singleton job (one process sends, so one nonce sequence): see `process_once`."""
         return await self.process_once(fence)

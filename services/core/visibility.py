@@ -37,6 +37,3 @@ def list_scope(owner: str | None, viewer: str | None, statuses: frozenset[Status
     if not private_possible or (viewer is not None and owner == viewer):
         return None
     return ListScope(except_owner=viewer if owner is None else None)
-
-
-PUBLIC_ONLY = ListScope()  # aggregates over everyone's policies count no private ones

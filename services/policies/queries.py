@@ -39,10 +39,6 @@ class PageRequest:
     start: Position | None  # the `after` (forwards) or `before` (backwards) position
     backward: bool  # `last` / `before`: the page that ends just before `start` (or the list's end)
 
-    @property
-    def after_id(self) -> str | None:
-        return self.start.id if self.start is not None and not self.backward else None
-
 
 class PolicyQueries:
     def __init__(self, policies: PolicyRepository, max_page_size: int, default_page_size: int) -> None:
