@@ -1,1 +1,2 @@
-"""Wallet sign-in (Stacks message signatures), sessions, the operator token and policy visibility."""
+"""Wallet sign-in (Stacks message signatures), sessions and the operator token (who may see a policy is
+services.core.visibility's rule)."""

@@ -1,1 +1,2 @@
-"""Policy domain: the status machine, the policy record, and the workflows that move policies through it."""
+"""Policy workflows: quotes, creation, settlement and expiry, and the list queries (the status machine and the
+policy record they move are services.core's)."""

@@ -1,9 +1,9 @@
 """The process's single change stream: `policies` and `chain_state` changes, whoever wrote them, to the broker.
 
-One `watch` on the database, filtered to the two collections, with `fullDocument: updateLookup` (each message is
-the whole document). The resume token is saved in `stream_tokens` under INSTANCE_ID (at most once a second, and
-on stop), so a restarted process resumes where it stopped. After an error (database outage) the task reopens the
-stream from its last token with capped exponential back-off. If the token is no longer usable (history lost), it
+The stream itself (one `watch` on the database, whole documents) is opened by services/store/changes.py. The
+resume token is saved in `stream_tokens` under INSTANCE_ID (at most once a second, and on stop), so a restarted
+process resumes where it stopped. After an error (database outage) the task reopens the stream from its last token
+with capped exponential back-off. If the token is no longer usable (history lost), it
 starts from now and re-reads the state of everything currently subscribed, so no live subscriber misses a
 change (subscribers drop versions they have already seen).
 """
