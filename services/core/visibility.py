@@ -37,3 +37,6 @@ def list_scope(owner: str | None, viewer: str | None, statuses: frozenset[Status
     if not private_possible or (viewer is not None and owner == viewer):
         return None
     return ListScope(except_owner=viewer if owner is None else None)
+
+
+EVERYONE = ListScope()  # what an aggregate over everyone's policies may count: no private policy

@@ -6,9 +6,15 @@ from dataclasses import dataclass
 
 from services.core.models import RiskTier
 from services.core.status import StatusDetailed
-from services.core.visibility import PRIVATE_STATUSES, list_scope
+from services.core.visibility import PRIVATE_STATUSES, ListScope, list_scope
 from services.store.mongo import Document
 from services.store.policy_order import PolicyOrder
+
+
+def scope_query(scope: ListScope) -> Document:
+    """The query of what a list may show under `scope` (services/core/visibility.py says what it hides)."""
+    public: Document = {"status_detailed": {"$nin": sorted(s.value for s in PRIVATE_STATUSES)}}
+    return public if scope.except_owner is None else {"$or": [public, {"owner": scope.except_owner}]}
 
 
 @dataclass(frozen=True)
@@ -50,9 +56,7 @@ class PolicyFilter:
             q["expiration_height"] = height
         scope = list_scope(self.owner, self.viewer, statuses) if self.public_only else None
         if scope is not None:
-            hidden: Document = {"status_detailed": {"$nin": sorted(s.value for s in PRIVATE_STATUSES)}}
-            if scope.except_owner is not None:
-                hidden = {"$or": [hidden, {"owner": scope.except_owner}]}
+            hidden = scope_query(scope)
             q = {"$and": [q, hidden]} if q else hidden
         return q
 

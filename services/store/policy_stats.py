@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from services.core.models import RiskTier
 from services.core.status import StatusDetailed
-from services.core.visibility import PRIVATE_STATUSES
+from services.core.visibility import EVERYONE
 from services.store.mongo import Document
+from services.store.policy_filter import scope_query
 
 # Sums of base-unit amounts over every public policy. Each fits an int64 with room to spare (all STX that will
 # ever exist is 1.8e15 micro-STX, all bitcoin 2.1e15 sats; int64 holds 9.2e18), so the database sums exactly.
@@ -28,9 +29,8 @@ class PolicyStatsRow:
 
 def stats_pipeline() -> list[Document]:
     """Public policies grouped by tier and status; the first stage's range is on the covering index's lead."""
-    public = {"status_detailed": {"$nin": sorted(s.value for s in PRIVATE_STATUSES)}}
     return [
-        {"$match": public},
+        {"$match": scope_query(EVERYONE)},
         {
             "$group": {
                 "_id": {"tier": "$risk_tier", "status": "$status_detailed"},

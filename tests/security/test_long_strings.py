@@ -3,7 +3,7 @@
 A long value in each string argument of every operation, over HTTP (as a variable and inline in the document) and
 over both WebSocket protocols, is answered BAD_INPUT within the hostile bounds (tests/security/hostile.py: answered
 in 50 ms, /healthz never waiting over 100 ms, no traceback, at most one WARNING). The bounds live in
-services/input_bounds.py; a value one character over its bound names the field and the bound in `extensions`.
+services/core/input_bounds.py; a value one character over its bound names the field and the bound in `extensions`.
 `test_every_string_argument_is_covered` walks the schema, so a new string argument without a case here fails.
 """
 
