@@ -3,7 +3,7 @@
 // and a quote-signer key owned by the test.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -778,8 +778,9 @@ describe("the deploy command (deploy/deploy.mjs)", () => {
     return outcome;
   }
 
-  test("resumes a transaction it recorded but never broadcast: the same bytes, sent once", async () => {
+  test("resumes a transaction it recorded but never broadcast: the same bytes, sent once", async (t) => {
     const work = mkdtempSync(join(tmpdir(), "deploy-test-"));
+    t.after(() => rmSync(work, { recursive: true, force: true })); // it holds key files
     const deployer = accounts.deployer_2;
     writeFileSync(join(work, "deployer.key"), deployer.private_key);
     writeFileSync(join(work, "backend.key"), accounts.backend.private_key.slice(0, 64)); // 32 bytes: compressed implied
